@@ -1,0 +1,366 @@
+#include "runtime/device.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/pipeline.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+namespace glimpse {
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+const char* DeviceInfo::type_name() const {
+  switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+    default: return "other";
+  }
+}
+
+namespace {
+
+const char* const kNoDeviceHelp =
+    "install a Vulkan driver: the Debian package mesa-vulkan-drivers (lavapipe, runs on the CPU) "
+    "or your GPU vendor's driver";
+
+VkInstance instance_create() {
+  uint32_t version = VK_API_VERSION_1_0;
+  auto enumerate_version = reinterpret_cast<PFN_vkEnumerateInstanceVersion>(
+      vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion"));
+  if (enumerate_version) enumerate_version(&version);
+  if (version < VK_API_VERSION_1_1)
+    fail("the Vulkan loader supports only Vulkan ", VK_VERSION_MAJOR(version), ".", VK_VERSION_MINOR(version),
+         "; glimpse needs 1.1 or newer (Debian package libvulkan1)");
+
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "glimpse";
+  app.pEngineName = "glimpse";
+  app.apiVersion = VK_API_VERSION_1_1;
+  VkInstanceCreateInfo create{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  create.pApplicationInfo = &app;
+  VkInstance instance = VK_NULL_HANDLE;
+  VkResult r = vkCreateInstance(&create, nullptr, &instance);
+  if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+    fail("no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER): ", kNoDeviceHelp);
+  VK_CHECK(r);
+  return instance;
+}
+
+// Owns an instance for the duration of devices_list().
+struct InstanceGuard {
+  VkInstance instance = instance_create();
+  ~InstanceGuard() { vkDestroyInstance(instance, nullptr); }
+};
+
+std::vector<VkPhysicalDevice> physical_devices(VkInstance instance) {
+  uint32_t count = 0;
+  VK_CHECK(vkEnumeratePhysicalDevices(instance, &count, nullptr));
+  std::vector<VkPhysicalDevice> devices(count);
+  if (count) VK_CHECK(vkEnumeratePhysicalDevices(instance, &count, devices.data()));
+  devices.resize(count);
+  if (devices.empty()) fail("no Vulkan device found: ", kNoDeviceHelp);
+  return devices;
+}
+
+bool device_has_extension(VkPhysicalDevice physical, const char* name) {
+  uint32_t count = 0;
+  VK_CHECK(vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, nullptr));
+  std::vector<VkExtensionProperties> extensions(count);
+  VK_CHECK(vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, extensions.data()));
+  for (const auto& e : extensions)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
+}
+
+uint32_t compute_queue_family(VkPhysicalDevice physical, uint32_t* timestamp_bits) {
+  uint32_t count = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical, &count, nullptr);
+  std::vector<VkQueueFamilyProperties> families(count);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical, &count, families.data());
+  for (uint32_t i = 0; i < count; ++i) {
+    if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+      *timestamp_bits = families[i].timestampValidBits;
+      return i;
+    }
+  }
+  return UINT32_MAX;
+}
+
+DeviceInfo device_query(VkPhysicalDevice physical, uint32_t index) {
+  DeviceInfo info;
+  info.index = index;
+
+  VkPhysicalDeviceProperties base{};
+  vkGetPhysicalDeviceProperties(physical, &base);
+  const bool has_driver_props =
+      base.apiVersion >= VK_API_VERSION_1_2 || device_has_extension(physical, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
+  const bool has_f16_features = base.apiVersion >= VK_API_VERSION_1_2 ||
+                                device_has_extension(physical, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
+
+  VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &subgroup;
+  if (has_driver_props) subgroup.pNext = &driver;
+  vkGetPhysicalDeviceProperties2(physical, &props);
+  const VkPhysicalDeviceLimits& limits = props.properties.limits;
+
+  VkPhysicalDevice16BitStorageFeatures storage16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+  VkPhysicalDeviceShaderFloat16Int8Features float16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  features.pNext = &storage16;
+  if (has_f16_features) storage16.pNext = &float16;
+  vkGetPhysicalDeviceFeatures2(physical, &features);
+
+  info.name = props.properties.deviceName;
+  info.type = props.properties.deviceType;
+  info.driver_name = has_driver_props ? driver.driverName : "";
+  info.driver_info = has_driver_props ? driver.driverInfo : "";
+  info.api_version = props.properties.apiVersion;
+  info.driver_version = props.properties.driverVersion;
+  info.vendor_id = props.properties.vendorID;
+  info.device_id = props.properties.deviceID;
+  std::memcpy(info.pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
+  info.subgroup_size = subgroup.subgroupSize;
+  info.max_shared_memory = limits.maxComputeSharedMemorySize;
+  info.max_storage_buffer_range = limits.maxStorageBufferRange;
+  info.max_texel_buffer_elements = limits.maxTexelBufferElements;
+  info.max_push_constants = limits.maxPushConstantsSize;
+  for (int i = 0; i < 3; ++i) info.max_workgroup_count[i] = limits.maxComputeWorkGroupCount[i];
+  info.max_workgroup_invocations = limits.maxComputeWorkGroupInvocations;
+  info.min_storage_offset_alignment = limits.minStorageBufferOffsetAlignment;
+  info.min_texel_offset_alignment = limits.minTexelBufferOffsetAlignment;
+  info.non_coherent_atom_size = limits.nonCoherentAtomSize;
+  info.timestamp_period_ns = limits.timestampPeriod;
+  info.storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
+  info.float16_arithmetic = has_f16_features && float16.shaderFloat16 == VK_TRUE;
+
+  uint32_t timestamp_bits = 0;
+  compute_queue_family(physical, &timestamp_bits);
+  info.timestamps = timestamp_bits > 0 && limits.timestampPeriod > 0;
+
+  VkPhysicalDeviceMemoryProperties memory{};
+  vkGetPhysicalDeviceMemoryProperties(physical, &memory);
+  for (uint32_t i = 0; i < memory.memoryHeapCount; ++i)
+    if (memory.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      info.device_local_bytes = std::max<uint64_t>(info.device_local_bytes, memory.memoryHeaps[i].size);
+  for (uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+    const auto flags = memory.memoryTypes[i].propertyFlags;
+    // A host-visible device-local type on a discrete GPU is usually a small BAR window: not UMA.
+    if ((flags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && (flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) &&
+        (flags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) && info.type != VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU)
+      info.unified_memory = true;
+  }
+
+  bool texel_formats = true;
+  for (VkFormat format : {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_UINT}) {
+    VkFormatProperties fp{};
+    vkGetPhysicalDeviceFormatProperties(physical, format, &fp);
+    texel_formats = texel_formats && (fp.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT);
+  }
+  info.rgba32_texel_formats = texel_formats;
+  return info;
+}
+
+int type_rank(VkPhysicalDeviceType type) {
+  switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
+    default: return 4;
+  }
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
+  Caps caps;
+  // Texel-buffer weight reads are 2-2.5x faster than storage-buffer loads on lavapipe
+  // (lavapipe-bench.md); they need the RGBA32 buffer formats and a usable texel count.
+  caps.texel_weights = info.rgba32_texel_formats && info.max_texel_buffer_elements >= (1u << 20) &&
+                       !env_flag("GLIMPSE_DISABLE_TEXEL");
+  // fp16 weights are stored packed (8 halves per 16 bytes) and unpacked with unpackHalf2x16,
+  // which is core GLSL: no device feature needed, but the switch forces fp32 storage.
+  caps.f16_weights = !env_flag("GLIMPSE_DISABLE_F16");
+  // On CPUs (lavapipe) per-lane loads are loops, so one lane per 8 outputs with uniform x reads
+  // wins; GPUs need the K dimension spread over a workgroup to fill their lanes.
+  caps.split_k_gemv = info.type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+  if (const char* gemv = std::getenv("GLIMPSE_GEMV")) {
+    if (std::strcmp(gemv, "split") == 0) caps.split_k_gemv = true;
+    else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;
+    else fail("GLIMPSE_GEMV must be 'split' or 'blocked', found '", gemv, "'");
+  }
+  VkDeviceSize limit = info.max_storage_buffer_range;
+  if (caps.texel_weights) limit = std::min<VkDeviceSize>(limit, VkDeviceSize(info.max_texel_buffer_elements) * 16);
+  if (options.max_binding_bytes) limit = std::min(limit, options.max_binding_bytes);
+  caps.max_binding_bytes = limit;
+  return caps;
+}
+
+}  // namespace
+
+std::vector<DeviceInfo> devices_list() {
+  InstanceGuard guard;
+  std::vector<DeviceInfo> infos;
+  auto physicals = physical_devices(guard.instance);
+  for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(physicals[i], i));
+  return infos;
+}
+
+uint32_t device_choose(const std::vector<DeviceInfo>& devices, const std::string& selector) {
+  if (devices.empty()) fail("no Vulkan device found: ", kNoDeviceHelp);
+  if (!selector.empty()) {
+    if (std::all_of(selector.begin(), selector.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      unsigned long index = std::strtoul(selector.c_str(), nullptr, 10);
+      if (index >= devices.size())
+        fail("device index ", selector, " out of range: ", devices.size(), " device(s) found (see 'glimpse devices')");
+      return static_cast<uint32_t>(index);
+    }
+    for (const auto& d : devices)
+      if (lower(d.name).find(lower(selector)) != std::string::npos) return d.index;
+    fail("no Vulkan device matches '", selector, "' (see 'glimpse devices')");
+  }
+  uint32_t best = 0;
+  for (const auto& d : devices)
+    if (type_rank(d.type) < type_rank(devices[best].type)) best = d.index;
+  return best;
+}
+
+Context::Context(const ContextOptions& options) {
+  instance_ = instance_create();
+  try {
+    auto physicals = physical_devices(instance_);
+    std::vector<DeviceInfo> infos;
+    for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(physicals[i], i));
+    std::string selector = options.device;
+    if (selector.empty())
+      if (const char* env = std::getenv("GLIMPSE_DEVICE")) selector = env;
+    const uint32_t chosen = device_choose(infos, selector);
+    physical_ = physicals[chosen];
+    info_ = infos[chosen];
+    caps_ = caps_choose(info_, options);
+    vkGetPhysicalDeviceMemoryProperties(physical_, &memory_props_);
+
+    uint32_t timestamp_bits = 0;
+    queue_family_ = compute_queue_family(physical_, &timestamp_bits);
+    if (queue_family_ == UINT32_MAX) fail("Vulkan device '", info_.name, "' has no compute queue");
+
+    const float priority = 1.0f;
+    VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    queue_info.queueFamilyIndex = queue_family_;
+    queue_info.queueCount = 1;
+    queue_info.pQueuePriorities = &priority;
+    VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    device_info.queueCreateInfoCount = 1;
+    device_info.pQueueCreateInfos = &queue_info;
+    VK_CHECK(vkCreateDevice(physical_, &device_info, nullptr, &device_));
+    vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+
+    VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pool_info.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pool_info.queueFamilyIndex = queue_family_;
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VK_CHECK(vkCreateCommandPool(device_, &pool_info, nullptr, &pool));
+    command_pool_ = CommandPoolHandle(device_, pool);
+
+    memory_limit_ = options.memory_limit_bytes;
+    if (!memory_limit_)
+      if (const char* env = std::getenv("GLIMPSE_MEMORY_LIMIT_MB")) memory_limit_ = std::strtoull(env, nullptr, 10) << 20;
+
+    pipelines_ = std::make_unique<PipelineStore>(*this);
+  } catch (...) {
+    pipelines_.reset();
+    command_pool_.reset();
+    if (device_) vkDestroyDevice(device_, nullptr);
+    vkDestroyInstance(instance_, nullptr);
+    throw;
+  }
+}
+
+Context::~Context() {
+  if (device_) vkDeviceWaitIdle(device_);
+  small_.reset();
+  pipelines_.reset();
+  command_pool_.reset();
+  if (device_) vkDestroyDevice(device_, nullptr);
+  if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+const Tensor& Context::zeros() {
+  if (!small_) {
+    small_ = std::make_unique<Allocator>(*this, MemoryKind::Host, "zeros", 4096);
+    zeros_ = small_->alloc(DType::U32, {64});
+    std::memset(zeros_.mapped, 0, zeros_.bytes);
+  }
+  return zeros_;
+}
+
+void Context::memory_reserve(uint64_t bytes, const char* what) {
+  const uint64_t used = memory_used_.fetch_add(bytes) + bytes;
+  if (memory_limit_ && used > memory_limit_) {
+    memory_used_.fetch_sub(bytes);
+    fail("out of device memory: allocating ", bytes >> 10, " KiB for ", what, " would use ", used >> 20,
+         " MiB, over the limit of ", memory_limit_ >> 20, " MiB");
+  }
+}
+
+void Context::memory_release(uint64_t bytes) { memory_used_.fetch_sub(bytes); }
+
+uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                              VkMemoryPropertyFlags preferred) const {
+  uint32_t fallback = UINT32_MAX;
+  for (uint32_t i = 0; i < memory_props_.memoryTypeCount; ++i) {
+    if (!(type_bits & (1u << i))) continue;
+    const auto flags = memory_props_.memoryTypes[i].propertyFlags;
+    if ((flags & required) != required) continue;
+    if ((flags & preferred) == preferred) return i;
+    if (fallback == UINT32_MAX) fallback = i;
+  }
+  if (fallback == UINT32_MAX) fail("Vulkan device '", info_.name, "' has no memory type with flags 0x", std::hex, required);
+  return fallback;
+}
+
+VkCommandBuffer Context::one_shot_begin() {
+  VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  alloc.commandPool = command_pool_;
+  alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  alloc.commandBufferCount = 1;
+  VkCommandBuffer cmd = VK_NULL_HANDLE;
+  VK_CHECK(vkAllocateCommandBuffers(device_, &alloc, &cmd));
+  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  VK_CHECK(vkBeginCommandBuffer(cmd, &begin));
+  return cmd;
+}
+
+void Context::one_shot_end(VkCommandBuffer cmd) {
+  struct Free {
+    VkDevice device; VkCommandPool pool; VkCommandBuffer cmd;
+    ~Free() { vkFreeCommandBuffers(device, pool, 1, &cmd); }
+  } free_cmd{device_, command_pool_, cmd};
+  VK_CHECK(vkEndCommandBuffer(cmd));
+  VkFenceCreateInfo fence_info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VkFence raw_fence = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateFence(device_, &fence_info, nullptr, &raw_fence));
+  FenceHandle fence(device_, raw_fence);
+  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  submit.commandBufferCount = 1;
+  submit.pCommandBuffers = &cmd;
+  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence));
+  VK_CHECK(vkWaitForFences(device_, 1, &raw_fence, VK_TRUE, UINT64_MAX));
+}
+
+}  // namespace glimpse

@@ -1,0 +1,134 @@
+// Vulkan instance and device choice, queried capabilities and the kill switches that force
+// the portable path. A Context is one chosen device with its queue; everything else hangs off it.
+#pragma once
+
+#include "runtime/tensor.hpp"
+#include "runtime/vk-handle.hpp"
+
+#include <vulkan/vulkan.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace glimpse {
+
+class Allocator;
+class PipelineStore;
+
+// What glimpse knows about one physical device (all queried, never assumed).
+struct DeviceInfo {
+  uint32_t index = 0;
+  std::string name;
+  VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  std::string driver_name;  // e.g. "llvmpipe"
+  std::string driver_info;  // e.g. "Mesa 22.3.6 (LLVM 15.0.6)"
+  uint32_t api_version = 0;
+  uint32_t driver_version = 0;
+  uint32_t vendor_id = 0;
+  uint32_t device_id = 0;
+  uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
+  uint64_t device_local_bytes = 0;  // largest DEVICE_LOCAL heap
+  bool unified_memory = false;      // a DEVICE_LOCAL memory type is also HOST_VISIBLE
+  uint32_t subgroup_size = 0;
+  uint32_t max_shared_memory = 0;
+  uint32_t max_storage_buffer_range = 0;
+  uint32_t max_texel_buffer_elements = 0;
+  uint32_t max_push_constants = 0;
+  uint32_t max_workgroup_count[3] = {};
+  uint32_t max_workgroup_invocations = 0;
+  VkDeviceSize min_storage_offset_alignment = 0;
+  VkDeviceSize min_texel_offset_alignment = 0;
+  VkDeviceSize non_coherent_atom_size = 0;
+  float timestamp_period_ns = 0;
+  bool timestamps = false;  // the compute queue supports timestamp queries
+  bool storage_16bit = false;
+  bool float16_arithmetic = false;
+  bool rgba32_texel_formats = false;  // R32G32B32A32_{SFLOAT,UINT} usable as uniform texel buffers
+
+  const char* type_name() const;
+};
+
+// The optional paths glimpse may take on this device. Each has a kill switch.
+struct Caps {
+  bool texel_weights = false;  // weights read through uniform texel buffers; GLIMPSE_DISABLE_TEXEL=1
+  bool f16_weights = false;    // fp16 weight storage (packed 8 per 16 bytes); GLIMPSE_DISABLE_F16=1
+  bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
+  VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
+};
+
+struct ContextOptions {
+  std::string device;                // index or name substring; empty = $GLIMPSE_DEVICE, else the preferred
+  uint64_t memory_limit_bytes = 0;   // 0 = $GLIMPSE_MEMORY_LIMIT_MB or unlimited; allocations past it fail
+  VkDeviceSize max_binding_bytes = 0;  // 0 = the device's limit; smaller values force GEMM splitting (tests)
+};
+
+// Lists every Vulkan device. Throws Error when the loader or any device is missing.
+std::vector<DeviceInfo> devices_list();
+
+// Index into `devices` of the device `selector` names (index or case-insensitive name substring),
+// or of the preferred one (discrete > integrated > virtual > CPU) when `selector` is empty.
+uint32_t device_choose(const std::vector<DeviceInfo>& devices, const std::string& selector);
+
+class Context {
+ public:
+  explicit Context(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  VkDevice device() const { return device_; }
+  VkPhysicalDevice physical() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  const DeviceInfo& info() const { return info_; }
+  const Caps& caps() const { return caps_; }
+  PipelineStore& pipelines() { return *pipelines_; }
+  VkCommandPool command_pool() const { return command_pool_; }
+  uint64_t memory_limit() const { return memory_limit_; }
+  // A small zero-filled host-visible tensor: the step buffer of ops recorded without one, and
+  // the binding behind optional inputs that are switched off.
+  const Tensor& zeros();
+
+  // Device-memory accounting against the optional limit; throws Error when exceeded.
+  void memory_reserve(uint64_t bytes, const char* what);
+  void memory_release(uint64_t bytes);
+  uint64_t memory_used() const { return memory_used_; }
+
+  // Picks a memory type for `type_bits` with `required` flags, preferring `preferred` ones.
+  uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
+
+  // Records `record` into a one-shot command buffer, submits it and waits.
+  template <typename F>
+  void submit_now(F&& record) {
+    VkCommandBuffer cmd = one_shot_begin();
+    record(cmd);
+    one_shot_end(cmd);
+  }
+
+ private:
+  VkCommandBuffer one_shot_begin();
+  void one_shot_end(VkCommandBuffer cmd);
+
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+  DeviceInfo info_;
+  Caps caps_;
+  VkPhysicalDeviceMemoryProperties memory_props_{};
+  uint64_t memory_limit_ = 0;
+  std::atomic<uint64_t> memory_used_{0};
+  CommandPoolHandle command_pool_;
+  std::unique_ptr<PipelineStore> pipelines_;
+  std::unique_ptr<Allocator> small_;
+  Tensor zeros_;
+};
+
+// True when environment variable `name` is set to something other than "", "0".
+bool env_flag(const char* name);
+
+}  // namespace glimpse

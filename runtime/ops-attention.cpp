@@ -1,0 +1,93 @@
+// attention (flash-style, any Tq/Tk, causal or not, padding mask, growing KV) and kv_append.
+#include "runtime/ops-common.hpp"
+
+#include <cmath>
+
+namespace glimpse {
+
+namespace {
+
+// Checks that a [B, T, H*Dh] view fits its tensor and keeps the vec4 alignment the shader needs.
+void view_check(const char* op, const char* name, const AttnView& v, uint32_t batch, uint32_t tokens,
+                uint32_t width) {
+  if (!v.t) fail(op, ": ", name, " is missing");
+  detail::expect_dtype(op, name, *v.t, DType::F32);
+  if (v.offset % 4 || v.token_stride % 4 || v.batch_stride % 4)
+    fail(op, ": ", name, " offset/strides (", v.offset, ", ", v.token_stride, ", ", v.batch_stride,
+         ") must be multiples of 4 elements");
+  if (tokens == 0 || batch == 0) return;
+  const uint64_t last = uint64_t(v.offset) + uint64_t(batch - 1) * v.batch_stride +
+                        uint64_t(tokens - 1) * v.token_stride + width;
+  if (last > uint64_t(v.t->numel()))
+    fail(op, ": ", name, " view (", batch, " x ", tokens, " x ", width, ", strides ", v.batch_stride, "/",
+         v.token_stride, ", offset ", v.offset, ") overruns ", v.t->describe());
+}
+
+}  // namespace
+
+void attention(Sequence& seq, const AttentionArgs& a) {
+  const char* op = "attention";
+  if (a.head_dim == 0 || a.head_dim % 8 || a.head_dim > 128)
+    fail("attention: head_dim must be a multiple of 8 up to 128, found ", a.head_dim);
+  if (a.q_len == 0 || a.batch == 0 || a.heads == 0) return;
+  if (a.kv_len_add_past && !a.step) fail("attention: kv_len_add_past needs a step buffer");
+  if (a.causal && !a.kv_len_add_past && a.kv_len < a.q_len)
+    fail("attention: causal attention needs kv_len >= q_len, found ", a.kv_len, " < ", a.q_len);
+  if (!a.kv_len_add_past && a.kv_len == 0) fail("attention: no keys (kv_len = 0)");
+  const uint32_t width = a.heads * a.head_dim;
+  view_check(op, "q", a.q, a.batch, a.q_len, width);
+  view_check(op, "o", a.o, a.batch, a.q_len, width);
+  // With a growing cache the key count is only known at run time: K and V must hold the cache's capacity.
+  view_check(op, "k", a.k, a.batch, a.kv_len_add_past ? 1 : a.kv_len, width);
+  view_check(op, "v", a.v, a.batch, a.kv_len_add_past ? 1 : a.kv_len, width);
+  if (a.mask) {
+    detail::expect_dtype(op, "mask", *a.mask, DType::F32);
+    if (uint64_t(a.batch - 1) * a.mask_batch_stride + a.kv_len > uint64_t(a.mask->numel()))
+      fail("attention: mask ", a.mask->describe(), " is smaller than batch ", a.batch, " x keys ", a.kv_len);
+  }
+
+  Context& ctx = seq.context();
+  const Tensor& step = a.step ? *a.step : ctx.zeros();
+  const uint32_t wg = a.q_len <= 8 ? 8 : a.q_len <= 16 ? 16 : 32;
+  const Pipeline& pipeline = ctx.pipelines().get({"attention", std::vector<BindingKind>(6, BindingKind::Storage), 17 * 4,
+                                                  {wg, a.head_dim, a.causal ? 1u : 0u, a.mask ? 1u : 0u}});
+  struct {
+    uint32_t tq, tk, tk_add_past;
+    uint32_t q_off, q_ts, q_bs, k_off, k_ts, k_bs, v_off, v_ts, v_bs, o_off, o_ts, o_bs;
+    uint32_t m_bs;
+    float scale;
+  } push{a.q_len, a.kv_len, a.kv_len_add_past ? 1u : 0u,
+         a.q.offset, a.q.token_stride, a.q.batch_stride,
+         a.k.offset, a.k.token_stride, a.k.batch_stride,
+         a.v.offset, a.v.token_stride, a.v.batch_stride,
+         a.o.offset, a.o.token_stride, a.o.batch_stride,
+         a.mask_batch_stride,
+         a.scale != 0 ? a.scale : 1.0f / std::sqrt(float(a.head_dim))};
+  const Bind binds[] = {Bind::of(*a.q.t), Bind::of(*a.k.t), Bind::of(*a.v.t), Bind::of(a.mask ? *a.mask : step),
+                        Bind::of(*a.o.t), Bind::of(step)};
+  seq.dispatch(pipeline, binds, &push, detail::div_up(a.q_len, wg), a.heads, a.batch,
+               str(op, a.causal ? " causal " : " ", a.batch, "x", a.heads, "x", a.q_len, "x",
+                   a.kv_len_add_past ? "(cache)" : std::to_string(a.kv_len), "x", a.head_dim));
+}
+
+void kv_append(Sequence& seq, const KvAppendArgs& a) {
+  const char* op = "kv_append";
+  view_check(op, "src", a.src, a.batch, a.tokens, a.dim);
+  if (!a.cache) fail("kv_append: cache is missing");
+  detail::expect_dtype(op, "cache", *a.cache, DType::F32);
+  detail::expect_numel(op, "cache", *a.cache, int64_t(a.batch) * a.max_t * a.dim);
+  const uint64_t total = uint64_t(a.batch) * a.tokens * a.dim;
+  if (total == 0) return;
+
+  Context& ctx = seq.context();
+  const Pipeline& pipeline =
+      ctx.pipelines().get({"kv_append", std::vector<BindingKind>(3, BindingKind::Storage), 9 * 4, {64}});
+  const uint32_t push[9] = {a.batch, a.tokens, a.dim, a.src.offset, a.src.token_stride, a.src.batch_stride,
+                            a.max_t, a.pos0, a.step ? 1u : 0u};
+  const Tensor& step = a.step ? *a.step : ctx.zeros();
+  const Bind binds[] = {Bind::of(*a.src.t), Bind::of(*a.cache), Bind::of(step)};
+  const auto grid = detail::grid_2d(ctx, detail::div_up(total, 64));
+  seq.dispatch(pipeline, binds, push, grid[0], grid[1], 1, str(op, " ", a.batch, "x", a.tokens, "x", a.dim));
+}
+
+}  // namespace glimpse

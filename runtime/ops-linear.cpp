@@ -1,0 +1,157 @@
+// linear: weight packing at load, kernel choice and GEMM splitting along N at record time.
+#include "runtime/half.hpp"
+#include "runtime/ops-common.hpp"
+
+#include <cstring>
+
+namespace glimpse {
+
+using detail::div_up;
+using detail::u32;
+
+namespace {
+
+float host_value(const void* data, HostType src, size_t i) {
+  switch (src) {
+    case HostType::F32: { float f; std::memcpy(&f, static_cast<const char*>(data) + 4 * i, 4); return f; }
+    case HostType::F16: { uint16_t h; std::memcpy(&h, static_cast<const char*>(data) + 2 * i, 2); return half_to_float(h); }
+    case HostType::BF16: { uint16_t h; std::memcpy(&h, static_cast<const char*>(data) + 2 * i, 2); return bf16_to_float(h); }
+  }
+  return 0;
+}
+
+}  // namespace
+
+LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* data, HostType src, int64_t n,
+                                  int64_t k, WeightLayout layout, DType store) {
+  if (n <= 0 || k <= 0) fail("linear weight: bad shape [", n, ", ", k, "]");
+  if (store != DType::F32 && store != DType::F16) fail("linear weight: storage type must be f32 or f16");
+  const Caps& caps = ctx.caps();
+  LinearWeight w;
+  w.n = n;
+  w.k = k;
+  w.kp = (k + 7) / 8 * 8;
+  w.dtype = store == DType::F16 && caps.f16_weights ? DType::F16 : DType::F32;
+  w.texel = caps.texel_weights;
+
+  // Rows per chunk: what one binding (storage range or texel count) holds, a multiple of 64 so
+  // every chunk offset keeps the device's offset alignment.
+  const VkDeviceSize row_bytes = w.row_bytes();
+  const int64_t fit = static_cast<int64_t>(caps.max_binding_bytes / row_bytes) / 64 * 64;
+  if (fit == 0) fail("linear weight [", n, ", ", k, "]: one row needs ", row_bytes, " bytes, binding limit is ", caps.max_binding_bytes);
+  w.chunk_rows = std::min<int64_t>(fit, n);
+
+  // Pack [N, Kp] (transposing Conv1D's [K, N]) on the host, upload once.
+  const size_t count = size_t(n) * size_t(w.kp);
+  std::vector<float> f32;
+  std::vector<uint16_t> f16;
+  if (w.dtype == DType::F32) f32.assign(count, 0.0f);
+  else f16.assign(count, 0);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < k; ++c) {
+      const size_t from = layout == WeightLayout::OutIn ? size_t(r * k + c) : size_t(c * n + r);
+      const size_t to = size_t(r * w.kp + c);
+      if (w.dtype == DType::F32) f32[to] = host_value(data, src, from);
+      // An fp16 source is copied bit-exactly; anything else rounds to nearest even.
+      else if (src == HostType::F16) std::memcpy(&f16[to], static_cast<const char*>(data) + 2 * from, 2);
+      else f16[to] = float_to_half(host_value(data, src, from));
+    }
+  }
+  w.packed = arena.alloc(w.dtype, {n, w.kp});
+  tensor_upload(ctx, w.packed, w.dtype == DType::F32 ? static_cast<const void*>(f32.data()) : f16.data(), w.packed.bytes);
+
+  if (w.texel) {
+    const VkFormat format = w.dtype == DType::F32 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32G32B32A32_UINT;
+    for (int64_t c = 0; c < w.chunks(); ++c) {
+      const int64_t rows = std::min(w.chunk_rows, n - c * w.chunk_rows);
+      VkBufferViewCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+      info.buffer = w.packed.buffer;
+      info.format = format;
+      info.offset = w.packed.offset + VkDeviceSize(c * w.chunk_rows) * row_bytes;
+      info.range = VkDeviceSize(rows) * row_bytes;
+      VkBufferView view = VK_NULL_HANDLE;
+      VK_CHECK(vkCreateBufferView(ctx.device(), &info, nullptr, &view));
+      w.views.emplace_back(ctx.device(), view);
+    }
+  }
+  return w;
+}
+
+void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor& y, const LinearOptions& opt) {
+  Context& ctx = seq.context();
+  const char* op = "linear";
+  detail::expect_dtype(op, "x", x, DType::F32);
+  detail::expect_dtype(op, "y", y, DType::F32);
+  if (x.rank() == 0 || x.dim(-1) != w.k)
+    fail("linear: x ", x.describe(), " must end in K = ", w.k, " (weight [", w.n, ", ", w.k, "])");
+  const int64_t m = x.numel() / w.k;
+  detail::expect_numel(op, "y", y, m * w.n);
+  if (opt.bias) {
+    detail::expect_dtype(op, "bias", *opt.bias, DType::F32);
+    detail::expect_numel(op, "bias", *opt.bias, w.n);
+  }
+  if (opt.residual) {
+    detail::expect_dtype(op, "residual", *opt.residual, DType::F32);
+    detail::expect_numel(op, "residual", *opt.residual, m * w.n);
+  }
+  if (m == 0) return;
+
+  LinearKernel kernel = opt.kernel;
+  if (kernel == LinearKernel::Auto)
+    kernel = m <= 8 && ctx.caps().split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
+  if (kernel == LinearKernel::SplitK && m > 8) fail("linear: the split-K GEMV kernel takes at most 8 rows, found ", m);
+
+  const bool gpu = ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+  const bool f16 = w.dtype == DType::F16;
+  const uint32_t rows_pow2 = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+  uint32_t wg, tm, tn;
+  std::string shader;
+  if (kernel == LinearKernel::SplitK) {
+    shader = "linear_gemv_";
+    wg = 64;
+    tm = rows_pow2;  // MR
+    tn = 4;          // RN: columns per workgroup
+  } else {
+    shader = "linear_";
+    if (m <= 8) {  // decode GEMV on CPUs: one lane per TN output columns, x read uniformly
+      tm = rows_pow2;
+      tn = f16 ? 4 : 8;
+      wg = 16;
+    } else {
+      tm = gpu ? 8 : 16;
+      tn = gpu ? 4 : 8;
+      wg = gpu ? 64 : 16;
+    }
+  }
+  shader += f16 ? "f16_" : "f32_";
+  shader += w.texel ? "texel" : "ssbo";
+  const uint32_t x_aligned = w.k % 4 == 0 ? 1 : 0;
+
+  PipelineDesc desc;
+  desc.shader = shader;
+  desc.bindings = {w.texel ? BindingKind::Texel : BindingKind::Storage, BindingKind::Storage, BindingKind::Storage,
+                   BindingKind::Storage, BindingKind::Storage, BindingKind::Storage};
+  desc.push_bytes = 6 * 4;
+  desc.spec = {wg, tm, tn, static_cast<uint32_t>(opt.act), opt.bias ? 1u : 0u, opt.residual ? 1u : 0u, x_aligned};
+  const Pipeline& pipeline = ctx.pipelines().get(desc);
+
+  const std::string label = str(op, kernel == LinearKernel::SplitK ? "_gemv " : " ", m, "x", w.k, "->", w.n, " ",
+                                dtype_name(w.dtype));
+  for (int64_t c = 0; c < w.chunks(); ++c) {
+    const int64_t n0 = c * w.chunk_rows, nc = std::min(w.chunk_rows, w.n - n0);
+    const Bind weight = w.texel ? Bind::texel(w.views[size_t(c)])
+                                : Bind::range_of(w.packed, VkDeviceSize(n0) * w.row_bytes(), VkDeviceSize(nc) * w.row_bytes());
+    const Bind binds[] = {weight, Bind::of(x), Bind::of(x), Bind::of(opt.bias ? *opt.bias : x),
+                          Bind::of(opt.residual ? *opt.residual : x), Bind::of(y)};
+    const uint32_t push[6] = {u32(m, "linear M"), u32(nc, "linear N"), u32(w.k, "linear K"),
+                              u32(w.kp * int64_t(dtype_size(w.dtype)) / 16, "units"), u32(n0, "n0"), u32(w.n, "ldy")};
+    if (kernel == LinearKernel::SplitK) {
+      const auto grid = detail::grid_2d(ctx, div_up(uint64_t(nc), tn));
+      seq.dispatch(pipeline, binds, push, grid[0], grid[1], 1, label);
+    } else {
+      seq.dispatch(pipeline, binds, push, div_up(uint64_t(nc), uint64_t(tn) * wg), div_up(uint64_t(m), tm), 1, label);
+    }
+  }
+}
+
+}  // namespace glimpse

@@ -1,0 +1,52 @@
+// layer_norm and softmax: one workgroup per row.
+#include "runtime/ops-common.hpp"
+
+namespace glimpse {
+
+namespace {
+// Rows of n: 64 lanes for short rows, 128 for hidden sizes like 768/1024, 256 for vocab rows.
+uint32_t row_workgroup(int64_t n) { return n <= 256 ? 64 : n <= 2048 ? 128 : 256; }
+}  // namespace
+
+void layer_norm(Sequence& seq, const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta,
+                float eps, const Tensor& y) {
+  const char* op = "layer_norm";
+  detail::expect_dtype(op, "x", x, DType::F32);
+  detail::expect_dtype(op, "y", y, DType::F32);
+  if (x.rank() == 0) fail("layer_norm: x has no dimensions");
+  const int64_t n = x.dim(-1), rows = x.numel() / std::max<int64_t>(n, 1);
+  detail::expect_numel(op, "y", y, x.numel());
+  detail::expect_numel(op, "gamma", gamma, n);
+  detail::expect_numel(op, "beta", beta, n);
+  if (residual) detail::expect_numel(op, "residual", *residual, x.numel());
+  if (rows == 0 || n == 0) return;
+
+  Context& ctx = seq.context();
+  const uint32_t wg = row_workgroup(n);
+  const Pipeline& pipeline = ctx.pipelines().get(
+      {"layer_norm", std::vector<BindingKind>(5, BindingKind::Storage), 12, {wg, residual ? 1u : 0u}});
+  struct { uint32_t rows, n; float eps; } push{detail::u32(rows, "rows"), detail::u32(n, "n"), eps};
+  const Bind binds[] = {Bind::of(x), Bind::of(residual ? *residual : x), Bind::of(gamma), Bind::of(beta), Bind::of(y)};
+  const auto grid = detail::grid_2d(ctx, uint64_t(rows));
+  seq.dispatch(pipeline, binds, &push, grid[0], grid[1], 1, str(op, residual ? "+res " : " ", rows, "x", n));
+}
+
+void softmax(Sequence& seq, const Tensor& x, const Tensor& y, float scale) {
+  const char* op = "softmax";
+  detail::expect_dtype(op, "x", x, DType::F32);
+  detail::expect_dtype(op, "y", y, DType::F32);
+  if (x.rank() == 0) fail("softmax: x has no dimensions");
+  const int64_t n = x.dim(-1), rows = x.numel() / std::max<int64_t>(n, 1);
+  detail::expect_numel(op, "y", y, x.numel());
+  if (rows == 0 || n == 0) return;
+
+  Context& ctx = seq.context();
+  const Pipeline& pipeline =
+      ctx.pipelines().get({"softmax", std::vector<BindingKind>(2, BindingKind::Storage), 12, {row_workgroup(n)}});
+  struct { uint32_t rows, n; float scale; } push{detail::u32(rows, "rows"), detail::u32(n, "n"), scale};
+  const Bind binds[] = {Bind::of(x), Bind::of(y)};
+  const auto grid = detail::grid_2d(ctx, uint64_t(rows));
+  seq.dispatch(pipeline, binds, &push, grid[0], grid[1], 1, str(op, " ", rows, "x", n));
+}
+
+}  // namespace glimpse

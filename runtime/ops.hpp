@@ -1,0 +1,132 @@
+// The ops: host wrappers that record one op into a Sequence. Each has a shader in shaders/ and a
+// plain CPU reference in runtime/reference.hpp that tests hold it to. Shapes are validated when
+// recording; a mismatch throws Error naming the op, the tensor, what was expected and found.
+#pragma once
+
+#include "runtime/memory.hpp"
+#include "runtime/sequence.hpp"
+#include "runtime/tensor.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace glimpse {
+
+// ---- linear ---------------------------------------------------------------------------------
+
+enum class HostType { F32, F16, BF16 };  // element type of weights as they come from a checkpoint
+
+enum class WeightLayout {
+  OutIn,  // nn.Linear / Conv2d: [N, K] (y = x W^T)
+  InOut,  // GPT-2 Conv1D: [K, N] (y = x W), repacked to [N, K] at upload
+};
+
+// A linear layer's weight on the device, packed once at load: [N, Kp] rows (Kp = K rounded up
+// to 8, zero padded) in fp32 or fp16, split into chunks of rows that each fit one binding.
+struct LinearWeight {
+  int64_t n = 0, k = 0, kp = 0;
+  DType dtype = DType::F32;  // storage type: F32 or F16
+  bool texel = false;        // read through uniform texel buffers (views below)
+  Tensor packed;
+  int64_t chunk_rows = 0;
+  std::vector<BufferViewHandle> views;  // one per chunk when texel
+
+  int64_t chunks() const { return (n + chunk_rows - 1) / chunk_rows; }
+  VkDeviceSize row_bytes() const { return VkDeviceSize(kp) * dtype_size(dtype); }
+};
+
+// Packs and uploads `data` (n x k in `layout`, of `src` type). `store` F16 falls back to F32
+// when the device or GLIMPSE_DISABLE_F16 forbids fp16 weights.
+LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* data, HostType src, int64_t n,
+                                  int64_t k, WeightLayout layout, DType store);
+
+enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2 };  // shaders/common.glsl ACT_*
+
+enum class LinearKernel {
+  Auto,     // per device and M: Blocked for prefill; for M <= 8 Blocked on CPUs, SplitK on GPUs
+  Blocked,  // linear.comp, register-blocked
+  SplitK,   // linear_gemv.comp, K split over a workgroup; M <= 8 only
+};
+
+struct LinearOptions {
+  const Tensor* bias = nullptr;      // [N]
+  Activation act = Activation::None; // applied after the bias
+  const Tensor* residual = nullptr;  // [M, N], added last; may be y itself
+  LinearKernel kernel = LinearKernel::Auto;
+};
+
+// y[M, N] = act(x[M, K] . W^T + bias) + residual, with M = x.numel() / K.
+void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor& y, const LinearOptions& opt = {});
+
+// ---- normalisation ------------------------------------------------------------------------------
+
+// y = LayerNorm(x + residual) over the last dim (residual optional); y may be x.
+void layer_norm(Sequence& seq, const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta,
+                float eps, const Tensor& y);
+
+// y = softmax(x * scale) over the last dim; y may be x.
+void softmax(Sequence& seq, const Tensor& x, const Tensor& y, float scale = 1.0f);
+
+// ---- attention ------------------------------------------------------------------------------------
+
+// A [B, T, H*Dh] operand inside a tensor: element offset, token stride and batch stride
+// (all multiples of 4). dense() is the contiguous case.
+struct AttnView {
+  const Tensor* t = nullptr;
+  uint32_t offset = 0, token_stride = 0, batch_stride = 0;
+  static AttnView dense(const Tensor& t, uint32_t tokens, uint32_t width) { return {&t, 0, width, tokens * width}; }
+};
+
+struct AttentionArgs {
+  uint32_t batch = 1, heads = 1, head_dim = 64;
+  uint32_t q_len = 1;
+  uint32_t kv_len = 1;            // keys; plus step[0] when kv_len_add_past
+  bool kv_len_add_past = false;   // decode with a growing cache
+  const Tensor* step = nullptr;   // u32 [1]: past length (decode position), read at run time
+  AttnView q, k, v, o;
+  bool causal = false;            // key j visible to query i iff j <= kv - q_len + i
+  const Tensor* mask = nullptr;   // additive f32 [B, mask_batch_stride] over keys (padding)
+  uint32_t mask_batch_stride = 0;
+  float scale = 0;                // 0: 1/sqrt(head_dim)
+};
+void attention(Sequence& seq, const AttentionArgs& a);
+
+// cache[b, pos0 (+ step[0]) + t, :] = src[b, t, :]: cache is [B, max_t, dim].
+struct KvAppendArgs {
+  uint32_t batch = 1, tokens = 1, dim = 0;
+  AttnView src;
+  const Tensor* cache = nullptr;
+  uint32_t max_t = 0;
+  uint32_t pos0 = 0;
+  const Tensor* step = nullptr;  // adds step[0] to pos0 when given
+};
+void kv_append(Sequence& seq, const KvAppendArgs& a);
+
+// ---- embeddings -----------------------------------------------------------------------------------
+
+// y[b*T + t] = table[ids[ids_offset + b*T + t]] + pos_table[pos0 (+ step[0]) + t]; pos_table optional.
+void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens,
+                  const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y);
+
+// ViT embeddings: y[b] = concat(cls, patches[b]) + pos.  patches [B, Np, D], pos [Np + 1, D].
+void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y);
+
+// Conv2d(kernel = stride = patch, no padding) as im2col + linear: image [B, C, H, W] ->
+// y [B, Np, D], Np row-major over the (H/P) x (W/P) grid. `cols` is scratch [B*Np, C*P*P].
+void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const LinearWeight& w, const Tensor* bias,
+                 const Tensor& cols, const Tensor& y);
+
+// ---- element-wise -----------------------------------------------------------------------------------
+
+void add(Sequence& seq, const Tensor& a, const Tensor& b, const Tensor& y);
+void scale(Sequence& seq, const Tensor& a, float s, const Tensor& y);
+void gelu(Sequence& seq, const Tensor& a, Activation kind, const Tensor& y);
+
+// ---- selection --------------------------------------------------------------------------------------
+
+// ids[out_offset + r] = argmax over the last dim of x (first among ties); vals the maxima.
+void argmax(Sequence& seq, const Tensor& x, const Tensor& ids, const Tensor& vals, uint32_t out_offset = 0);
+// ids/vals [R, k]: the k largest per row, descending (ties: lower index first). k <= 64.
+void topk(Sequence& seq, const Tensor& x, uint32_t k, const Tensor& ids, const Tensor& vals);
+
+}  // namespace glimpse

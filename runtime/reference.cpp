@@ -1,0 +1,160 @@
+#include "runtime/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace glimpse::ref {
+
+float gelu_erf(float x) { return float(0.5 * x * (1.0 + std::erf(double(x) / std::sqrt(2.0)))); }
+
+float gelu_tanh(float x) {
+  const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * double(x) * x * x);
+  return float(0.5 * x * (1.0 + std::tanh(u)));
+}
+
+Floats linear(const Floats& x, int64_t m, int64_t k, const Floats& w, int64_t n, const float* bias, Activation act,
+              const float* residual) {
+  Floats y(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t c = 0; c < k; ++c) acc += double(x[size_t(i * k + c)]) * w[size_t(j * k + c)];
+      float v = float(acc) + (bias ? bias[j] : 0.0f);
+      if (act == Activation::GeluErf) v = gelu_erf(v);
+      if (act == Activation::GeluTanh) v = gelu_tanh(v);
+      if (residual) v += residual[i * n + j];
+      y[size_t(i * n + j)] = v;
+    }
+  }
+  return y;
+}
+
+Floats layer_norm(const Floats& x, const float* residual, int64_t rows, int64_t n, const Floats& gamma,
+                  const Floats& beta, float eps) {
+  Floats y(x.size());
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      v[size_t(i)] = double(x[size_t(r * n + i)]) + (residual ? residual[r * n + i] : 0.0f);
+      mean += v[size_t(i)];
+    }
+    mean /= double(n);
+    for (int64_t i = 0; i < n; ++i) var += (v[size_t(i)] - mean) * (v[size_t(i)] - mean);
+    const double rstd = 1.0 / std::sqrt(var / double(n) + eps);
+    for (int64_t i = 0; i < n; ++i)
+      y[size_t(r * n + i)] = float((v[size_t(i)] - mean) * rstd * gamma[size_t(i)] + beta[size_t(i)]);
+  }
+  return y;
+}
+
+Floats softmax(const Floats& x, int64_t rows, int64_t n, float scale) {
+  Floats y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -std::numeric_limits<double>::infinity(), s = 0;
+    for (int64_t i = 0; i < n; ++i) m = std::max(m, double(x[size_t(r * n + i)]) * scale);
+    for (int64_t i = 0; i < n; ++i) s += std::exp(double(x[size_t(r * n + i)]) * scale - m);
+    for (int64_t i = 0; i < n; ++i) y[size_t(r * n + i)] = float(std::exp(double(x[size_t(r * n + i)]) * scale - m) / s);
+  }
+  return y;
+}
+
+Floats attention(const Floats& q, const Floats& k, const Floats& v, int64_t batch, int64_t heads, int64_t dh,
+                 int64_t tq, int64_t tk, bool causal, const float* mask, float scale) {
+  const int64_t width = heads * dh;
+  Floats o(static_cast<size_t>(batch * tq * width));
+  std::vector<double> s(static_cast<size_t>(tk));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < tq; ++i) {
+        double m = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j < tk; ++j) {
+          double acc = 0;
+          for (int64_t d = 0; d < dh; ++d)
+            acc += double(q[size_t((b * tq + i) * width + h * dh + d)]) * k[size_t((b * tk + j) * width + h * dh + d)];
+          acc = acc * scale + (mask ? mask[b * tk + j] : 0.0f);
+          if (causal && j > tk - tq + i) acc = -std::numeric_limits<double>::infinity();
+          s[size_t(j)] = acc;
+          m = std::max(m, acc);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < tk; ++j) sum += (s[size_t(j)] = std::exp(s[size_t(j)] - m));
+        for (int64_t d = 0; d < dh; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < tk; ++j) acc += s[size_t(j)] * v[size_t((b * tk + j) * width + h * dh + d)];
+          o[size_t((b * tq + i) * width + h * dh + d)] = float(acc / sum);
+        }
+      }
+  return o;
+}
+
+Floats patch_embed(const Floats& image, int64_t b, int64_t c, int64_t h, int64_t w, int64_t p, const Floats& weight,
+                   int64_t d, const float* bias) {
+  const int64_t gh = h / p, gw = w / p, np = gh * gw;
+  Floats y(static_cast<size_t>(b * np * d));
+  for (int64_t n = 0; n < b; ++n)
+    for (int64_t py = 0; py < gh; ++py)
+      for (int64_t px = 0; px < gw; ++px)
+        for (int64_t o = 0; o < d; ++o) {
+          double acc = bias ? bias[o] : 0.0;
+          for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t ky = 0; ky < p; ++ky)
+              for (int64_t kx = 0; kx < p; ++kx)
+                acc += double(image[size_t(((n * c + ch) * h + py * p + ky) * w + px * p + kx)]) *
+                       weight[size_t(((o * c + ch) * p + ky) * p + kx)];
+          y[size_t((n * np + py * gw + px) * d + o)] = float(acc);
+        }
+  return y;
+}
+
+Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& table, int64_t d, const Floats* pos_table,
+             int64_t pos0) {
+  Floats y(ids.size() * size_t(d));
+  for (size_t r = 0; r < ids.size(); ++r)
+    for (int64_t i = 0; i < d; ++i)
+      y[r * size_t(d) + size_t(i)] = table[ids[r] * size_t(d) + size_t(i)] +
+                                     (pos_table ? (*pos_table)[size_t((pos0 + int64_t(r) % tokens) * d + i)] : 0.0f);
+  return y;
+}
+
+Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos) {
+  Floats y(static_cast<size_t>(b * (np + 1) * d));
+  for (int64_t n = 0; n < b; ++n)
+    for (int64_t t = 0; t <= np; ++t)
+      for (int64_t i = 0; i < d; ++i)
+        y[size_t((n * (np + 1) + t) * d + i)] =
+            (t == 0 ? cls[size_t(i)] : patches[size_t((n * np + t - 1) * d + i)]) + pos[size_t(t * d + i)];
+  return y;
+}
+
+void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos) {
+  for (int64_t n = 0; n < b; ++n)
+    for (int64_t s = 0; s < t && pos + s < max_t; ++s)
+      std::copy_n(src.begin() + (n * t + s) * d, d, cache.begin() + (n * max_t + pos + s) * d);
+}
+
+std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n) {
+  std::vector<uint32_t> ids(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    ids[size_t(r)] = uint32_t(std::max_element(x.begin() + r * n, x.begin() + (r + 1) * n) - (x.begin() + r * n));
+  return ids;
+}
+
+void topk(const Floats& x, int64_t rows, int64_t n, int64_t k, std::vector<uint32_t>& ids, Floats& vals) {
+  ids.assign(size_t(rows * k), 0);
+  vals.assign(size_t(rows * k), 0);
+  std::vector<uint32_t> order(static_cast<size_t>(n));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x.data() + r * n;
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return row[a] > row[b]; });
+    for (int64_t i = 0; i < k; ++i) {
+      ids[size_t(r * k + i)] = order[size_t(i)];
+      vals[size_t(r * k + i)] = row[order[size_t(i)]];
+    }
+  }
+}
+
+}  // namespace glimpse::ref

@@ -1,0 +1,37 @@
+// Plain CPU references of every op: straightforward loops with double accumulation, written for
+// clarity, not speed. The op tests hold each shader to them. Layouts as in runtime/ops.hpp.
+#pragma once
+
+#include "runtime/ops.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace glimpse::ref {
+
+using Floats = std::vector<float>;
+
+float gelu_erf(float x);
+float gelu_tanh(float x);
+
+// y[m, n] = act(x[m, k] . w[n, k]^T + bias) + residual.
+Floats linear(const Floats& x, int64_t m, int64_t k, const Floats& w, int64_t n, const float* bias, Activation act,
+              const float* residual);
+Floats layer_norm(const Floats& x, const float* residual, int64_t rows, int64_t n, const Floats& gamma,
+                  const Floats& beta, float eps);
+Floats softmax(const Floats& x, int64_t rows, int64_t n, float scale);
+// Dense [B, T, H*Dh] q/k/v; mask [B, Tk] additive or null; returns [B, Tq, H*Dh].
+Floats attention(const Floats& q, const Floats& k, const Floats& v, int64_t batch, int64_t heads, int64_t dh,
+                 int64_t tq, int64_t tk, bool causal, const float* mask, float scale);
+// image [B, C, H, W], w [D, C*P*P] -> [B, Np, D].
+Floats patch_embed(const Floats& image, int64_t b, int64_t c, int64_t h, int64_t w, int64_t p, const Floats& weight,
+                   int64_t d, const float* bias);
+Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& table, int64_t d, const Floats* pos_table,
+             int64_t pos0);
+Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos);
+// cache [B, max_t, D] gets src [B, T, D] at rows pos..pos+T-1 (rows past max_t dropped).
+void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos);
+std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n);
+void topk(const Floats& x, int64_t rows, int64_t n, int64_t k, std::vector<uint32_t>& ids, Floats& vals);
+
+}  // namespace glimpse::ref

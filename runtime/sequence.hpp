@@ -1,0 +1,82 @@
+// Command recording: a Sequence is a list of dispatches recorded once into one command buffer
+// (with the barriers between them) and replayed as often as needed with run(). Per-step values
+// a replay needs (decode position, KV length) live in host-visible buffers the shaders read,
+// not in the recording. With profiling on (GLIMPSE_PROFILE=1) each run times every dispatch.
+#pragma once
+
+#include "runtime/pipeline.hpp"
+#include "runtime/tensor.hpp"
+#include "runtime/vk-handle.hpp"
+
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace glimpse {
+
+class Context;
+
+// What one binding of a dispatch points at: a buffer range or a texel-buffer view.
+struct Bind {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceSize offset = 0;
+  VkDeviceSize range = 0;
+  VkBufferView view = VK_NULL_HANDLE;
+
+  static Bind of(const Tensor& t) { return {t.buffer, t.offset, t.bytes, VK_NULL_HANDLE}; }
+  static Bind range_of(const Tensor& t, VkDeviceSize offset, VkDeviceSize bytes) {
+    return {t.buffer, t.offset + offset, bytes, VK_NULL_HANDLE};
+  }
+  static Bind texel(VkBufferView v) { return {VK_NULL_HANDLE, 0, 0, v}; }
+};
+
+struct OpTime {
+  std::string label;
+  int count = 0;
+  double ms = 0;
+};
+
+class Sequence {
+ public:
+  explicit Sequence(Context& ctx);
+  ~Sequence();
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+  Context& context() { return ctx_; }
+
+  // Records one dispatch. `push` must hold pipeline.push_bytes bytes. Throws Error when a
+  // binding is missing, of the wrong kind, or larger than the device allows.
+  void dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
+                uint32_t groups_y, uint32_t groups_z, std::string label);
+
+  // Finishes recording on first use; submits and waits. Call again to replay.
+  void run();
+
+  size_t dispatch_count() const { return labels_.size(); }
+  bool profiling() const { return profiling_; }
+  void profiling_set(bool on);  // before the first dispatch only
+  // Per-label GPU time of the last run, in recording order of first appearance.
+  std::vector<OpTime> profile() const;
+  double profile_total_ms() const;
+  void profile_print(std::FILE* out) const;
+
+ private:
+  VkDescriptorSet descriptor_set_alloc(VkDescriptorSetLayout layout);
+
+  Context& ctx_;
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+  bool ended_ = false;
+  bool profiling_ = false;
+  bool print_profile_ = false;
+  std::vector<DescriptorPoolHandle> pools_;
+  uint32_t pool_sets_left_ = 0;
+  QueryPoolHandle queries_;
+  uint32_t query_capacity_ = 0;
+  std::vector<std::string> labels_;
+  std::vector<uint64_t> timestamps_;
+  FenceHandle fence_;
+};
+
+}  // namespace glimpse

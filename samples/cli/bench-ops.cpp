@@ -1,0 +1,326 @@
+// glimpse bench ops / bench startup: the op benchmark on BLIP-base shapes, beside OpenBLAS
+// measured in the same run (interleaved, medians), and the start-up cost with cold/warm caches.
+#include "runtime/device.hpp"
+#include "runtime/error.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/ops.hpp"
+#include "runtime/pipeline.hpp"
+#include "samples/cli/commands.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <random>
+
+namespace glimpse::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// OpenBLAS, loaded at run time so glimpse itself never depends on it.
+struct Blas {
+  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+  using Sgemv = void (*)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+  void* lib = nullptr;
+  Sgemm sgemm = nullptr;
+  Sgemv sgemv = nullptr;
+  std::string config;
+
+  Blas() {
+    for (const char* name : {"libopenblas.so.0", "libopenblas.so"})
+      if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+    if (!lib) return;
+    sgemm = reinterpret_cast<Sgemm>(dlsym(lib, "cblas_sgemm"));
+    sgemv = reinterpret_cast<Sgemv>(dlsym(lib, "cblas_sgemv"));
+    if (auto cfg = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_config"))) config = cfg();
+    if (auto core = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_corename"))) config += str(", core ", core());
+  }
+  bool ok() const { return sgemm && sgemv; }
+  // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear.
+  void linear(int m, int k, int n, const float* x, const float* w, float* y) const {
+    constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+    if (m == 1) sgemv(kRowMajor, kNoTrans, n, k, 1.0f, w, k, x, 1, 0.0f, y, 1);
+    else sgemm(kRowMajor, kNoTrans, kTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+  }
+};
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+Tensor upload(Context& ctx, Allocator& arena, const std::vector<float>& data, Shape shape) {
+  Tensor t = arena.alloc(DType::F32, shape);
+  tensor_upload(ctx, t, data.data(), data.size() * 4);
+  return t;
+}
+
+struct Options {
+  int reps = 7;
+  bool quick = false;
+  bool blas = true;
+};
+
+// Runs `seq` reps times (after one warm-up run), interleaved with `peer` when given; returns the
+// medians of the device time, of the peer's time and of the per-pair ratio peer/device.
+struct Timing {
+  double device_ms = 0, peer_ms = 0, ratio = 0;
+};
+template <typename Peer>
+Timing time_interleaved(Sequence& seq, int reps, Peer&& peer, bool with_peer) {
+  seq.run();  // JIT + caches warm
+  if (with_peer) peer();
+  std::vector<double> dev, ref, ratio;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    seq.run();
+    const double wall = ms_since(t0);
+    dev.push_back(seq.profiling() ? seq.profile_total_ms() : wall);
+    if (with_peer) {
+      const auto t1 = Clock::now();
+      peer();
+      ref.push_back(ms_since(t1));
+      ratio.push_back(ref.back() / dev.back());
+    }
+  }
+  return {median(dev), median(ref), median(ratio)};
+}
+
+void bench_linear(Context& ctx, const Blas& blas, const Options& opt, int m, int k, int n) {
+  for (DType dtype : {DType::F32, DType::F16}) {
+    Allocator weights(ctx, MemoryKind::Device, "bench weights");
+    Allocator acts(ctx, MemoryKind::Device, "bench activations");
+    const auto wh = random_floats(size_t(n) * k, 1, 0.05f);
+    const auto xh = random_floats(size_t(m) * k, 2);
+    LinearWeight w = linear_weight_upload(ctx, weights, wh.data(), HostType::F32, n, k, WeightLayout::OutIn, dtype);
+    Tensor x = upload(ctx, acts, xh, {m, k});
+    Tensor y = acts.alloc(DType::F32, {m, n});
+    Sequence seq(ctx);
+    seq.profiling_set(true);
+    linear(seq, x, w, y);
+    std::vector<float> yh(size_t(m) * n);
+    const bool with_blas = opt.blas && blas.ok() && dtype == DType::F32;
+    Timing t = time_interleaved(seq, opt.reps, [&] { blas.linear(m, k, n, xh.data(), wh.data(), yh.data()); }, with_blas);
+    const double flop = 2.0 * m * k * n;
+    const double wbytes = double(w.packed.bytes);
+    std::printf("%-8s %5d x %4d -> %5d  %s  %9.3f ms %7.1f GFLOP/s %6.1f GB/s", m <= 8 ? "gemv" : "linear", m, k, n,
+                dtype_name(w.dtype), t.device_ms, flop / t.device_ms * 1e-6, wbytes / t.device_ms * 1e-6);
+    if (with_blas)
+      std::printf("   | OpenBLAS %8.3f ms %7.1f GFLOP/s  glimpse/BLAS time %5.2fx", t.peer_ms, flop / t.peer_ms * 1e-6,
+                  1.0 / t.ratio);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+}
+
+void bench_attention(Context& ctx, const Options& opt, int tq, int tk, bool causal) {
+  const int heads = 12, dh = 64, width = heads * dh;
+  Allocator acts(ctx, MemoryKind::Device, "bench activations");
+  Tensor q = upload(ctx, acts, random_floats(size_t(tq) * width, 3), {1, tq, width});
+  Tensor k = upload(ctx, acts, random_floats(size_t(tk) * width, 4), {1, tk, width});
+  Tensor v = upload(ctx, acts, random_floats(size_t(tk) * width, 5), {1, tk, width});
+  Tensor o = acts.alloc(DType::F32, {1, tq, width});
+  AttentionArgs a;
+  a.heads = heads;
+  a.head_dim = dh;
+  a.q_len = uint32_t(tq);
+  a.kv_len = uint32_t(tk);
+  a.causal = causal;
+  a.q = AttnView::dense(q, tq, width);
+  a.k = AttnView::dense(k, tk, width);
+  a.v = AttnView::dense(v, tk, width);
+  a.o = AttnView::dense(o, tq, width);
+  Sequence seq(ctx);
+  seq.profiling_set(true);
+  attention(seq, a);
+  Timing t = time_interleaved(seq, opt.reps, [] {}, false);
+  const double flop = 4.0 * heads * tq * tk * dh;
+  std::printf("%-8s %5d x %4d  %2dx%d %s  %9.3f ms %7.1f GFLOP/s\n", "attn", tq, tk, heads, dh,
+              causal ? "causal" : "      ", t.device_ms, flop / t.device_ms * 1e-6);
+  std::fflush(stdout);
+}
+
+void bench_rows(Context& ctx, const Options& opt, int rows, int n) {
+  Allocator acts(ctx, MemoryKind::Device, "bench activations");
+  Tensor x = upload(ctx, acts, random_floats(size_t(rows) * n, 6), {rows, n});
+  Tensor g = upload(ctx, acts, random_floats(size_t(n), 7), {n});
+  Tensor y = acts.alloc(DType::F32, {rows, n});
+  Tensor ids = acts.alloc(DType::U32, {rows});
+  Tensor vals = acts.alloc(DType::F32, {rows});
+  struct Case {
+    const char* name;
+    std::function<void(Sequence&)> record;
+  };
+  const Case cases[] = {
+      {"layernorm", [&](Sequence& s) { layer_norm(s, x, &y, g, g, 1e-12f, y); }},
+      {"softmax", [&](Sequence& s) { softmax(s, x, y); }},
+      {"argmax", [&](Sequence& s) { argmax(s, x, ids, vals); }},
+  };
+  for (const Case& c : cases) {
+    Sequence seq(ctx);
+    seq.profiling_set(true);
+    c.record(seq);
+    Timing t = time_interleaved(seq, opt.reps, [] {}, false);
+    std::printf("%-9s %5d x %5d            %9.3f ms %13.1f GB/s\n", c.name, rows, n, t.device_ms,
+                double(rows) * n * 4 / t.device_ms * 1e-6);
+  }
+  std::fflush(stdout);
+}
+
+int bench_ops(const Common& common, const std::vector<std::string>& args) {
+  Options opt;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--quick") opt.quick = true;
+    else if (args[i] == "--no-blas") opt.blas = false;
+    else if (args[i] == "--reps" && i + 1 < args.size()) opt.reps = std::max(1, std::atoi(args[++i].c_str()));
+    else fail("bench ops: unknown option '", args[i], "'");
+  }
+  if (opt.quick) opt.reps = 1;
+  ContextOptions copt;
+  copt.device = common.device;
+  Context ctx(copt);
+  Blas blas;
+  std::printf("glimpse bench ops on %s (%s); %d interleaved reps, medians\n", ctx.info().name.c_str(),
+              ctx.info().driver_info.c_str(), opt.reps);
+  if (opt.blas) {
+    if (blas.ok()) std::printf("peer: OpenBLAS (%s)\n", blas.config.c_str());
+    else std::printf("peer: OpenBLAS not found (apt-get install libopenblas0-pthread); glimpse figures only\n");
+  }
+  std::printf("kernels: %s weights, %s GEMV\n", ctx.caps().texel_weights ? "texel-buffer" : "storage-buffer",
+              ctx.caps().split_k_gemv ? "split-K" : "register-blocked");
+
+  const int m = opt.quick ? 33 : 577;
+  bench_linear(ctx, blas, opt, m, 768, 768);
+  if (!opt.quick) {
+    bench_linear(ctx, blas, opt, m, 768, 2304);
+    bench_linear(ctx, blas, opt, m, 768, 3072);
+    bench_linear(ctx, blas, opt, m, 3072, 768);
+  }
+  bench_linear(ctx, blas, opt, 1, 768, 768);
+  if (!opt.quick) {
+    bench_linear(ctx, blas, opt, 1, 768, 3072);
+    bench_linear(ctx, blas, opt, 1, 768, 30524);
+  }
+  bench_attention(ctx, opt, opt.quick ? 33 : 577, opt.quick ? 33 : 577, false);
+  bench_attention(ctx, opt, 1, 577, false);
+  if (!opt.quick) bench_attention(ctx, opt, 20, 577, false);
+  bench_attention(ctx, opt, 20, 20, true);
+  bench_rows(ctx, opt, opt.quick ? 33 : 577, 768);
+  bench_rows(ctx, opt, 1, 30524);
+  return 0;
+}
+
+// Records a small instance of every op kind a BLIP-base model uses, so pipeline creation and
+// the first-dispatch JIT are both paid.
+void record_model_ops(Context& ctx, Allocator& arena, Sequence& seq, std::vector<LinearWeight>& keep) {
+  const int d = 64, t = 9;
+  auto w = [&](int n, int k) {
+    const auto h = random_floats(size_t(n) * k, 9, 0.1f);
+    keep.push_back(linear_weight_upload(ctx, arena, h.data(), HostType::F32, n, k, WeightLayout::OutIn, DType::F16));
+    return &keep.back();
+  };
+  keep.reserve(8);
+  const LinearWeight* w_sq = w(d, d);
+  const LinearWeight* w_up = w(4 * d, d);
+  const LinearWeight* w_patch = w(d, 3 * 16 * 16);
+  Tensor x = upload(ctx, arena, random_floats(size_t(t) * d, 10), {t, d});
+  Tensor up = arena.alloc(DType::F32, {t, 4 * d});
+  Tensor bias = upload(ctx, arena, random_floats(4 * d, 11), {4 * d});
+  Tensor y = arena.alloc(DType::F32, {t, d});
+  Tensor image = upload(ctx, arena, random_floats(3 * 32 * 32, 12), {1, 3, 32, 32});
+  Tensor cols = arena.alloc(DType::F32, {4, 3 * 16 * 16});
+  Tensor patches = arena.alloc(DType::F32, {1, 4, d});
+  Tensor pos = upload(ctx, arena, random_floats(size_t(t) * d, 13), {t, d});
+  Tensor tokens = arena.alloc(DType::F32, {1, 5, d});
+  Tensor ids = arena.alloc(DType::U32, {t});
+  const std::vector<uint32_t> zero_ids(t, 0);
+  tensor_upload(ctx, ids, zero_ids.data(), zero_ids.size() * 4);
+  Tensor vals = arena.alloc(DType::F32, {t});
+
+  patch_embed(seq, image, 16, *w_patch, &bias, cols, patches);
+  class_prepend(seq, patches, bias.view(DType::F32, {d}), pos.view(DType::F32, {5, d}), tokens);
+  layer_norm(seq, x, nullptr, bias.view(DType::F32, {d}), bias.view(DType::F32, {d}), 1e-6f, y);
+  layer_norm(seq, x, &y, bias.view(DType::F32, {d}), bias.view(DType::F32, {d}), 1e-12f, y);
+  LinearOptions gelu_opt{&bias, Activation::GeluErf};
+  linear(seq, x, *w_up, up, gelu_opt);
+  LinearOptions res_opt{&bias, Activation::None, &y};
+  linear(seq, up.view(DType::F32, {t, d}), *w_sq, y, res_opt);
+  linear(seq, x.view(DType::F32, {1, d}), *w_sq, y.view(DType::F32, {1, d}));
+  AttentionArgs a;
+  a.heads = 1;
+  a.head_dim = d;
+  a.q_len = t;
+  a.kv_len = t;
+  a.q = a.k = a.v = AttnView::dense(x, t, d);
+  a.o = AttnView::dense(y, t, d);
+  attention(seq, a);
+  a.causal = true;
+  attention(seq, a);
+  embed_tokens(seq, ids, 0, 1, t, pos, &pos, 0, nullptr, y);
+  argmax(seq, x, ids, vals);
+}
+
+int bench_startup(const Common& common, const std::vector<std::string>& args) {
+  if (!args.empty()) fail("bench startup: takes no options");
+  // Cold: fresh, empty pipeline and Mesa shader caches; warm: the same caches, second time.
+  const auto dir = std::filesystem::temp_directory_path() / ("glimpse-startup-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "mesa");
+  setenv("GLIMPSE_CACHE_DIR", dir.c_str(), 1);
+  setenv("MESA_SHADER_CACHE_DIR", (dir / "mesa").c_str(), 1);
+  for (const char* phase : {"cold", "warm"}) {
+    const auto t0 = Clock::now();
+    ContextOptions copt;
+    copt.device = common.device;
+    double create_ms = 0, record_ms = 0, run_ms = 0;
+    size_t pipelines = 0;
+    bool loaded = false;
+    {
+      Context ctx(copt);
+      create_ms = ms_since(t0);
+      loaded = ctx.pipelines().cache_loaded();
+      Allocator arena(ctx, MemoryKind::Device, "startup");
+      std::vector<LinearWeight> keep;
+      const auto t1 = Clock::now();
+      Sequence seq(ctx);
+      record_model_ops(ctx, arena, seq, keep);
+      record_ms = ms_since(t1);
+      pipelines = ctx.pipelines().count();
+      const auto t2 = Clock::now();
+      seq.run();
+      run_ms = ms_since(t2);
+    }
+    std::printf("%s start: device %.1f ms, %zu pipelines created in %.1f ms (cache file %s), first run (JIT) %.1f ms, "
+                "total %.1f ms\n",
+                phase, create_ms, pipelines, record_ms, loaded ? "used" : "absent", run_ms, ms_since(t0));
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+
+int bench_main(const Common& common, const std::vector<std::string>& args) {
+  if (args.empty()) fail("bench: expected 'ops' or 'startup'");
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "ops") return bench_ops(common, rest);
+  if (args[0] == "startup") return bench_startup(common, rest);
+  fail("bench: unknown benchmark '", args[0], "' (expected 'ops' or 'startup')");
+}
+
+}  // namespace glimpse::cli

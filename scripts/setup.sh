@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages glimpse needs to build and test, only those missing.
+# Idempotent: a second run installs nothing. Usage: scripts/setup.sh [--bench]
+#   --bench  also installs OpenBLAS, which `glimpse bench ops` uses as its CPU yardstick.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config            # toolchain
+  libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
+  glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
+  catch2                               # unit tests (v2)
+)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libopenblas0-pthread) ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  as_root=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

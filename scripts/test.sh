@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command: set up, build, run every test. Arguments go to ctest (e.g. -L fast).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+cd build && ctest --output-on-failure "$@"

@@ -1,0 +1,29 @@
+#version 450
+// Token embedding gather + position add: y[r, :] = table[ids[r]] + pos_table[pos0 (+ past) + r % T].
+// Ids and positions past the tables are clamped (the host validates ids it uploads; ids the
+// device produces come from an argmax over the same vocabulary).
+#include "common.glsl"
+layout(constant_id = 1) const uint HAS_POS = 1;
+
+layout(binding = 0, std430) readonly buffer Ids { uint ids[]; };
+layout(binding = 1, std430) readonly buffer Table { float table[]; };
+layout(binding = 2, std430) readonly buffer Pos { float pos_table[]; };
+layout(binding = 3, std430) writeonly buffer Y { float y[]; };
+layout(binding = 4, std430) readonly buffer Step { uint past; } step;
+layout(push_constant) uniform Push {
+  uint rows, T, D, V, P;  // rows = B * T; V, P: rows of the token and position tables
+  uint ids_off, pos0, add_past;
+} p;
+
+void main() {
+  const uint idx = flat_index();
+  if (idx >= p.rows * p.D) return;
+  const uint d = idx % p.D, r = idx / p.D;
+  const uint id = min(ids[p.ids_off + r], p.V - 1);
+  float v = table[id * p.D + d];
+  if (HAS_POS != 0) {
+    const uint pos = min(p.pos0 + (p.add_past != 0 ? step.past : 0) + r % p.T, p.P - 1);
+    v += pos_table[pos * p.D + d];
+  }
+  y[idx] = v;
+}

@@ -1,0 +1,106 @@
+#version 450
+// y[M,N] = act(x[M,K] . W[N,K]^T + bias) + residual — register-blocked, no shared memory.
+// Each invocation computes TM rows x TN columns. A workgroup spans columns only, so every lane
+// of it reads the same x rows (uniform loads, cheap on lavapipe) and its own weight rows
+// (texel fetches). With TM = 1..8 it is also the decode GEMV on CPU devices.
+#include "common.glsl"
+#include "linear-weights.glsl"
+
+layout(constant_id = 1) const uint TM = 8;
+layout(constant_id = 2) const uint TN = 8;
+layout(constant_id = 3) const uint ACT = 0;
+layout(constant_id = 4) const uint HAS_BIAS = 0;
+layout(constant_id = 5) const uint HAS_RESIDUAL = 0;
+layout(constant_id = 6) const uint X_ALIGNED = 1;  // K % 4 == 0: x rows start on vec4 boundaries
+
+layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
+layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
+layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
+layout(binding = 4, std430) readonly buffer Res { float res[]; };
+layout(binding = 5, std430) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+  uint M, N, K;  // N: columns of this chunk
+  uint units;    // 16-byte weight units per weight row
+  uint n0;       // first column of this chunk in y, bias and residual
+  uint ldy;      // row stride of y and residual
+} p;
+
+// x[row_base + k + q] for q < 4, zero past K.
+vec4 x_guarded(uint row_base, uint k) {
+  vec4 v = vec4(0.0);
+  [[unroll]] for (uint q = 0; q < 4; ++q)
+    if (k + q < p.K) v[q] = xs[row_base + k + q];
+  return v;
+}
+
+vec4 x_full(uint row_base, uint k) {
+  if (X_ALIGNED != 0) return xv[(row_base + k) >> 2];
+  return vec4(xs[row_base + k], xs[row_base + k + 1], xs[row_base + k + 2], xs[row_base + k + 3]);
+}
+
+void main() {
+  const uint col0 = (gl_WorkGroupID.x * WG + gl_LocalInvocationID.x) * TN;
+  const uint row0 = gl_WorkGroupID.y * TM;
+
+  uint wrow[TN];
+  [[unroll]] for (uint j = 0; j < TN; ++j) wrow[j] = min(col0 + j, p.N - 1) * p.units;
+  uint xrow[TM];
+  [[unroll]] for (uint i = 0; i < TM; ++i) xrow[i] = min(row0 + i, p.M - 1) * p.K;
+
+  float acc[TM * TN];
+  [[unroll]] for (uint e = 0; e < TM * TN; ++e) acc[e] = 0.0;
+
+  const uint full = p.K / WPU;
+  for (uint t = 0; t < full; ++t) {
+    const uint k = t * WPU;
+#ifdef WEIGHT_F16
+    vec4 wlo[TN], whi[TN];
+    [[unroll]] for (uint j = 0; j < TN; ++j) w_load(wrow[j] + t, wlo[j], whi[j]);
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
+      vec4 alo = x_full(xrow[i], k), ahi = x_full(xrow[i], k + 4);
+      [[unroll]] for (uint j = 0; j < TN; ++j) acc[i * TN + j] += dot(alo, wlo[j]) + dot(ahi, whi[j]);
+    }
+#else
+    vec4 w[TN];
+    [[unroll]] for (uint j = 0; j < TN; ++j) w[j] = w_unit(wrow[j] + t);
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
+      vec4 a = x_full(xrow[i], k);
+      [[unroll]] for (uint j = 0; j < TN; ++j) acc[i * TN + j] += dot(a, w[j]);
+    }
+#endif
+  }
+  if (full * WPU < p.K) {  // the last, partial unit: weights are zero padded, x is not
+    const uint t = full, k = full * WPU;
+#ifdef WEIGHT_F16
+    vec4 wlo[TN], whi[TN];
+    [[unroll]] for (uint j = 0; j < TN; ++j) w_load(wrow[j] + t, wlo[j], whi[j]);
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
+      vec4 alo = x_guarded(xrow[i], k), ahi = x_guarded(xrow[i], k + 4);
+      [[unroll]] for (uint j = 0; j < TN; ++j) acc[i * TN + j] += dot(alo, wlo[j]) + dot(ahi, whi[j]);
+    }
+#else
+    vec4 w[TN];
+    [[unroll]] for (uint j = 0; j < TN; ++j) w[j] = w_unit(wrow[j] + t);
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
+      vec4 a = x_guarded(xrow[i], k);
+      [[unroll]] for (uint j = 0; j < TN; ++j) acc[i * TN + j] += dot(a, w[j]);
+    }
+#endif
+  }
+
+  [[unroll]] for (uint i = 0; i < TM; ++i) {
+    const uint row = row0 + i;
+    if (row >= p.M) break;
+    [[unroll]] for (uint j = 0; j < TN; ++j) {
+      const uint col = col0 + j;
+      if (col >= p.N) break;
+      float v = acc[i * TN + j];
+      if (HAS_BIAS != 0) v += bias[p.n0 + col];
+      v = activate(v, ACT);
+      const uint o = row * p.ldy + p.n0 + col;
+      if (HAS_RESIDUAL != 0) v += res[o];
+      y[o] = v;
+    }
+  }
+}

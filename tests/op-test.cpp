@@ -1,0 +1,100 @@
+#include "tests/op-test.hpp"
+
+#include "runtime/half.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+namespace glimpse::test {
+
+namespace {
+constexpr uint32_t kSentinel = 0xA5C3E10Fu;
+constexpr uint32_t kNaN = 0x7FC0DEADu;
+}  // namespace
+
+Context& context() {
+  static Context ctx;
+  return ctx;
+}
+
+Floats random_floats(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Floats v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+Floats round_to_half(const Floats& v) {
+  Floats out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = half_to_float(float_to_half(v[i]));
+  return out;
+}
+
+Tensor upload(Allocator& arena, const Floats& data, const Shape& shape) {
+  Tensor t = arena.alloc(DType::F32, shape);
+  REQUIRE(size_t(t.numel()) == data.size());
+  tensor_upload(context(), t, data.data(), data.size() * 4);
+  return t;
+}
+
+Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape) {
+  Tensor t = arena.alloc(DType::U32, shape);
+  REQUIRE(size_t(t.numel()) == data.size());
+  tensor_upload(context(), t, data.data(), data.size() * 4);
+  return t;
+}
+
+Tensor guarded_output(Allocator& arena, DType dtype, const Shape& shape) {
+  Tensor t = arena.alloc(dtype, shape, kGuardBytes);
+  Tensor whole = t;
+  whole.bytes += kGuardBytes;
+  std::vector<uint32_t> fill(whole.bytes / 4, kSentinel);
+  std::fill(fill.begin(), fill.begin() + t.bytes / 4, kNaN);
+  tensor_upload(context(), whole, fill.data(), whole.bytes);
+  return t;
+}
+
+bool guard_intact(const Tensor& t) {
+  Tensor whole = t;
+  whole.bytes += kGuardBytes;
+  std::vector<uint32_t> all(whole.bytes / 4);
+  tensor_download(context(), whole, all.data(), whole.bytes);
+  for (size_t i = t.bytes / 4; i < all.size(); ++i)
+    if (all[i] != kSentinel) return false;
+  return true;
+}
+
+Floats download(const Tensor& t) {
+  Floats v(size_t(t.numel()));
+  tensor_download(context(), t, v.data(), v.size() * 4);
+  return v;
+}
+
+std::vector<uint32_t> download_u32(const Tensor& t) {
+  std::vector<uint32_t> v(size_t(t.numel()));
+  tensor_download(context(), t, v.data(), v.size() * 4);
+  return v;
+}
+
+double nmse(const Floats& got, const Floats& want) {
+  if (got.size() != want.size()) return INFINITY;
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = double(got[i]) - want[i];
+    err += d * d;
+    ref += double(want[i]) * want[i];
+  }
+  return ref > 0 ? err / ref : err;
+}
+
+bool all_finite(const Floats& v) {
+  for (float f : v)
+    if (!std::isfinite(f)) return false;
+  return true;
+}
+
+}  // namespace glimpse::test

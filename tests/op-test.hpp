@@ -1,0 +1,40 @@
+// Helpers for op tests: one shared device context, random data, guarded outputs (NaN-filled,
+// followed by sentinel bytes that must come back unchanged), and scale-aware error metrics.
+#pragma once
+
+#include "runtime/device.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/ops.hpp"
+#include "runtime/reference.hpp"
+#include "runtime/sequence.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace glimpse::test {
+
+using Floats = std::vector<float>;
+
+Context& context();  // created once per process, on the device glimpse would choose
+
+Floats random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+// Values rounded through fp16, so the reference sees exactly what an fp16 weight holds.
+Floats round_to_half(const Floats& v);
+
+Tensor upload(Allocator& arena, const Floats& data, const Shape& shape);
+Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape);
+
+// An output tensor filled with NaN and followed by kGuardBytes of sentinel pattern.
+constexpr size_t kGuardBytes = 256;
+Tensor guarded_output(Allocator& arena, DType dtype, const Shape& shape);
+bool guard_intact(const Tensor& t);
+
+Floats download(const Tensor& t);
+std::vector<uint32_t> download_u32(const Tensor& t);
+
+// Normalised mean squared error sum((a-b)^2) / sum(b^2) (test-backend-ops' metric).
+double nmse(const Floats& got, const Floats& want);
+bool all_finite(const Floats& v);
+
+}  // namespace glimpse::test

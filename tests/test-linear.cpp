@@ -1,0 +1,209 @@
+// linear vs the CPU reference: shapes, weight dtypes and layouts, kernels, epilogues, splitting.
+#include "tests/op-test.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/half.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace glimpse;
+using namespace glimpse::test;
+
+namespace {
+
+struct LinearCase {
+  int64_t m, k, n;
+  DType dtype;
+  LinearKernel kernel;
+  Activation act = Activation::None;
+  bool bias = true;
+  bool residual = false;
+  WeightLayout layout = WeightLayout::OutIn;
+};
+
+std::string describe(const LinearCase& c) {
+  static const char* acts[] = {"none", "gelu_erf", "gelu_tanh"};
+  static const char* kernels[] = {"auto", "blocked", "split_k"};
+  return str("linear m=", c.m, " k=", c.k, " n=", c.n, " w=", dtype_name(c.dtype), " kernel=",
+             kernels[int(c.kernel)], " act=", acts[int(c.act)], c.bias ? " +bias" : "", c.residual ? " +residual" : "",
+             c.layout == WeightLayout::InOut ? " conv1d" : "");
+}
+
+// Runs one case on `ctx` and checks it against the reference. fp16 weights are compared with a
+// reference that uses the same fp16-rounded values, so the tolerance covers accumulation only.
+void check_linear(Context& ctx, const LinearCase& c, uint32_t seed) {
+  INFO(describe(c));
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats w_out_in = random_floats(size_t(c.n * c.k), seed, -0.5f, 0.5f);
+  Floats w_file = w_out_in;  // as stored in the checkpoint
+  if (c.layout == WeightLayout::InOut)
+    for (int64_t r = 0; r < c.n; ++r)
+      for (int64_t col = 0; col < c.k; ++col) w_file[size_t(col * c.n + r)] = w_out_in[size_t(r * c.k + col)];
+  const Floats x = random_floats(size_t(c.m * c.k), seed + 1);
+  const Floats b = random_floats(size_t(c.n), seed + 2);
+  const Floats res = random_floats(size_t(c.m * c.n), seed + 3);
+
+  LinearWeight w = linear_weight_upload(ctx, arena, w_file.data(), HostType::F32, c.n, c.k, c.layout, c.dtype);
+  REQUIRE(w.dtype == c.dtype);
+  Tensor xt = upload(arena, x, {c.m, c.k});
+  Tensor bt = upload(arena, b, {c.n});
+  Tensor rt = upload(arena, res, {c.m, c.n});
+  Tensor y = guarded_output(arena, DType::F32, {c.m, c.n});
+
+  Sequence seq(ctx);
+  LinearOptions opt;
+  opt.bias = c.bias ? &bt : nullptr;
+  opt.residual = c.residual ? &rt : nullptr;
+  opt.act = c.act;
+  opt.kernel = c.kernel;
+  linear(seq, xt, w, y, opt);
+  seq.run();
+
+  const Floats w_ref = c.dtype == DType::F16 ? round_to_half(w_out_in) : w_out_in;
+  const Floats want = ref::linear(x, c.m, c.k, w_ref, c.n, c.bias ? b.data() : nullptr, c.act,
+                                  c.residual ? res.data() : nullptr);
+  const Floats got = download(y);
+  CHECK(all_finite(got));
+  CHECK(guard_intact(y));
+  CHECK(nmse(got, want) < 1e-10);
+}
+
+}  // namespace
+
+TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[linear][ops]") {
+  Context& ctx = context();
+  uint32_t seed = 100;
+  const int64_t shapes[][3] = {{1, 8, 1},   {1, 7, 33},  {2, 33, 7},   {3, 768, 768}, {7, 64, 130},
+                               {8, 33, 257}, {9, 8, 8},  {17, 7, 33},  {33, 768, 129}, {64, 40, 72},
+                               {577, 768, 96}, {100, 3072, 40}, {5, 3072, 768}};
+  for (DType dtype : {DType::F32, DType::F16}) {
+    for (const auto& s : shapes) {
+      LinearCase c{s[0], s[1], s[2], dtype, LinearKernel::Blocked};
+      check_linear(ctx, c, seed++);
+      if (c.m <= 8) {
+        c.kernel = LinearKernel::SplitK;
+        check_linear(ctx, c, seed++);
+      }
+    }
+  }
+}
+
+TEST_CASE("linear epilogues: gelu (erf, tanh), residual, no bias", "[linear][ops]") {
+  Context& ctx = context();
+  uint32_t seed = 300;
+  for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK}) {
+    for (int64_t m : {1, 4, 20}) {
+      if (kernel == LinearKernel::SplitK && m > 8) continue;
+      for (DType dtype : {DType::F32, DType::F16}) {
+        check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::GeluErf, true, false}, seed++);
+        check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::GeluTanh, true, false}, seed++);
+        check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::None, true, true}, seed++);
+        check_linear(ctx, {m, 36, 70, dtype, kernel, Activation::None, false, false}, seed++);
+        check_linear(ctx, {m, 36, 70, dtype, kernel, Activation::GeluErf, false, true}, seed++);
+      }
+    }
+  }
+}
+
+TEST_CASE("linear reads GPT-2 Conv1D [K, N] weights", "[linear][ops]") {
+  check_linear(context(), {5, 48, 40, DType::F32, LinearKernel::Auto, Activation::GeluTanh, true, false,
+                           WeightLayout::InOut}, 400);
+  check_linear(context(), {30, 48, 72, DType::F16, LinearKernel::Auto, Activation::None, true, true,
+                           WeightLayout::InOut}, 401);
+}
+
+TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const int64_t m = 9, k = 40, n = 24;
+  const Floats w = random_floats(size_t(n * k), 1), x = random_floats(size_t(m * k), 2), r = random_floats(size_t(m * n), 3);
+  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, n, k, WeightLayout::OutIn, DType::F32);
+  Tensor xt = upload(arena, x, {m, k}), yt = upload(arena, r, {m, n});
+  Sequence seq(ctx);
+  LinearOptions opt;
+  opt.residual = &yt;
+  linear(seq, xt, wt, yt, opt);
+  seq.run();
+  CHECK(nmse(download(yt), ref::linear(x, m, k, w, n, nullptr, Activation::None, r.data())) < 1e-10);
+}
+
+TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {
+  // A binding limit of 64 KiB makes a 300 x 200 fp32 weight (800-byte rows) three chunks of 64 rows
+  // and one of 108, as a 50257 x 768 vocabulary projection is split under a real 128 MiB limit.
+  ContextOptions opt;
+  opt.max_binding_bytes = 64 << 10;
+  Context ctx(opt);
+  for (DType dtype : {DType::F32, DType::F16}) {
+    for (int64_t m : {1, 3, 40}) {
+      check_linear(ctx, {m, 200, 300, dtype, LinearKernel::Blocked, Activation::None, true, true}, 500);
+      if (m <= 8) check_linear(ctx, {m, 200, 300, dtype, LinearKernel::SplitK}, 501);
+    }
+  }
+}
+
+TEST_CASE("linear portable path: storage-buffer weights, fp32 storage", "[linear][ops]") {
+  setenv("GLIMPSE_DISABLE_TEXEL", "1", 1);
+  setenv("GLIMPSE_DISABLE_F16", "1", 1);
+  Context ctx;
+  unsetenv("GLIMPSE_DISABLE_TEXEL");
+  unsetenv("GLIMPSE_DISABLE_F16");
+  REQUIRE_FALSE(ctx.caps().texel_weights);
+  REQUIRE_FALSE(ctx.caps().f16_weights);
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats w = random_floats(8 * 16, 7);
+  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, 8, 16, WeightLayout::OutIn, DType::F16);
+  CHECK(wt.dtype == DType::F32);  // the kill switch forces fp32 storage
+  for (int64_t m : {1, 6, 35})
+    for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK})
+      if (!(kernel == LinearKernel::SplitK && m > 8))
+        check_linear(ctx, {m, 33, 65, DType::F32, kernel, Activation::GeluErf, true, true}, 600);
+}
+
+TEST_CASE("linear weights from f16 and bf16 checkpoints", "[linear][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const int64_t m = 3, k = 24, n = 10;
+  const Floats w = round_to_half(random_floats(size_t(n * k), 11));  // exactly representable in f16
+  std::vector<uint16_t> w16(w.size()), wbf(w.size());
+  Floats w_bf(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    w16[i] = float_to_half(w[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &w[i], 4);
+    wbf[i] = uint16_t(bits >> 16);  // truncation: exact bf16 values
+    w_bf[i] = bf16_to_float(wbf[i]);
+  }
+  const Floats x = random_floats(size_t(m * k), 12);
+  Tensor xt = upload(arena, x, {m, k});
+  for (DType store : {DType::F32, DType::F16}) {
+    LinearWeight a = linear_weight_upload(ctx, arena, w16.data(), HostType::F16, n, k, WeightLayout::OutIn, store);
+    LinearWeight b = linear_weight_upload(ctx, arena, wbf.data(), HostType::BF16, n, k, WeightLayout::OutIn, DType::F32);
+    Tensor ya = arena.alloc(DType::F32, {m, n}), yb = arena.alloc(DType::F32, {m, n});
+    Sequence seq(ctx);
+    linear(seq, xt, a, ya);
+    linear(seq, xt, b, yb);
+    seq.run();
+    CHECK(nmse(download(ya), ref::linear(x, m, k, w, n, nullptr, Activation::None, nullptr)) < 1e-12);
+    CHECK(nmse(download(yb), ref::linear(x, m, k, w_bf, n, nullptr, Activation::None, nullptr)) < 1e-12);
+  }
+}
+
+TEST_CASE("linear rejects mismatched shapes with a clear error", "[linear][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats w = random_floats(4 * 8, 1);
+  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, 4, 8, WeightLayout::OutIn, DType::F32);
+  Tensor x = arena.alloc(DType::F32, {2, 9});
+  Tensor y = arena.alloc(DType::F32, {2, 4});
+  Sequence seq(ctx);
+  CHECK_THROWS_WITH(linear(seq, x, wt, y), Catch::Contains("must end in K = 8"));
+  Tensor x2 = arena.alloc(DType::F32, {9, 8});
+  CHECK_THROWS_WITH(linear(seq, x2, wt, y, {nullptr, Activation::None, nullptr, LinearKernel::SplitK}),
+                    Catch::Contains("y must have 36 elements"));
+  Tensor y9 = arena.alloc(DType::F32, {9, 4});
+  CHECK_THROWS_WITH(linear(seq, x2, wt, y9, {nullptr, Activation::None, nullptr, LinearKernel::SplitK}),
+                    Catch::Contains("at most 8 rows"));
+}

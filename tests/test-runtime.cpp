@@ -1,0 +1,187 @@
+// The device runtime: device choice, memory limits, pipeline cache, replay, profiling, errors.
+#include "tests/op-test.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/half.hpp"
+#include "runtime/pipeline.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace glimpse;
+using namespace glimpse::test;
+
+namespace {
+DeviceInfo fake_device(uint32_t index, const char* name, VkPhysicalDeviceType type) {
+  DeviceInfo d;
+  d.index = index;
+  d.name = name;
+  d.type = type;
+  return d;
+}
+}  // namespace
+
+TEST_CASE("device choice: discrete > integrated > virtual > CPU; index or name selects", "[runtime]") {
+  const std::vector<DeviceInfo> devices = {
+      fake_device(0, "llvmpipe (LLVM 15.0.6, 256 bits)", VK_PHYSICAL_DEVICE_TYPE_CPU),
+      fake_device(1, "Intel(R) UHD Graphics 770", VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU),
+      fake_device(2, "NVIDIA H100 80GB HBM3", VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU),
+  };
+  CHECK(device_choose(devices, "") == 2);
+  CHECK(device_choose({devices[0], devices[1]}, "") == 1);
+  CHECK(device_choose(devices, "0") == 0);
+  CHECK(device_choose(devices, "LLVMPIPE") == 0);
+  CHECK(device_choose(devices, "uhd") == 1);
+  CHECK_THROWS_WITH(device_choose(devices, "7"), Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(device_choose(devices, "radeon"), Catch::Contains("no Vulkan device matches 'radeon'"));
+}
+
+TEST_CASE("the device is listed with its capabilities", "[runtime]") {
+  const auto devices = devices_list();
+  REQUIRE_FALSE(devices.empty());
+  const DeviceInfo& d = context().info();
+  CHECK(d.subgroup_size > 0);
+  CHECK(d.max_storage_buffer_range >= (1u << 27) / 8);
+  CHECK(d.max_push_constants >= 128);
+  CHECK_FALSE(d.name.empty());
+}
+
+TEST_CASE("a memory limit turns allocations past it into errors", "[runtime]") {
+  ContextOptions opt;
+  opt.memory_limit_bytes = 8 << 20;
+  Context ctx(opt);
+  Allocator arena(ctx, MemoryKind::Device, "activations", 1 << 20);
+  Tensor small = arena.alloc(DType::F32, {1000});
+  CHECK(small.bytes == 4000);
+  CHECK_THROWS_WITH(arena.alloc(DType::F32, {4 << 20}), Catch::Contains("out of device memory") &&
+                                                            Catch::Contains("activations") &&
+                                                            Catch::Contains("limit of 8 MiB"));
+  // The failed allocation left nothing behind; what fits still works.
+  CHECK(ctx.memory_used() == arena.reserved_bytes());
+  Tensor more = arena.alloc(DType::F32, {100000});
+  CHECK(more.bytes == 400000);
+}
+
+TEST_CASE("sub-allocations honour the device alignment and do not overlap", "[runtime]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test", 1 << 16);
+  std::vector<Tensor> ts;
+  for (int64_t n : {1, 3, 1000, 17, 20000, 5}) ts.push_back(arena.alloc(DType::F32, {n}));
+  const VkDeviceSize align = std::max(ctx.info().min_storage_offset_alignment, ctx.info().min_texel_offset_alignment);
+  for (size_t i = 0; i < ts.size(); ++i) {
+    CHECK(ts[i].offset % align == 0);
+    for (size_t j = 0; j < i; ++j)
+      if (ts[i].buffer == ts[j].buffer)
+        CHECK((ts[i].offset >= ts[j].offset + ts[j].bytes || ts[j].offset >= ts[i].offset + ts[i].bytes));
+  }
+  CHECK_THROWS_WITH(ts[0].view(DType::F32, {2}), Catch::Contains("needs 8 bytes"));
+}
+
+TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[runtime]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-cache-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  setenv("GLIMPSE_CACHE_DIR", dir.c_str(), 1);
+  auto build_some = [](Context& ctx) {
+    Allocator arena(ctx, MemoryKind::Device, "test");
+    Tensor x = arena.alloc(DType::F32, {4, 16});
+    Sequence seq(ctx);
+    softmax(seq, x, x);
+    layer_norm(seq, x, nullptr, x.view(DType::F32, {16}), x.view(DType::F32, {16}), 1e-5f, x);
+    seq.run();
+  };
+  std::string path;
+  {
+    Context ctx;
+    CHECK_FALSE(ctx.pipelines().cache_loaded());
+    build_some(ctx);
+    path = ctx.pipelines().cache_path();
+  }
+  REQUIRE(fs::exists(path));
+  {
+    Context ctx;
+    CHECK(ctx.pipelines().cache_loaded());
+    build_some(ctx);
+  }
+  {  // flip a byte of the driver's data: the checksum rejects it and start-up goes on cold
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x5a');
+  }
+  {
+    Context ctx;
+    CHECK_FALSE(ctx.pipelines().cache_loaded());
+    build_some(ctx);
+  }
+  {  // a truncated file too
+    fs::resize_file(path, 10);
+    Context ctx;
+    CHECK_FALSE(ctx.pipelines().cache_loaded());
+  }
+  unsetenv("GLIMPSE_CACHE_DIR");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a sequence replays without re-recording and profiles per op", "[runtime]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats a = random_floats(1000, 1);
+  Tensor at = upload(arena, a, {1000});
+  Tensor y = arena.alloc(DType::F32, {1000});
+  Sequence seq(ctx);
+  seq.profiling_set(ctx.info().timestamps);
+  scale(seq, at, 2.0f, y);
+  add(seq, y, at, at);  // a <- 3a every run: each replay reads the previous one's result
+  for (int run = 1; run <= 3; ++run) seq.run();
+  Floats want(a.size());
+  for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] * 27.0f;
+  CHECK(nmse(download(at), want) < 1e-12);
+  CHECK(seq.dispatch_count() == 2);
+  if (ctx.info().timestamps) {
+    const auto prof = seq.profile();
+    REQUIRE(prof.size() == 2);
+    CHECK(prof[0].label == "scale 1000");
+    CHECK(prof[1].label == "add 1000");
+    CHECK(seq.profile_total_ms() > 0);
+  }
+  CHECK_THROWS_WITH(scale(seq, at, 1.0f, y), Catch::Contains("after the sequence has run"));
+}
+
+TEST_CASE("bindings past maxStorageBufferRange are refused, not clipped", "[runtime]") {
+  Context& ctx = context();
+  const uint64_t limit = ctx.info().max_storage_buffer_range;
+  if (limit > (uint64_t(1) << 30)) SUCCEED("device range too large to exceed cheaply");
+  else {
+    Allocator arena(ctx, MemoryKind::Device, "test");
+    const int64_t n = int64_t(limit / 4) + 16;
+    Tensor big = arena.alloc(DType::F32, {n});
+    Sequence seq(ctx);
+    CHECK_THROWS_WITH(scale(seq, big, 1.0f, big), Catch::Contains("maxStorageBufferRange"));
+  }
+}
+
+TEST_CASE("fp16 conversions round to nearest even and keep specials", "[runtime]") {
+  CHECK(float_to_half(0.0f) == 0x0000);
+  CHECK(float_to_half(-0.0f) == 0x8000);
+  CHECK(float_to_half(1.0f) == 0x3c00);
+  CHECK(float_to_half(65504.0f) == 0x7bff);
+  CHECK(float_to_half(65520.0f) == 0x7c00);  // rounds up to inf
+  CHECK(float_to_half(1.0f + 1.0f / 2048) == 0x3c00);  // tie -> even
+  CHECK(float_to_half(1.0f + 3.0f / 2048) == 0x3c02);  // tie -> even (up)
+  CHECK(float_to_half(std::ldexp(1.0f, -24)) == 0x0001);  // smallest subnormal
+  CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000);  // tie -> even (zero)
+  CHECK(float_to_half(INFINITY) == 0x7c00);
+  CHECK((float_to_half(NAN) & 0x7c00) == 0x7c00);
+  for (uint32_t h = 0; h < 0x7c00; ++h) REQUIRE(float_to_half(half_to_float(uint16_t(h))) == h);
+  CHECK(bf16_to_float(0x3f80) == 1.0f);
+}
+
+TEST_CASE("Vulkan errors name the call, the result, file and line", "[runtime]") {
+  auto failing = [] { VK_CHECK(VK_ERROR_DEVICE_LOST); };
+  CHECK_THROWS_WITH(failing(), Catch::StartsWith("VK_ERROR_DEVICE_LOST failed: VK_ERROR_DEVICE_LOST (-4) at ") &&
+                                   Catch::Contains("test-runtime.cpp:"));
+}
