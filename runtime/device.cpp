@@ -197,7 +197,13 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   caps.f16_weights = !env_flag("GLIMPSE_DISABLE_F16");
   // On CPUs (lavapipe) per-lane loads are loops, so one lane per 8 outputs with uniform x reads
   // wins; GPUs need the K dimension spread over a workgroup to fill their lanes.
-  caps.split_k_gemv = info.type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+  caps.gpu_tuning = info.type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+  if (const char* tuning = std::getenv("GLIMPSE_TUNING")) {
+    if (std::strcmp(tuning, "gpu") == 0) caps.gpu_tuning = true;
+    else if (std::strcmp(tuning, "cpu") == 0) caps.gpu_tuning = false;
+    else fail("GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
+  }
+  caps.split_k_gemv = caps.gpu_tuning;
   if (const char* gemv = std::getenv("GLIMPSE_GEMV")) {
     if (std::strcmp(gemv, "split") == 0) caps.split_k_gemv = true;
     else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;

@@ -55,6 +55,7 @@ struct DeviceInfo {
 struct Caps {
   bool texel_weights = false;  // weights read through uniform texel buffers; GLIMPSE_DISABLE_TEXEL=1
   bool f16_weights = false;    // fp16 weight storage (packed 8 per 16 bytes); GLIMPSE_DISABLE_F16=1
+  bool gpu_tuning = false;     // kernel shapes for GPUs, not CPUs (lavapipe); GLIMPSE_TUNING=gpu|cpu
   bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
   VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
 };

@@ -31,6 +31,7 @@ class Allocator {
   // Forgets every sub-allocation but keeps the blocks, for an arena reused per pass.
   void reset();
   VkDeviceSize reserved_bytes() const;
+  Context& context() const { return ctx_; }
 
  private:
   struct Block {

@@ -101,7 +101,7 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     kernel = m <= 8 && ctx.caps().split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
   if (kernel == LinearKernel::SplitK && m > 8) fail("linear: the split-K GEMV kernel takes at most 8 rows, found ", m);
 
-  const bool gpu = ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+  const bool gpu = ctx.caps().gpu_tuning;
   const bool f16 = w.dtype == DType::F16;
   const uint32_t rows_pow2 = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
   uint32_t wg, tm, tn;

@@ -55,6 +55,25 @@ void Sequence::profiling_set(bool on) {
   }
 }
 
+VkBufferView Sequence::texel_view(const Tensor& t, VkFormat format) {
+  const DeviceInfo& info = ctx_.info();
+  if (t.offset % info.min_texel_offset_alignment)
+    fail("texel view of ", t.describe(), ": offset ", t.offset, " is not aligned to ", info.min_texel_offset_alignment);
+  const VkDeviceSize range = std::max<VkDeviceSize>(t.bytes / 16 * 16, 16);
+  if (range / 16 > info.max_texel_buffer_elements)
+    fail("texel view of ", t.describe(), ": ", range / 16, " texels exceed the device limit of ",
+         info.max_texel_buffer_elements);
+  VkBufferViewCreateInfo create{VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO};
+  create.buffer = t.buffer;
+  create.format = format;
+  create.offset = t.offset;
+  create.range = range;
+  VkBufferView view = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateBufferView(ctx_.device(), &create, nullptr, &view));
+  views_.emplace_back(ctx_.device(), view);
+  return view;
+}
+
 VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
   if (pool_sets_left_ == 0) {
     VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings},

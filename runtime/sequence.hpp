@@ -46,6 +46,9 @@ class Sequence {
 
   Context& context() { return ctx_; }
 
+  // A uniform-texel-buffer view (RGBA32F / RGBA32UI) of `t`, owned by this sequence.
+  VkBufferView texel_view(const Tensor& t, VkFormat format);
+
   // Records one dispatch. `push` must hold pipeline.push_bytes bytes. Throws Error when a
   // binding is missing, of the wrong kind, or larger than the device allows.
   void dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
@@ -74,6 +77,7 @@ class Sequence {
   uint32_t pool_sets_left_ = 0;
   QueryPoolHandle queries_;
   uint32_t query_capacity_ = 0;
+  std::vector<BufferViewHandle> views_;
   std::vector<std::string> labels_;
   std::vector<uint64_t> timestamps_;
   FenceHandle fence_;

@@ -37,14 +37,14 @@ Floats round_to_half(const Floats& v) {
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape) {
   Tensor t = arena.alloc(DType::F32, shape);
   REQUIRE(size_t(t.numel()) == data.size());
-  tensor_upload(context(), t, data.data(), data.size() * 4);
+  tensor_upload(arena.context(), t, data.data(), data.size() * 4);
   return t;
 }
 
 Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape) {
   Tensor t = arena.alloc(DType::U32, shape);
   REQUIRE(size_t(t.numel()) == data.size());
-  tensor_upload(context(), t, data.data(), data.size() * 4);
+  tensor_upload(arena.context(), t, data.data(), data.size() * 4);
   return t;
 }
 
@@ -54,29 +54,29 @@ Tensor guarded_output(Allocator& arena, DType dtype, const Shape& shape) {
   whole.bytes += kGuardBytes;
   std::vector<uint32_t> fill(whole.bytes / 4, kSentinel);
   std::fill(fill.begin(), fill.begin() + t.bytes / 4, kNaN);
-  tensor_upload(context(), whole, fill.data(), whole.bytes);
+  tensor_upload(arena.context(), whole, fill.data(), whole.bytes);
   return t;
 }
 
-bool guard_intact(const Tensor& t) {
+bool guard_intact(const Tensor& t, Context& ctx) {
   Tensor whole = t;
   whole.bytes += kGuardBytes;
   std::vector<uint32_t> all(whole.bytes / 4);
-  tensor_download(context(), whole, all.data(), whole.bytes);
+  tensor_download(ctx, whole, all.data(), whole.bytes);
   for (size_t i = t.bytes / 4; i < all.size(); ++i)
     if (all[i] != kSentinel) return false;
   return true;
 }
 
-Floats download(const Tensor& t) {
+Floats download(const Tensor& t, Context& ctx) {
   Floats v(size_t(t.numel()));
-  tensor_download(context(), t, v.data(), v.size() * 4);
+  tensor_download(ctx, t, v.data(), v.size() * 4);
   return v;
 }
 
-std::vector<uint32_t> download_u32(const Tensor& t) {
+std::vector<uint32_t> download_u32(const Tensor& t, Context& ctx) {
   std::vector<uint32_t> v(size_t(t.numel()));
-  tensor_download(context(), t, v.data(), v.size() * 4);
+  tensor_download(ctx, t, v.data(), v.size() * 4);
   return v;
 }
 

@@ -25,13 +25,13 @@ Floats round_to_half(const Floats& v);
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape);
 Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape);
 
-// An output tensor filled with NaN and followed by kGuardBytes of sentinel pattern.
+// Uploads go through the arena's context. An output tensor filled with NaN and followed by kGuardBytes of sentinel pattern.
 constexpr size_t kGuardBytes = 256;
 Tensor guarded_output(Allocator& arena, DType dtype, const Shape& shape);
-bool guard_intact(const Tensor& t);
+bool guard_intact(const Tensor& t, Context& ctx = context());
 
-Floats download(const Tensor& t);
-std::vector<uint32_t> download_u32(const Tensor& t);
+Floats download(const Tensor& t, Context& ctx = context());
+std::vector<uint32_t> download_u32(const Tensor& t, Context& ctx = context());
 
 // Normalised mean squared error sum((a-b)^2) / sum(b^2) (test-backend-ops' metric).
 double nmse(const Floats& got, const Floats& want);

@@ -16,10 +16,9 @@ struct AttnCase {
   bool causal, mask;
 };
 
-void check_attention(const AttnCase& c, uint32_t seed) {
+void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   INFO("attention b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
                       << " causal=" << c.causal << " mask=" << c.mask);
-  Context& ctx = context();
   Allocator arena(ctx, MemoryKind::Device, "test");
   const uint32_t width = c.heads * c.dh;
   const Floats q = random_floats(size_t(c.batch) * c.tq * width, seed, -2, 2);
@@ -52,25 +51,42 @@ void check_attention(const AttnCase& c, uint32_t seed) {
   Sequence seq(ctx);
   attention(seq, a);
   seq.run();
-  const Floats got = download(o);
+  const Floats got = download(o, ctx);
   const Floats want = ref::attention(q, k, v, c.batch, c.heads, c.dh, c.tq, c.tk, c.causal,
                                      c.mask ? mask.data() : nullptr, 1.0f / std::sqrt(float(c.dh)));
   CHECK(all_finite(got));
-  CHECK(guard_intact(o));
+  CHECK(guard_intact(o, ctx));
   CHECK(nmse(got, want) < 1e-10);
 }
+
+const AttnCase kCases[] = {
+    {1, 1, 8, 1, 1, false, false},     {1, 2, 8, 7, 7, true, false},       {1, 12, 64, 577, 577, false, false},
+    {2, 3, 64, 1, 577, false, false},  {2, 12, 64, 20, 577, false, false}, {1, 4, 128, 33, 33, true, false},
+    {3, 2, 24, 9, 13, false, true},    {2, 2, 64, 5, 5, true, true},       {1, 2, 16, 3, 40, true, false},
+    {2, 8, 96, 17, 1, false, false},   {1, 1, 120, 65, 130, false, true},  {2, 2, 32, 300, 310, true, true},
+};
 
 }  // namespace
 
 TEST_CASE("attention matches the reference", "[attention][ops]") {
   uint32_t seed = 1;
-  const AttnCase cases[] = {
-      {1, 1, 8, 1, 1, false, false},     {1, 2, 8, 7, 7, true, false},      {1, 12, 64, 577, 577, false, false},
-      {2, 3, 64, 1, 577, false, false},  {2, 12, 64, 20, 577, false, false}, {1, 4, 128, 33, 33, true, false},
-      {3, 2, 24, 9, 13, false, true},    {2, 2, 64, 5, 5, true, true},      {1, 2, 16, 3, 40, true, false},
-      {2, 8, 96, 17, 1, false, false},   {1, 1, 120, 65, 130, false, true},
-  };
-  for (const AttnCase& c : cases) check_attention(c, seed += 10);
+  for (const AttnCase& c : kCases) check_attention(context(), c, seed += 10);
+}
+
+TEST_CASE("attention with GPU kernel shapes and storage-buffer K/V", "[attention][ops]") {
+  uint32_t seed = 500;
+  for (const char* tuning : {"gpu", "cpu"}) {
+    setenv("GLIMPSE_TUNING", tuning, 1);
+    setenv("GLIMPSE_DISABLE_TEXEL", "1", 1);
+    Context ctx;
+    unsetenv("GLIMPSE_TUNING");
+    unsetenv("GLIMPSE_DISABLE_TEXEL");
+    for (const AttnCase& c : kCases) check_attention(ctx, c, seed += 10);
+  }
+  setenv("GLIMPSE_TUNING", "gpu", 1);
+  Context ctx;
+  unsetenv("GLIMPSE_TUNING");
+  for (const AttnCase& c : kCases) check_attention(ctx, c, seed += 10);
 }
 
 TEST_CASE("attention reads a fused QKV projection through strided views", "[attention][ops]") {

@@ -65,9 +65,9 @@ void check_linear(Context& ctx, const LinearCase& c, uint32_t seed) {
   const Floats w_ref = c.dtype == DType::F16 ? round_to_half(w_out_in) : w_out_in;
   const Floats want = ref::linear(x, c.m, c.k, w_ref, c.n, c.bias ? b.data() : nullptr, c.act,
                                   c.residual ? res.data() : nullptr);
-  const Floats got = download(y);
+  const Floats got = download(y, ctx);
   CHECK(all_finite(got));
-  CHECK(guard_intact(y));
+  CHECK(guard_intact(y, ctx));
   CHECK(nmse(got, want) < 1e-10);
 }
 
@@ -142,6 +142,18 @@ TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {
       if (m <= 8) check_linear(ctx, {m, 200, 300, dtype, LinearKernel::SplitK}, 501);
     }
   }
+}
+
+TEST_CASE("linear with GPU kernel shapes", "[linear][ops]") {
+  // The tile shapes glimpse picks on GPUs, run here so they are held to the reference too.
+  setenv("GLIMPSE_TUNING", "gpu", 1);
+  Context ctx;
+  unsetenv("GLIMPSE_TUNING");
+  REQUIRE(ctx.caps().gpu_tuning);
+  uint32_t seed = 650;
+  for (DType dtype : {DType::F32, DType::F16})
+    for (int64_t m : {1, 5, 8, 9, 70, 577})
+      check_linear(ctx, {m, 264, 100, dtype, LinearKernel::Auto, Activation::GeluErf, true, true}, seed++);
 }
 
 TEST_CASE("linear portable path: storage-buffer weights, fp32 storage", "[linear][ops]") {

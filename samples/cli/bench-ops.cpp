@@ -75,6 +75,8 @@ struct Options {
   int reps = 7;
   bool quick = false;
   bool blas = true;
+  std::string only;  // run only the groups whose name contains this (linear, gemv, attn, rows)
+  bool wants(const char* group) const { return only.empty() || std::string(group).find(only) != std::string::npos; }
 };
 
 // Runs `seq` reps times (after one warm-up run), interleaved with `peer` when given; returns the
@@ -189,6 +191,7 @@ int bench_ops(const Common& common, const std::vector<std::string>& args) {
     if (args[i] == "--quick") opt.quick = true;
     else if (args[i] == "--no-blas") opt.blas = false;
     else if (args[i] == "--reps" && i + 1 < args.size()) opt.reps = std::max(1, std::atoi(args[++i].c_str()));
+    else if (args[i] == "--only" && i + 1 < args.size()) opt.only = args[++i];
     else fail("bench ops: unknown option '", args[i], "'");
   }
   if (opt.quick) opt.reps = 1;
@@ -206,23 +209,31 @@ int bench_ops(const Common& common, const std::vector<std::string>& args) {
               ctx.caps().split_k_gemv ? "split-K" : "register-blocked");
 
   const int m = opt.quick ? 33 : 577;
-  bench_linear(ctx, blas, opt, m, 768, 768);
-  if (!opt.quick) {
-    bench_linear(ctx, blas, opt, m, 768, 2304);
-    bench_linear(ctx, blas, opt, m, 768, 3072);
-    bench_linear(ctx, blas, opt, m, 3072, 768);
+  if (opt.wants("linear")) {
+    bench_linear(ctx, blas, opt, m, 768, 768);
+    if (!opt.quick) {
+      bench_linear(ctx, blas, opt, m, 768, 2304);
+      bench_linear(ctx, blas, opt, m, 768, 3072);
+      bench_linear(ctx, blas, opt, m, 3072, 768);
+    }
   }
-  bench_linear(ctx, blas, opt, 1, 768, 768);
-  if (!opt.quick) {
-    bench_linear(ctx, blas, opt, 1, 768, 3072);
-    bench_linear(ctx, blas, opt, 1, 768, 30524);
+  if (opt.wants("gemv")) {
+    bench_linear(ctx, blas, opt, 1, 768, 768);
+    if (!opt.quick) {
+      bench_linear(ctx, blas, opt, 1, 768, 3072);
+      bench_linear(ctx, blas, opt, 1, 768, 30524);
+    }
   }
-  bench_attention(ctx, opt, opt.quick ? 33 : 577, opt.quick ? 33 : 577, false);
-  bench_attention(ctx, opt, 1, 577, false);
-  if (!opt.quick) bench_attention(ctx, opt, 20, 577, false);
-  bench_attention(ctx, opt, 20, 20, true);
-  bench_rows(ctx, opt, opt.quick ? 33 : 577, 768);
-  bench_rows(ctx, opt, 1, 30524);
+  if (opt.wants("attn")) {
+    bench_attention(ctx, opt, m, m, false);
+    bench_attention(ctx, opt, 1, 577, false);
+    if (!opt.quick) bench_attention(ctx, opt, 20, 577, false);
+    bench_attention(ctx, opt, 20, 20, true);
+  }
+  if (opt.wants("rows")) {
+    bench_rows(ctx, opt, m, 768);
+    bench_rows(ctx, opt, 1, 30524);
+  }
   return 0;
 }
 
