@@ -115,12 +115,12 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     shader = "linear_";
     if (m <= 8) {  // decode GEMV on CPUs: one lane per TN output columns, x read uniformly
       tm = rows_pow2;
-      tn = f16 ? 4 : 8;
+      tn = f16 ? 2 : 8;
       wg = 16;
     } else {
       tm = gpu ? 8 : 16;
-      tn = gpu ? 4 : 8;
-      wg = gpu ? 64 : 16;
+      tn = gpu ? 4 : 16;
+      wg = gpu ? 64 : 8;
     }
   }
   shader += f16 ? "f16_" : "f32_";
@@ -129,19 +129,23 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
 
   PipelineDesc desc;
   desc.shader = shader;
-  desc.bindings = {w.texel ? BindingKind::Texel : BindingKind::Storage, BindingKind::Storage, BindingKind::Storage,
+  const BindingKind texel_or_storage = w.texel ? BindingKind::Texel : BindingKind::Storage;
+  desc.bindings = {texel_or_storage, BindingKind::Storage, texel_or_storage,
                    BindingKind::Storage, BindingKind::Storage, BindingKind::Storage};
   desc.push_bytes = 6 * 4;
   desc.spec = {wg, tm, tn, static_cast<uint32_t>(opt.act), opt.bias ? 1u : 0u, opt.residual ? 1u : 0u, x_aligned};
   const Pipeline& pipeline = ctx.pipelines().get(desc);
 
+  // The texel view of x is read only when its rows are vec4-aligned; it must exist regardless.
+  Bind x_vec4 = Bind::of(x);
+  if (w.texel) x_vec4 = Bind::texel(seq.texel_view(x.bytes >= 16 ? x : ctx.zeros(), VK_FORMAT_R32G32B32A32_SFLOAT));
   const std::string label = str(op, kernel == LinearKernel::SplitK ? "_gemv " : " ", m, "x", w.k, "->", w.n, " ",
                                 dtype_name(w.dtype));
   for (int64_t c = 0; c < w.chunks(); ++c) {
     const int64_t n0 = c * w.chunk_rows, nc = std::min(w.chunk_rows, w.n - n0);
     const Bind weight = w.texel ? Bind::texel(w.views[size_t(c)])
                                 : Bind::range_of(w.packed, VkDeviceSize(n0) * w.row_bytes(), VkDeviceSize(nc) * w.row_bytes());
-    const Bind binds[] = {weight, Bind::of(x), Bind::of(x), Bind::of(opt.bias ? *opt.bias : x),
+    const Bind binds[] = {weight, Bind::of(x), x_vec4, Bind::of(opt.bias ? *opt.bias : x),
                           Bind::of(opt.residual ? *opt.residual : x), Bind::of(y)};
     const uint32_t push[6] = {u32(m, "linear M"), u32(nc, "linear N"), u32(w.k, "linear K"),
                               u32(w.kp * int64_t(dtype_size(w.dtype)) / 16, "units"), u32(n0, "n0"), u32(w.n, "ldy")};

@@ -4,8 +4,12 @@
 namespace glimpse {
 
 namespace {
-// Rows of n: 64 lanes for short rows, 128 for hidden sizes like 768/1024, 256 for vocab rows.
-uint32_t row_workgroup(int64_t n) { return n <= 256 ? 64 : n <= 2048 ? 128 : 256; }
+// GPUs: 64 lanes for short rows, 128 for hidden sizes like 768/1024, 256 for vocabulary rows.
+// lavapipe: 32 lanes measured fastest at 577 x 768 (2.8 ms vs 4.2 ms at 128, 4.9 ms at 8).
+uint32_t row_workgroup(const Context& ctx, int64_t n) {
+  if (!ctx.caps().gpu_tuning) return 32;
+  return n <= 256 ? 64 : n <= 2048 ? 128 : 256;
+}
 }  // namespace
 
 void layer_norm(Sequence& seq, const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta,
@@ -22,7 +26,7 @@ void layer_norm(Sequence& seq, const Tensor& x, const Tensor* residual, const Te
   if (rows == 0 || n == 0) return;
 
   Context& ctx = seq.context();
-  const uint32_t wg = row_workgroup(n);
+  const uint32_t wg = row_workgroup(ctx, n);
   const Pipeline& pipeline = ctx.pipelines().get(
       {"layer_norm", std::vector<BindingKind>(5, BindingKind::Storage), 12, {wg, residual ? 1u : 0u}});
   struct { uint32_t rows, n; float eps; } push{detail::u32(rows, "rows"), detail::u32(n, "n"), eps};
@@ -42,7 +46,7 @@ void softmax(Sequence& seq, const Tensor& x, const Tensor& y, float scale) {
 
   Context& ctx = seq.context();
   const Pipeline& pipeline =
-      ctx.pipelines().get({"softmax", std::vector<BindingKind>(2, BindingKind::Storage), 12, {row_workgroup(n)}});
+      ctx.pipelines().get({"softmax", std::vector<BindingKind>(2, BindingKind::Storage), 12, {row_workgroup(ctx, n)}});
   struct { uint32_t rows, n; float scale; } push{detail::u32(rows, "rows"), detail::u32(n, "n"), scale};
   const Bind binds[] = {Bind::of(x), Bind::of(y)};
   const auto grid = detail::grid_2d(ctx, uint64_t(rows));

@@ -14,7 +14,13 @@ layout(constant_id = 5) const uint HAS_RESIDUAL = 0;
 layout(constant_id = 6) const uint X_ALIGNED = 1;  // K % 4 == 0: x rows start on vec4 boundaries
 
 layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
+#ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
+layout(binding = 2) uniform samplerBuffer x_texels;
+#define XV(i) texelFetch(x_texels, int(i))
+#else
 layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
+#define XV(i) xv[i]
+#endif
 layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
 layout(binding = 4, std430) readonly buffer Res { float res[]; };
 layout(binding = 5, std430) writeonly buffer Y { float y[]; };
@@ -35,7 +41,7 @@ vec4 x_guarded(uint row_base, uint k) {
 }
 
 vec4 x_full(uint row_base, uint k) {
-  if (X_ALIGNED != 0) return xv[(row_base + k) >> 2];
+  if (X_ALIGNED != 0) return XV((row_base + k) >> 2);
   return vec4(xs[row_base + k], xs[row_base + k + 1], xs[row_base + k + 2], xs[row_base + k + 3]);
 }
 

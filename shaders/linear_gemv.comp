@@ -13,7 +13,13 @@ layout(constant_id = 5) const uint HAS_RESIDUAL = 0;
 layout(constant_id = 6) const uint X_ALIGNED = 1;
 
 layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
+#ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
+layout(binding = 2) uniform samplerBuffer x_texels;
+#define XV(i) texelFetch(x_texels, int(i))
+#else
 layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
+#define XV(i) xv[i]
+#endif
 layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
 layout(binding = 4, std430) readonly buffer Res { float res[]; };
 layout(binding = 5, std430) writeonly buffer Y { float y[]; };
@@ -23,7 +29,7 @@ layout(push_constant) uniform Push { uint M, N, K, units, n0, ldy; } p;
 shared float partial[MR * RN * WG];
 
 vec4 x_load(uint row_base, uint k) {
-  if (X_ALIGNED != 0 && k + 4 <= p.K) return xv[(row_base + k) >> 2];
+  if (X_ALIGNED != 0 && k + 4 <= p.K) return XV((row_base + k) >> 2);
   vec4 v = vec4(0.0);
   [[unroll]] for (uint q = 0; q < 4; ++q)
     if (k + q < p.K) v[q] = xs[row_base + k + q];
