@@ -132,8 +132,10 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
   const BindingKind texel_or_storage = w.texel ? BindingKind::Texel : BindingKind::Storage;
   desc.bindings = {texel_or_storage, BindingKind::Storage, texel_or_storage,
                    BindingKind::Storage, BindingKind::Storage, BindingKind::Storage};
-  desc.push_bytes = 6 * 4;
-  desc.spec = {wg, tm, tn, static_cast<uint32_t>(opt.act), opt.bias ? 1u : 0u, opt.residual ? 1u : 0u, x_aligned};
+  desc.push_bytes = 7 * 4;
+  desc.spec = {wg, tm, tn, x_aligned};
+  // shaders/common.glsl EPI_*: activation code | 4 bias | 8 residual.
+  const uint32_t epilogue = static_cast<uint32_t>(opt.act) | (opt.bias ? 4u : 0u) | (opt.residual ? 8u : 0u);
   const Pipeline& pipeline = ctx.pipelines().get(desc);
 
   // The texel view of x is read only when its rows are vec4-aligned; it must exist regardless.
@@ -147,8 +149,9 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
                                 : Bind::range_of(w.packed, VkDeviceSize(n0) * w.row_bytes(), VkDeviceSize(nc) * w.row_bytes());
     const Bind binds[] = {weight, Bind::of(x), x_vec4, Bind::of(opt.bias ? *opt.bias : x),
                           Bind::of(opt.residual ? *opt.residual : x), Bind::of(y)};
-    const uint32_t push[6] = {u32(m, "linear M"), u32(nc, "linear N"), u32(w.k, "linear K"),
-                              u32(w.kp * int64_t(dtype_size(w.dtype)) / 16, "units"), u32(n0, "n0"), u32(w.n, "ldy")};
+    const uint32_t push[7] = {u32(m, "linear M"), u32(nc, "linear N"), u32(w.k, "linear K"),
+                              u32(w.kp * int64_t(dtype_size(w.dtype)) / 16, "units"), u32(n0, "n0"), u32(w.n, "ldy"),
+                              epilogue};
     if (kernel == LinearKernel::SplitK) {
       const auto grid = detail::grid_2d(ctx, div_up(uint64_t(nc), tn));
       seq.dispatch(pipeline, binds, push, grid[0], grid[1], 1, label);

@@ -30,6 +30,11 @@ float gelu_tanh(float x) {
 #define ACT_GELU_ERF 1u
 #define ACT_GELU_TANH 2u
 
+// Linear epilogue flags (runtime/ops-linear.cpp): the activation code in the low bits.
+#define EPI_ACT_MASK 3u
+#define EPI_BIAS 4u
+#define EPI_RESIDUAL 8u
+
 float activate(float x, uint act) {
   if (act == ACT_GELU_ERF) return gelu_erf(x);
   if (act == ACT_GELU_TANH) return gelu_tanh(x);

@@ -8,10 +8,7 @@
 
 layout(constant_id = 1) const uint TM = 8;
 layout(constant_id = 2) const uint TN = 8;
-layout(constant_id = 3) const uint ACT = 0;
-layout(constant_id = 4) const uint HAS_BIAS = 0;
-layout(constant_id = 5) const uint HAS_RESIDUAL = 0;
-layout(constant_id = 6) const uint X_ALIGNED = 1;  // K % 4 == 0: x rows start on vec4 boundaries
+layout(constant_id = 3) const uint X_ALIGNED = 1;  // K % 4 == 0: x rows start on vec4 boundaries
 
 layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
 #ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
@@ -30,6 +27,8 @@ layout(push_constant) uniform Push {
   uint units;    // 16-byte weight units per weight row
   uint n0;       // first column of this chunk in y, bias and residual
   uint ldy;      // row stride of y and residual
+  uint epilogue; // ACT_* | EPI_BIAS | EPI_RESIDUAL (push constants, not specialisation: one
+                 // pipeline, one JIT, serves every epilogue; the branch runs once per output)
 } p;
 
 // x[row_base + k + q] for q < 4, zero past K.
@@ -102,10 +101,10 @@ void main() {
       const uint col = col0 + j;
       if (col >= p.N) break;
       float v = acc[i * TN + j];
-      if (HAS_BIAS != 0) v += bias[p.n0 + col];
-      v = activate(v, ACT);
+      if ((p.epilogue & EPI_BIAS) != 0) v += bias[p.n0 + col];
+      v = activate(v, p.epilogue & EPI_ACT_MASK);
       const uint o = row * p.ldy + p.n0 + col;
-      if (HAS_RESIDUAL != 0) v += res[o];
+      if ((p.epilogue & EPI_RESIDUAL) != 0) v += res[o];
       y[o] = v;
     }
   }

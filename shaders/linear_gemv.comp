@@ -7,10 +7,7 @@
 
 layout(constant_id = 1) const uint MR = 8;  // max rows
 layout(constant_id = 2) const uint RN = 4;  // columns per workgroup
-layout(constant_id = 3) const uint ACT = 0;
-layout(constant_id = 4) const uint HAS_BIAS = 0;
-layout(constant_id = 5) const uint HAS_RESIDUAL = 0;
-layout(constant_id = 6) const uint X_ALIGNED = 1;
+layout(constant_id = 3) const uint X_ALIGNED = 1;
 
 layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
 #ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
@@ -24,7 +21,7 @@ layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
 layout(binding = 4, std430) readonly buffer Res { float res[]; };
 layout(binding = 5, std430) writeonly buffer Y { float y[]; };
 
-layout(push_constant) uniform Push { uint M, N, K, units, n0, ldy; } p;
+layout(push_constant) uniform Push { uint M, N, K, units, n0, ldy, epilogue; } p;  // as linear.comp
 
 shared float partial[MR * RN * WG];
 
@@ -73,10 +70,10 @@ void main() {
     const uint m = e / RN, col = col0 + e % RN;
     if (m >= p.M || col >= p.N) continue;
     float v = partial[e * WG];
-    if (HAS_BIAS != 0) v += bias[p.n0 + col];
-    v = activate(v, ACT);
+    if ((p.epilogue & EPI_BIAS) != 0) v += bias[p.n0 + col];
+    v = activate(v, p.epilogue & EPI_ACT_MASK);
     const uint o = m * p.ldy + p.n0 + col;
-    if (HAS_RESIDUAL != 0) v += res[o];
+    if ((p.epilogue & EPI_RESIDUAL) != 0) v += res[o];
     y[o] = v;
   }
 }
