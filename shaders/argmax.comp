@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Greedy decoding on the device: ids[r] = argmax_j x[r, j] (first index among ties, as
 // torch.argmax), so the next step can read the token without a logits readback.
 #include "common.glsl"

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Flash-style attention: O = softmax(Q K^T * scale + mask) V with an online softmax, so the
 // Tq x Tk score matrix never exists. Each lane owns QB queries of one (head, batch); all lanes of
 // a workgroup share (head, batch) and walk the same keys, so every K/V read serves WG*QB queries.

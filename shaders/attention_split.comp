@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Decode attention (few queries, many keys): one workgroup per (query, head, batch); lane l
 // takes keys l, l+WG, ... with its own online softmax, then the lanes' partial (max, sum, out)
 // are merged through shared memory. Same operands and push constants as attention.comp.

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // ViT embeddings: y[b, 0] = cls + pos[0]; y[b, 1 + i] = patches[b, i] + pos[1 + i].
 #include "common.glsl"
 

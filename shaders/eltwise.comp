@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Element-wise ops over n floats: OP 0 y = a + b, 1 y = a * scale, 2 y = gelu_erf(a), 3 y = gelu_tanh(a).
 #include "common.glsl"
 layout(constant_id = 1) const uint OP = 0;

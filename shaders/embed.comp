@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Token embedding gather + position add: y[r, :] = table[ids[r]] + pos_table[pos0 (+ past) + r % T].
 // Ids and positions past the tables are clamped (the host validates ids it uploads; ids the
 // device produces come from an argmax over the same vocabulary).

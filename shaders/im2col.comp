@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Patch extraction for a conv with kernel = stride = P and no padding:
 // y[b * Np + py * gw + px, c * P * P + ky * P + kx] = img[b, c, py * P + ky, px * P + kx]
 // (row-major patch order and (c, ky, kx) flattening, as the conv weight [D, C, P, P] is laid out).

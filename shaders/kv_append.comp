@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // KV-cache append: cache[b, pos + t, :] = src[b, t, :] for t < T, pos = pos0 (+ step.past).
 // src may be a strided view (the K or V part of a fused projection). Rows past max_t are dropped.
 #include "common.glsl"

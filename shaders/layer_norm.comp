@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // y = LayerNorm(x (+ r)) over rows of n, statistics in fp32 and two passes (mean, then the
 // variance of x - mean): never E[x^2] - mean^2, which cancels badly. One workgroup per row.
 #include "common.glsl"

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // y[M,N] = act(x[M,K] . W[N,K]^T + bias) + residual — register-blocked, no shared memory.
 // Each invocation computes TM rows x TN columns. A workgroup spans columns only, so every lane
 // of it reads the same x rows (uniform loads, cheap on lavapipe) and its own weight rows

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // y[M,N] = act(x[M,K] . W[N,K]^T + bias) + residual for M <= MR (decode), K split over a
 // workgroup: lane l reads weight units l, l+WG, ... of RN adjacent rows (coalesced on GPUs),
 // partial sums meet in a shared-memory tree. For GPUs; lavapipe prefers linear.comp with TM=M.

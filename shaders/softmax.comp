@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // y = softmax(x * scale) over rows of n, in fp32 with the row maximum subtracted.
 #include "common.glsl"
 #define RED_SIZE 256

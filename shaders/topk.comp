@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Top-k per row (k <= KMAX), sorted by value descending, ties by lower index: each lane keeps
 // a sorted list of its own best k, then k rounds of a workgroup argmax over the list heads.
 #include "common.glsl"
