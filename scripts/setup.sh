@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ make pkg-config            # toolchain
+  cmake g++ make                       # toolchain
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   catch2                               # unit tests (v2)

@@ -156,6 +156,25 @@ TEST_CASE("linear with GPU kernel shapes", "[linear][ops]") {
       check_linear(ctx, {m, 264, 100, dtype, LinearKernel::Auto, Activation::GeluErf, true, true}, seed++);
 }
 
+TEST_CASE("a GPT-2 vocabulary projection (50257 x 768, fp32) fits the device's binding limits", "[linear][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const int64_t n = 50257, k = 768, m = 2;
+  const Floats w = random_floats(size_t(n * k), 42, -0.1f, 0.1f), x = random_floats(size_t(m * k), 43);
+  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, n, k, WeightLayout::OutIn, DType::F32);
+  const VkDeviceSize bytes = VkDeviceSize(n * k) * 4;
+  const VkDeviceSize limit = ctx.caps().max_binding_bytes;  // 128 MiB on lavapipe: two chunks
+  CHECK(wt.chunks() >= int64_t((bytes + limit - 1) / limit));
+  CHECK(VkDeviceSize(wt.chunk_rows) * wt.row_bytes() <= ctx.caps().max_binding_bytes);
+  Tensor xt = upload(arena, x, {m, k});
+  Tensor y = guarded_output(arena, DType::F32, {m, n});
+  Sequence seq(ctx);
+  linear(seq, xt, wt, y);
+  seq.run();
+  CHECK(guard_intact(y));
+  CHECK(nmse(download(y), ref::linear(x, m, k, w, n, nullptr, Activation::None, nullptr)) < 1e-10);
+}
+
 TEST_CASE("linear portable path: storage-buffer weights, fp32 storage", "[linear][ops]") {
   setenv("GLIMPSE_DISABLE_TEXEL", "1", 1);
   setenv("GLIMPSE_DISABLE_F16", "1", 1);

@@ -81,6 +81,23 @@ TEST_CASE("sub-allocations honour the device alignment and do not overlap", "[ru
   CHECK_THROWS_WITH(ts[0].view(DType::F32, {2}), Catch::Contains("needs 8 bytes"));
 }
 
+TEST_CASE("an activation arena is reused after reset without growing", "[runtime]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "activations", 1 << 20);
+  Tensor a = arena.alloc(DType::F32, {1000});
+  Tensor b = arena.alloc(DType::F32, {2000});
+  const VkDeviceSize reserved = arena.reserved_bytes();
+  arena.reset();
+  Tensor a2 = arena.alloc(DType::F32, {1000});
+  Tensor b2 = arena.alloc(DType::F32, {2000});
+  CHECK(a2.offset == a.offset);
+  CHECK(b2.offset == b.offset);
+  CHECK(arena.reserved_bytes() == reserved);
+  Tensor big = arena.alloc(DType::F32, {1 << 19});  // 2 MiB: larger than a block, gets its own
+  CHECK(big.bytes == VkDeviceSize(2) << 20);
+  CHECK(arena.reserved_bytes() >= reserved + (VkDeviceSize(2) << 20));
+}
+
 TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[runtime]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("glimpse-cache-test-" + std::to_string(::getpid()));

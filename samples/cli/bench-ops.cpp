@@ -121,8 +121,10 @@ void bench_linear(Context& ctx, const Blas& blas, const Options& opt, int m, int
     Timing t = time_interleaved(seq, opt.reps, [&] { blas.linear(m, k, n, xh.data(), wh.data(), yh.data()); }, with_blas);
     const double flop = 2.0 * m * k * n;
     const double wbytes = double(w.packed.bytes);
-    std::printf("%-8s %5d x %4d -> %5d  %s  %9.3f ms %7.1f GFLOP/s %6.1f GB/s", m <= 8 ? "gemv" : "linear", m, k, n,
-                dtype_name(w.dtype), t.device_ms, flop / t.device_ms * 1e-6, wbytes / t.device_ms * 1e-6);
+    std::printf("%-8s %5d x %4d -> %5d  %s  %9.3f ms %7.1f GFLOP/s", m <= 8 ? "gemv" : "linear", m, k, n,
+                dtype_name(w.dtype), t.device_ms, flop / t.device_ms * 1e-6);
+    if (m <= 8) std::printf(" %6.1f GB/s", wbytes / t.device_ms * 1e-6);  // weight streaming rate
+    else std::printf("            ");
     if (with_blas)
       std::printf("   | OpenBLAS %8.3f ms %7.1f GFLOP/s  glimpse/BLAS time %5.2fx", t.peer_ms, flop / t.peer_ms * 1e-6,
                   1.0 / t.ratio);
