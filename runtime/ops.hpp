@@ -43,9 +43,10 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
 enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2 };  // shaders/common.glsl ACT_*
 
 enum class LinearKernel {
-  Auto,     // per device and M: Blocked for prefill; for M <= 8 Blocked on CPUs, SplitK on GPUs
-  Blocked,  // linear.comp, register-blocked
-  SplitK,   // linear_gemv.comp, K split over a workgroup; M <= 8 only
+  Auto,     // per device and M: on CPUs Blocked; on GPUs SplitK for M <= 8, Tiled above
+  Blocked,  // linear.comp: register blocks, no shared memory (lavapipe)
+  SplitK,   // linear_gemv.comp: K split over a workgroup; M <= 8 only
+  Tiled,    // linear_tiled.comp: 64x64 shared-memory tiles (GPUs)
 };
 
 struct LinearOptions {

@@ -26,7 +26,7 @@ struct LinearCase {
 
 std::string describe(const LinearCase& c) {
   static const char* acts[] = {"none", "gelu_erf", "gelu_tanh"};
-  static const char* kernels[] = {"auto", "blocked", "split_k"};
+  static const char* kernels[] = {"auto", "blocked", "split_k", "tiled"};
   return str("linear m=", c.m, " k=", c.k, " n=", c.n, " w=", dtype_name(c.dtype), " kernel=",
              kernels[int(c.kernel)], " act=", acts[int(c.act)], c.bias ? " +bias" : "", c.residual ? " +residual" : "",
              c.layout == WeightLayout::InOut ? " conv1d" : "");
@@ -83,10 +83,8 @@ TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[line
     for (const auto& s : shapes) {
       LinearCase c{s[0], s[1], s[2], dtype, LinearKernel::Blocked};
       check_linear(ctx, c, seed++);
-      if (c.m <= 8) {
-        c.kernel = LinearKernel::SplitK;
-        check_linear(ctx, c, seed++);
-      }
+      c.kernel = c.m <= 8 ? LinearKernel::SplitK : LinearKernel::Tiled;
+      check_linear(ctx, c, seed++);
     }
   }
 }
@@ -94,7 +92,7 @@ TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[line
 TEST_CASE("linear epilogues: gelu (erf, tanh), residual, no bias", "[linear][ops]") {
   Context& ctx = context();
   uint32_t seed = 300;
-  for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK}) {
+  for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK, LinearKernel::Tiled}) {
     for (int64_t m : {1, 4, 20}) {
       if (kernel == LinearKernel::SplitK && m > 8) continue;
       for (DType dtype : {DType::F32, DType::F16}) {
@@ -139,6 +137,7 @@ TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {
   for (DType dtype : {DType::F32, DType::F16}) {
     for (int64_t m : {1, 3, 40}) {
       check_linear(ctx, {m, 200, 300, dtype, LinearKernel::Blocked, Activation::None, true, true}, 500);
+      check_linear(ctx, {m, 200, 300, dtype, LinearKernel::Tiled, Activation::None, true, true}, 502);
       if (m <= 8) check_linear(ctx, {m, 200, 300, dtype, LinearKernel::SplitK}, 501);
     }
   }
@@ -188,7 +187,7 @@ TEST_CASE("linear portable path: storage-buffer weights, fp32 storage", "[linear
   LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, 8, 16, WeightLayout::OutIn, DType::F16);
   CHECK(wt.dtype == DType::F32);  // the kill switch forces fp32 storage
   for (int64_t m : {1, 6, 35})
-    for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK})
+    for (LinearKernel kernel : {LinearKernel::Blocked, LinearKernel::SplitK, LinearKernel::Tiled})
       if (!(kernel == LinearKernel::SplitK && m > 8))
         check_linear(ctx, {m, 33, 65, DType::F32, kernel, Activation::GeluErf, true, true}, 600);
 }
