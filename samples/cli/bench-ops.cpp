@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <thread>
 
 namespace glimpse::cli {
 
@@ -72,32 +73,52 @@ Tensor upload(Context& ctx, Allocator& arena, const std::vector<float>& data, Sh
 }
 
 struct Options {
-  int reps = 7;
+  int reps = 5;
   bool quick = false;
   bool blas = true;
   std::string only;  // run only the groups whose name contains this (linear, gemv, attn, rows)
   bool wants(const char* group) const { return only.empty() || std::string(group).find(only) != std::string::npos; }
 };
 
-// Runs `seq` reps times (after one warm-up run), interleaved with `peer` when given; returns the
-// medians of the device time, of the peer's time and of the per-pair ratio peer/device.
+// Runs `seq` and `peer` in alternating bursts (A B A B ...), reps bursts each. A burst repeats its
+// side back to back for ~20 ms after one warm-up call and keeps the median, so both sides are
+// timed warm; a pause before each burst lets OpenBLAS's spinning worker threads (~130 ms after
+// a call) go idle instead of competing with lavapipe's threads. Returns medians over bursts of the
+// device time, the peer's time and the per-pair ratio peer/device.
 struct Timing {
   double device_ms = 0, peer_ms = 0, ratio = 0;
 };
+
+template <typename F>
+double burst_median(F&& timed_call) {
+  const double first = timed_call();
+  const int n = std::clamp(int(20.0 / std::max(first, 1e-3)), 3, 50);
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) t.push_back(timed_call());
+  return median(t);
+}
+
 template <typename Peer>
 Timing time_interleaved(Sequence& seq, int reps, Peer&& peer, bool with_peer) {
-  seq.run();  // JIT + caches warm
-  if (with_peer) peer();
-  std::vector<double> dev, ref, ratio;
-  for (int r = 0; r < reps; ++r) {
+  auto device_call = [&] {
     const auto t0 = Clock::now();
     seq.run();
     const double wall = ms_since(t0);
-    dev.push_back(seq.profiling() ? seq.profile_total_ms() : wall);
+    return seq.profiling() ? seq.profile_total_ms() : wall;
+  };
+  auto peer_call = [&] {
+    const auto t0 = Clock::now();
+    peer();
+    return ms_since(t0);
+  };
+  const auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); };
+  std::vector<double> dev, ref, ratio;
+  for (int r = 0; r < reps; ++r) {
+    if (with_peer) settle();
+    dev.push_back(burst_median(device_call));
     if (with_peer) {
-      const auto t1 = Clock::now();
-      peer();
-      ref.push_back(ms_since(t1));
+      settle();
+      ref.push_back(burst_median(peer_call));
       ratio.push_back(ref.back() / dev.back());
     }
   }
@@ -117,7 +138,7 @@ void bench_linear(Context& ctx, const Blas& blas, const Options& opt, int m, int
     seq.profiling_set(true);
     linear(seq, x, w, y);
     std::vector<float> yh(size_t(m) * n);
-    const bool with_blas = opt.blas && blas.ok() && dtype == DType::F32;
+    const bool with_blas = opt.blas && blas.ok();  // fp32 BLAS is the peer for both weight types
     Timing t = time_interleaved(seq, opt.reps, [&] { blas.linear(m, k, n, xh.data(), wh.data(), yh.data()); }, with_blas);
     const double flop = 2.0 * m * k * n;
     const double wbytes = double(w.packed.bytes);
@@ -201,7 +222,7 @@ int bench_ops(const Common& common, const std::vector<std::string>& args) {
   copt.device = common.device;
   Context ctx(copt);
   Blas blas;
-  std::printf("glimpse bench ops on %s (%s); %d interleaved reps, medians\n", ctx.info().name.c_str(),
+  std::printf("glimpse bench ops on %s (%s); %d interleaved bursts, medians\n", ctx.info().name.c_str(),
               ctx.info().driver_info.c_str(), opt.reps);
   if (opt.blas) {
     if (blas.ok()) std::printf("peer: OpenBLAS (%s)\n", blas.config.c_str());
