@@ -11,33 +11,8 @@ layout(constant_id = 2) const uint CAUSAL = 0;   // key j visible to query i iff
 layout(constant_id = 3) const uint HAS_MASK = 0; // additive mask [B, Tk] (padding)
 layout(constant_id = 4) const uint QB = 1;       // queries per lane: each K/V read serves QB queries
 
-layout(binding = 0, std430) readonly buffer Q { vec4 q4[]; };
-#ifdef KV_TEXEL  // texel fetches are 2-2.5x cheaper than storage-buffer loads on lavapipe
-layout(binding = 1) uniform samplerBuffer k_texels;
-layout(binding = 2) uniform samplerBuffer v_texels;
-#define K4(i) texelFetch(k_texels, int(i))
-#define V4(i) texelFetch(v_texels, int(i))
-#else
-layout(binding = 1, std430) readonly buffer K { vec4 k4[]; };
-layout(binding = 2, std430) readonly buffer V { vec4 v4[]; };
-#define K4(i) k4[i]
-#define V4(i) v4[i]
-#endif
-layout(binding = 3, std430) readonly buffer Mask { float mask[]; };
-layout(binding = 4, std430) writeonly buffer O { vec4 o4[]; };
-layout(binding = 5, std430) readonly buffer Step { uint past; } step;
+#include "attention-io.glsl"
 
-layout(push_constant) uniform Push {
-  uint Tq, Tk, tk_add_past;  // keys = Tk (+ step.past when tk_add_past != 0)
-  uint q_off, q_ts, q_bs;    // element offset, token stride, batch stride (all multiples of 4)
-  uint k_off, k_ts, k_bs;
-  uint v_off, v_ts, v_bs;
-  uint o_off, o_ts, o_bs;
-  uint m_bs;
-  float scale;
-} p;
-
-const uint D4 = DH / 4;
 
 void main() {
   const uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;

@@ -8,33 +8,7 @@ layout(constant_id = 1) const uint DH = 64;
 layout(constant_id = 2) const uint CAUSAL = 0;
 layout(constant_id = 3) const uint HAS_MASK = 0;
 
-layout(binding = 0, std430) readonly buffer Q { vec4 q4[]; };
-#ifdef KV_TEXEL
-layout(binding = 1) uniform samplerBuffer k_texels;
-layout(binding = 2) uniform samplerBuffer v_texels;
-#define K4(i) texelFetch(k_texels, int(i))
-#define V4(i) texelFetch(v_texels, int(i))
-#else
-layout(binding = 1, std430) readonly buffer K { vec4 k4[]; };
-layout(binding = 2, std430) readonly buffer V { vec4 v4[]; };
-#define K4(i) k4[i]
-#define V4(i) v4[i]
-#endif
-layout(binding = 3, std430) readonly buffer Mask { float mask[]; };
-layout(binding = 4, std430) writeonly buffer O { vec4 o4[]; };
-layout(binding = 5, std430) readonly buffer Step { uint past; } step;
-
-layout(push_constant) uniform Push {
-  uint Tq, Tk, tk_add_past;
-  uint q_off, q_ts, q_bs;
-  uint k_off, k_ts, k_bs;
-  uint v_off, v_ts, v_bs;
-  uint o_off, o_ts, o_bs;
-  uint m_bs;
-  float scale;
-} p;
-
-const uint D4 = DH / 4;
+#include "attention-io.glsl"
 shared float lane_m[WG], lane_l[WG];
 shared vec4 lane_o[WG * D4];
 

@@ -1,36 +1,16 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // y[M,N] = act(x[M,K] . W[N,K]^T + bias) + residual — register-blocked, no shared memory.
-// Each invocation computes TM rows x TN columns. A workgroup spans columns only, so every lane
-// of it reads the same x rows (uniform loads, cheap on lavapipe) and its own weight rows
-// (texel fetches). With TM = 1..8 it is also the decode GEMV on CPU devices.
+// Each invocation computes TM rows x TN columns from registers; a workgroup spans columns only,
+// so its lanes share the x rows and each streams its own weight rows. On lavapipe every load is
+// a per-lane loop, so the fewest, widest loads win: 16-byte texel fetches of x and W, and a
+// 16x16 block that reuses each of them 16 times. With TM = 1..8 it is also the decode GEMV on CPUs.
 #include "common.glsl"
-#include "linear-weights.glsl"
+#include "linear-io.glsl"
 
 layout(constant_id = 1) const uint TM = 8;
 layout(constant_id = 2) const uint TN = 8;
 layout(constant_id = 3) const uint X_ALIGNED = 1;  // K % 4 == 0: x rows start on vec4 boundaries
-
-layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
-#ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
-layout(binding = 2) uniform samplerBuffer x_texels;
-#define XV(i) texelFetch(x_texels, int(i))
-#else
-layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
-#define XV(i) xv[i]
-#endif
-layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
-layout(binding = 4, std430) readonly buffer Res { float res[]; };
-layout(binding = 5, std430) writeonly buffer Y { float y[]; };
-
-layout(push_constant) uniform Push {
-  uint M, N, K;  // N: columns of this chunk
-  uint units;    // 16-byte weight units per weight row
-  uint n0;       // first column of this chunk in y, bias and residual
-  uint ldy;      // row stride of y and residual
-  uint epilogue; // ACT_* | EPI_BIAS | EPI_RESIDUAL (push constants, not specialisation: one
-                 // pipeline, one JIT, serves every epilogue; the branch runs once per output)
-} p;
 
 // x[row_base + k + q] for q < 4, zero past K.
 vec4 x_guarded(uint row_base, uint k) {
@@ -101,12 +81,7 @@ void main() {
     [[unroll]] for (uint j = 0; j < TN; ++j) {
       const uint col = col0 + j;
       if (col >= p.N) break;
-      float v = acc[i * TN + j];
-      if ((p.epilogue & EPI_BIAS) != 0) v += bias[p.n0 + col];
-      v = activate(v, p.epilogue & EPI_ACT_MASK);
-      const uint o = row * p.ldy + p.n0 + col;
-      if ((p.epilogue & EPI_RESIDUAL) != 0) v += res[o];
-      y[o] = v;
+      store_output(row, col, acc[i * TN + j]);
     }
   }
 }

@@ -4,25 +4,11 @@
 // workgroup: lane l reads weight units l, l+WG, ... of RN adjacent rows (coalesced on GPUs),
 // partial sums meet in a shared-memory tree. For GPUs; lavapipe prefers linear.comp with TM=M.
 #include "common.glsl"
-#include "linear-weights.glsl"
+#include "linear-io.glsl"
 
 layout(constant_id = 1) const uint MR = 8;  // max rows
 layout(constant_id = 2) const uint RN = 4;  // columns per workgroup
 layout(constant_id = 3) const uint X_ALIGNED = 1;
-
-layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
-#ifdef WEIGHT_TEXEL  // x through texels too where rows are vec4-aligned: far cheaper loads on lavapipe
-layout(binding = 2) uniform samplerBuffer x_texels;
-#define XV(i) texelFetch(x_texels, int(i))
-#else
-layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
-#define XV(i) xv[i]
-#endif
-layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
-layout(binding = 4, std430) readonly buffer Res { float res[]; };
-layout(binding = 5, std430) writeonly buffer Y { float y[]; };
-
-layout(push_constant) uniform Push { uint M, N, K, units, n0, ldy, epilogue; } p;  // as linear.comp
 
 shared float partial[MR * RN * WG];
 
@@ -70,11 +56,6 @@ void main() {
   for (uint e = lid; e < MR * RN; e += WG) {
     const uint m = e / RN, col = col0 + e % RN;
     if (m >= p.M || col >= p.N) continue;
-    float v = partial[e * WG];
-    if ((p.epilogue & EPI_BIAS) != 0) v += bias[p.n0 + col];
-    v = activate(v, p.epilogue & EPI_ACT_MASK);
-    const uint o = m * p.ldy + p.n0 + col;
-    if ((p.epilogue & EPI_RESIDUAL) != 0) v += res[o];
-    y[o] = v;
+    store_output(m, col, partial[e * WG]);
   }
 }

@@ -4,23 +4,9 @@
 // lanes each owning a 4x4 block, x and W tiles of 16 k staged through shared memory with
 // coalesced loads, fp32 accumulation. (On lavapipe shared memory is slow: linear.comp serves it.)
 #include "common.glsl"
-#include "linear-weights.glsl"
+#include "linear-io.glsl"
 
 layout(constant_id = 1) const uint X_ALIGNED = 1;
-
-layout(binding = 1, std430) readonly buffer Xs { float xs[]; };
-#ifdef WEIGHT_TEXEL
-layout(binding = 2) uniform samplerBuffer x_texels;
-#define XV(i) texelFetch(x_texels, int(i))
-#else
-layout(binding = 2, std430) readonly buffer Xv { vec4 xv[]; };
-#define XV(i) xv[i]
-#endif
-layout(binding = 3, std430) readonly buffer Bias { float bias[]; };
-layout(binding = 4, std430) readonly buffer Res { float res[]; };
-layout(binding = 5, std430) writeonly buffer Y { float y[]; };
-
-layout(push_constant) uniform Push { uint M, N, K, units, n0, ldy, epilogue; } p;  // as linear.comp
 
 const uint BM = 64, BN = 64, BK = 16;  // WG must be 256
 shared float xs_tile[BK][BM + 1];      // +1: no bank conflicts on the transposed stores
@@ -88,12 +74,7 @@ void main() {
     [[unroll]] for (uint j = 0; j < 4; ++j) {
       const uint col = col0 + tx + 16 * j;
       if (col >= p.N) continue;
-      float v = acc[i][j];
-      if ((p.epilogue & EPI_BIAS) != 0) v += bias[p.n0 + col];
-      v = activate(v, p.epilogue & EPI_ACT_MASK);
-      const uint o = row * p.ldy + p.n0 + col;
-      if ((p.epilogue & EPI_RESIDUAL) != 0) v += res[o];
-      y[o] = v;
+      store_output(row, col, acc[i][j]);
     }
   }
 }
