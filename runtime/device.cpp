@@ -204,6 +204,9 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
     else fail("GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
   }
   caps.split_k_gemv = caps.gpu_tuning;
+  // On CPU/UMA devices the device-local memory is host-visible: upload by memcpy. The switch
+  // forces the discrete-GPU path (device-local only, staging copies), e.g. to test it on lavapipe.
+  caps.host_mapped = info.unified_memory && !env_flag("GLIMPSE_DISABLE_UMA");
   if (const char* gemv = std::getenv("GLIMPSE_GEMV")) {
     if (std::strcmp(gemv, "split") == 0) caps.split_k_gemv = true;
     else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;
@@ -299,6 +302,7 @@ Context::Context(const ContextOptions& options) {
 Context::~Context() {
   if (device_) vkDeviceWaitIdle(device_);
   small_.reset();
+  staging_arena_.reset();
   pipelines_.reset();
   command_pool_.reset();
   if (device_) vkDestroyDevice(device_, nullptr);
@@ -312,6 +316,14 @@ const Tensor& Context::zeros() {
     std::memset(zeros_.mapped, 0, zeros_.bytes);
   }
   return zeros_;
+}
+
+const Tensor& Context::staging() {
+  if (!staging_arena_) {
+    staging_arena_ = std::make_unique<Allocator>(*this, MemoryKind::Host, "staging", kStagingBytes);
+    staging_ = staging_arena_->alloc(DType::F32, {int64_t(kStagingBytes / 4)});
+  }
+  return staging_;
 }
 
 void Context::memory_reserve(uint64_t bytes, const char* what) {

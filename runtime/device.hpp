@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ struct Caps {
   bool f16_weights = false;    // fp16 weight storage (packed 8 per 16 bytes); GLIMPSE_DISABLE_F16=1
   bool gpu_tuning = false;     // kernel shapes for GPUs, not CPUs (lavapipe); GLIMPSE_TUNING=gpu|cpu
   bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
+  bool host_mapped = false;    // unified memory written directly, no staging; GLIMPSE_DISABLE_UMA=1
   VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
 };
 
@@ -101,6 +103,12 @@ class Context {
   // Picks a memory type for `type_bits` with `required` flags, preferring `preferred` ones.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
 
+  // The host-visible staging buffer for transfers to and from device-local memory (created on
+  // first use, reused after) and the lock that serialises its users.
+  const Tensor& staging();
+  std::mutex& staging_mutex() { return staging_mutex_; }
+  static constexpr VkDeviceSize kStagingBytes = VkDeviceSize(16) << 20;
+
   // Records `record` into a one-shot command buffer, submits it and waits.
   template <typename F>
   void submit_now(F&& record) {
@@ -127,6 +135,9 @@ class Context {
   std::unique_ptr<PipelineStore> pipelines_;
   std::unique_ptr<Allocator> small_;
   Tensor zeros_;
+  std::unique_ptr<Allocator> staging_arena_;
+  Tensor staging_;
+  std::mutex staging_mutex_;
 };
 
 // True when environment variable `name` is set to something other than "", "0".

@@ -58,7 +58,7 @@ Allocator::Block& Allocator::block_for(VkDeviceSize bytes) {
     if (kind_ == MemoryKind::Host) {
       required = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
       preferred = required | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
-    } else if (ctx_.info().unified_memory) {
+    } else if (ctx_.caps().host_mapped) {
       required = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
                  VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
       preferred = required;

@@ -118,7 +118,7 @@ size_t PipelineStore::count() const {
 
 void PipelineStore::save() {
   std::lock_guard lock(mutex_);
-  if (path_.empty() || pipelines_.empty()) return;
+  if (path_.empty() || !dirty_) return;
   size_t size = 0;
   if (vkGetPipelineCacheData(ctx_.device(), cache_, &size, nullptr) != VK_SUCCESS || size == 0) return;
   std::vector<char> data(size);
@@ -141,6 +141,7 @@ void PipelineStore::save() {
     }
   }
   std::filesystem::rename(tmp, path_, ec);
+  if (!ec) dirty_ = false;
   if (ec) std::fprintf(stderr, "glimpse: warning: could not write pipeline cache %s: %s\n", path_.c_str(), ec.message().c_str());
 }
 
@@ -213,6 +214,7 @@ const Pipeline& PipelineStore::get(const PipelineDesc& desc) {
   VkPipeline pipeline = VK_NULL_HANDLE;
   VK_CHECK(vkCreateComputePipelines(device, cache_, 1, &info, nullptr, &pipeline));
   p->pipeline = PipelineHandle(device, pipeline);
+  dirty_ = true;
 
   return *pipelines_.emplace(key, std::move(p)).first->second;
 }

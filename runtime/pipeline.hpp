@@ -52,6 +52,7 @@ class PipelineStore {
   Context& ctx_;
   std::string path_;
   bool loaded_ = false;
+  bool dirty_ = false;  // pipelines were created since the cache was read or written
   PipelineCacheHandle cache_;
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;

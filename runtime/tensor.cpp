@@ -4,6 +4,7 @@
 #include "runtime/error.hpp"
 #include "runtime/memory.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace glimpse {
@@ -66,13 +67,18 @@ void tensor_upload(Context& ctx, const Tensor& dst, const void* src, size_t byte
     std::memcpy(dst.mapped + dst_offset, src, bytes);
     return;
   }
-  Allocator staging(ctx, MemoryKind::Host, "upload staging", 0);
-  Tensor tmp = staging.alloc(DType::F32, {static_cast<int64_t>((bytes + 3) / 4)});
-  std::memcpy(tmp.mapped, src, bytes);
-  ctx.submit_now([&](VkCommandBuffer cmd) {
-    VkBufferCopy region{tmp.offset, dst.offset + dst_offset, bytes};
-    vkCmdCopyBuffer(cmd, tmp.buffer, dst.buffer, 1, &region);
-  });
+  // Device-local memory: through the context's staging buffer, one chunk at a time.
+  std::lock_guard lock(ctx.staging_mutex());
+  const Tensor& staging = ctx.staging();
+  for (size_t done = 0; done < bytes;) {
+    const size_t n = std::min<size_t>(bytes - done, staging.bytes);
+    std::memcpy(staging.mapped, static_cast<const std::byte*>(src) + done, n);
+    ctx.submit_now([&](VkCommandBuffer cmd) {
+      VkBufferCopy region{staging.offset, dst.offset + dst_offset + done, n};
+      vkCmdCopyBuffer(cmd, staging.buffer, dst.buffer, 1, &region);
+    });
+    done += n;
+  }
 }
 
 void tensor_download(Context& ctx, const Tensor& src, void* dst, size_t bytes, size_t src_offset) {
@@ -82,18 +88,22 @@ void tensor_download(Context& ctx, const Tensor& src, void* dst, size_t bytes, s
     std::memcpy(dst, src.mapped + src_offset, bytes);
     return;
   }
-  Allocator staging(ctx, MemoryKind::Host, "download staging", 0);
-  Tensor tmp = staging.alloc(DType::F32, {static_cast<int64_t>((bytes + 3) / 4)});
-  ctx.submit_now([&](VkCommandBuffer cmd) {
-    VkBufferCopy region{src.offset + src_offset, tmp.offset, bytes};
-    vkCmdCopyBuffer(cmd, src.buffer, tmp.buffer, 1, &region);
-    VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
-    barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr,
-                         0, nullptr);
-  });
-  std::memcpy(dst, tmp.mapped, bytes);
+  std::lock_guard lock(ctx.staging_mutex());
+  const Tensor& staging = ctx.staging();
+  for (size_t done = 0; done < bytes;) {
+    const size_t n = std::min<size_t>(bytes - done, staging.bytes);
+    ctx.submit_now([&](VkCommandBuffer cmd) {
+      VkBufferCopy region{src.offset + src_offset + done, staging.offset, n};
+      vkCmdCopyBuffer(cmd, src.buffer, staging.buffer, 1, &region);
+      VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+      barrier.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+      barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+      vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr,
+                           0, nullptr);
+    });
+    std::memcpy(static_cast<std::byte*>(dst) + done, staging.mapped, n);
+    done += n;
+  }
 }
 
 }  // namespace glimpse

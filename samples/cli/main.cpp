@@ -20,7 +20,8 @@ const char* const kUsage =
     "environment:\n"
     "  GLIMPSE_DEVICE        device index or name substring (like --device)\n"
     "  GLIMPSE_PROFILE=1     print per-op GPU time after every submitted sequence\n"
-    "  GLIMPSE_DISABLE_F16=1, GLIMPSE_DISABLE_TEXEL=1, GLIMPSE_GEMV=split|blocked, GLIMPSE_TUNING=gpu|cpu\n"
+    "  GLIMPSE_DISABLE_F16=1, GLIMPSE_DISABLE_TEXEL=1, GLIMPSE_DISABLE_UMA=1,\n"
+    "                        GLIMPSE_GEMV=split|blocked, GLIMPSE_TUNING=gpu|cpu\n"
     "                        force the portable paths / a GEMV kernel\n"
     "  GLIMPSE_CACHE_DIR     where the pipeline cache lives (default ~/.cache/glimpse)\n"
     "  GLIMPSE_MEMORY_LIMIT_MB  refuse device allocations past this many MiB\n";
