@@ -20,9 +20,10 @@ const char* const kUsage =
     "environment:\n"
     "  GLIMPSE_DEVICE        device index or name substring (like --device)\n"
     "  GLIMPSE_PROFILE=1     print per-op GPU time after every submitted sequence\n"
-    "  GLIMPSE_DISABLE_F16=1, GLIMPSE_DISABLE_TEXEL=1, GLIMPSE_DISABLE_UMA=1,\n"
-    "                        GLIMPSE_GEMV=split|blocked, GLIMPSE_TUNING=gpu|cpu\n"
-    "                        force the portable paths / a GEMV kernel\n"
+    "  GLIMPSE_DISABLE_F16=1, GLIMPSE_DISABLE_TEXEL=1, GLIMPSE_DISABLE_UMA=1\n"
+    "                        force the portable paths (fp32 weights, storage buffers, staging)\n"
+    "  GLIMPSE_GEMV=split|blocked, GLIMPSE_TUNING=gpu|cpu\n"
+    "                        force a GEMV kernel / the GPU or CPU kernel shapes\n"
     "  GLIMPSE_CACHE_DIR     where the pipeline cache lives (default ~/.cache/glimpse)\n"
     "  GLIMPSE_MEMORY_LIMIT_MB  refuse device allocations past this many MiB\n";
 
