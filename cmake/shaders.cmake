@@ -23,18 +23,23 @@ function(glimpse_shader name source)
   foreach(d ${ARG_DEFINES})
     list(APPEND defs -D${d})
   endforeach()
-  file(GLOB includes ${CMAKE_CURRENT_SOURCE_DIR}/*.glsl)
+  # The compiler writes the list of included files to a depfile, so editing, adding or renaming
+  # a .glsl include rebuilds exactly the variants that use it.
+  set(dep ${CMAKE_CURRENT_BINARY_DIR}/spv/${name}.d)
   if(GLIMPSE_GLSLC)
-    set(compile ${GLIMPSE_GLSLC} --target-env=${GLIMPSE_SPIRV_ENV} -O -Werror -I ${CMAKE_CURRENT_SOURCE_DIR} ${defs} -o ${spv} ${src})
+    set(compile ${GLIMPSE_GLSLC} --target-env=${GLIMPSE_SPIRV_ENV} -O -Werror -I ${CMAKE_CURRENT_SOURCE_DIR} ${defs}
+        -MD -MF ${dep} -MT ${spv} -o ${spv} ${src})
   else()
-    set(compile ${GLIMPSE_GLSLANG} -V --target-env ${GLIMPSE_SPIRV_ENV} -I${CMAKE_CURRENT_SOURCE_DIR} ${defs} -o ${spv} ${src})
+    set(compile ${GLIMPSE_GLSLANG} -V --target-env ${GLIMPSE_SPIRV_ENV} -I${CMAKE_CURRENT_SOURCE_DIR} ${defs}
+        --depfile ${dep} -o ${spv} ${src})
   endif()
   add_custom_command(
     OUTPUT ${spv}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/spv
     COMMAND ${compile}
     COMMAND ${GLIMPSE_SPIRV_VAL} --target-env ${GLIMPSE_SPIRV_ENV} ${spv}
-    DEPENDS ${src} ${includes}
+    DEPENDS ${src}
+    DEPFILE ${dep}
     COMMENT "GLSL ${name}"
     VERBATIM)
   set_property(GLOBAL APPEND PROPERTY GLIMPSE_SPV_NAMES ${name})
