@@ -3,6 +3,7 @@
 #include "runtime/half.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -18,6 +19,25 @@ constexpr uint32_t kNaN = 0x7FC0DEADu;
 Context& context() {
   static Context ctx;
   return ctx;
+}
+
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) {
+    had_ = true;
+    old_ = old;
+  }
+  setenv(name, value, 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+  else unsetenv(name_.c_str());
+}
+
+std::unique_ptr<Context> context_with(std::initializer_list<std::pair<const char*, const char*>> env) {
+  std::vector<std::unique_ptr<ScopedEnv>> set;
+  for (const auto& [name, value] : env) set.push_back(std::make_unique<ScopedEnv>(name, value));
+  return std::make_unique<Context>();
 }
 
 Floats random_floats(size_t n, uint32_t seed, float lo, float hi) {

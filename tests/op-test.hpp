@@ -9,6 +9,9 @@
 #include "runtime/sequence.hpp"
 
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,22 @@ namespace glimpse::test {
 using Floats = std::vector<float>;
 
 Context& context();  // created once per process, on the device glimpse would choose
+
+// Sets an environment variable for the lifetime of the object, then restores the old value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+// A context created while the given GLIMPSE_* switches are set (e.g. {{"GLIMPSE_TUNING", "gpu"}}).
+std::unique_ptr<Context> context_with(std::initializer_list<std::pair<const char*, const char*>> env);
 
 Floats random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
 // Values rounded through fp16, so the reference sees exactly what an fp16 weight holds.

@@ -76,17 +76,11 @@ TEST_CASE("attention matches the reference", "[attention][ops]") {
 TEST_CASE("attention with GPU kernel shapes and storage-buffer K/V", "[attention][ops]") {
   uint32_t seed = 500;
   for (const char* tuning : {"gpu", "cpu"}) {
-    setenv("GLIMPSE_TUNING", tuning, 1);
-    setenv("GLIMPSE_DISABLE_TEXEL", "1", 1);
-    Context ctx;
-    unsetenv("GLIMPSE_TUNING");
-    unsetenv("GLIMPSE_DISABLE_TEXEL");
-    for (const AttnCase& c : kCases) check_attention(ctx, c, seed += 10);
+    auto ctx = context_with({{"GLIMPSE_TUNING", tuning}, {"GLIMPSE_DISABLE_TEXEL", "1"}});
+    for (const AttnCase& c : kCases) check_attention(*ctx, c, seed += 10);
   }
-  setenv("GLIMPSE_TUNING", "gpu", 1);
-  Context ctx;
-  unsetenv("GLIMPSE_TUNING");
-  for (const AttnCase& c : kCases) check_attention(ctx, c, seed += 10);
+  auto ctx = context_with({{"GLIMPSE_TUNING", "gpu"}});
+  for (const AttnCase& c : kCases) check_attention(*ctx, c, seed += 10);
 }
 
 TEST_CASE("attention reads a fused QKV projection through strided views", "[attention][ops]") {

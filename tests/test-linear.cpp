@@ -145,9 +145,8 @@ TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {
 
 TEST_CASE("linear with GPU kernel shapes", "[linear][ops]") {
   // The tile shapes glimpse picks on GPUs, run here so they are held to the reference too.
-  setenv("GLIMPSE_TUNING", "gpu", 1);
-  Context ctx;
-  unsetenv("GLIMPSE_TUNING");
+  auto gpu = context_with({{"GLIMPSE_TUNING", "gpu"}});
+  Context& ctx = *gpu;
   REQUIRE(ctx.caps().gpu_tuning);
   uint32_t seed = 650;
   for (DType dtype : {DType::F32, DType::F16})
@@ -175,11 +174,8 @@ TEST_CASE("a GPT-2 vocabulary projection (50257 x 768, fp32) fits the device's b
 }
 
 TEST_CASE("linear portable path: storage-buffer weights, fp32 storage", "[linear][ops]") {
-  setenv("GLIMPSE_DISABLE_TEXEL", "1", 1);
-  setenv("GLIMPSE_DISABLE_F16", "1", 1);
-  Context ctx;
-  unsetenv("GLIMPSE_DISABLE_TEXEL");
-  unsetenv("GLIMPSE_DISABLE_F16");
+  auto portable = context_with({{"GLIMPSE_DISABLE_TEXEL", "1"}, {"GLIMPSE_DISABLE_F16", "1"}});
+  Context& ctx = *portable;
   REQUIRE_FALSE(ctx.caps().texel_weights);
   REQUIRE_FALSE(ctx.caps().f16_weights);
   Allocator arena(ctx, MemoryKind::Device, "test");

@@ -9,10 +9,8 @@ using namespace glimpse::test;
 
 namespace {
 Context& gpu_tuned_context() {
-  setenv("GLIMPSE_TUNING", "gpu", 1);
-  static Context ctx;
-  unsetenv("GLIMPSE_TUNING");
-  return ctx;
+  static std::unique_ptr<Context> ctx = context_with({{"GLIMPSE_TUNING", "gpu"}});
+  return *ctx;
 }
 }  // namespace
 

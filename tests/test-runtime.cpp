@@ -83,9 +83,8 @@ TEST_CASE("sub-allocations honour the device alignment and do not overlap", "[ru
 }
 
 TEST_CASE("the discrete-GPU memory path: device-local memory, staged uploads and downloads", "[runtime]") {
-  setenv("GLIMPSE_DISABLE_UMA", "1", 1);
-  Context ctx;
-  unsetenv("GLIMPSE_DISABLE_UMA");
+  auto discrete = context_with({{"GLIMPSE_DISABLE_UMA", "1"}});
+  Context& ctx = *discrete;
   REQUIRE_FALSE(ctx.caps().host_mapped);
   Allocator arena(ctx, MemoryKind::Device, "weights");
   // 40 MiB: more than two passes through the 16 MiB staging buffer, at an odd offset.
@@ -130,7 +129,7 @@ TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[r
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("glimpse-cache-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  setenv("GLIMPSE_CACHE_DIR", dir.c_str(), 1);
+  ScopedEnv cache_dir("GLIMPSE_CACHE_DIR", dir.c_str());
   auto build_some = [](Context& ctx) {
     Allocator arena(ctx, MemoryKind::Device, "test");
     Tensor x = arena.alloc(DType::F32, {4, 16});
@@ -167,7 +166,6 @@ TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[r
     Context ctx;
     CHECK_FALSE(ctx.pipelines().cache_loaded());
   }
-  unsetenv("GLIMPSE_CACHE_DIR");
   fs::remove_all(dir);
 }
 
