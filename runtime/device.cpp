@@ -310,11 +310,11 @@ Context::~Context() {
 }
 
 const Tensor& Context::zeros() {
-  if (!small_) {
+  std::call_once(zeros_once_, [this] {
     small_ = std::make_unique<Allocator>(*this, MemoryKind::Host, "zeros", 4096);
     zeros_ = small_->alloc(DType::U32, {64});
     std::memset(zeros_.mapped, 0, zeros_.bytes);
-  }
+  });
   return zeros_;
 }
 
@@ -377,8 +377,13 @@ void Context::one_shot_end(VkCommandBuffer cmd) {
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd;
-  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence));
+  queue_submit(submit, fence);
   VK_CHECK(vkWaitForFences(device_, 1, &raw_fence, VK_TRUE, UINT64_MAX));
+}
+
+void Context::queue_submit(const VkSubmitInfo& submit, VkFence fence) {
+  std::lock_guard lock(queue_mutex_);
+  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence));
 }
 
 }  // namespace glimpse

@@ -89,10 +89,11 @@ class Context {
   const DeviceInfo& info() const { return info_; }
   const Caps& caps() const { return caps_; }
   PipelineStore& pipelines() { return *pipelines_; }
-  VkCommandPool command_pool() const { return command_pool_; }
+  // vkQueueSubmit on the one queue, serialised: sequences on many threads may submit at once.
+  void queue_submit(const VkSubmitInfo& submit, VkFence fence);
   uint64_t memory_limit() const { return memory_limit_; }
   // A small zero-filled host-visible tensor: the step buffer of ops recorded without one, and
-  // the binding behind optional inputs that are switched off.
+  // the binding behind optional inputs that are switched off. Thread-safe.
   const Tensor& zeros();
 
   // Device-memory accounting against the optional limit; throws Error when exceeded.
@@ -109,9 +110,10 @@ class Context {
   std::mutex& staging_mutex() { return staging_mutex_; }
   static constexpr VkDeviceSize kStagingBytes = VkDeviceSize(16) << 20;
 
-  // Records `record` into a one-shot command buffer, submits it and waits.
+  // Records `record` into a one-shot command buffer, submits it and waits. Thread-safe.
   template <typename F>
   void submit_now(F&& record) {
+    std::lock_guard lock(one_shot_mutex_);
     VkCommandBuffer cmd = one_shot_begin();
     record(cmd);
     one_shot_end(cmd);
@@ -131,8 +133,11 @@ class Context {
   VkPhysicalDeviceMemoryProperties memory_props_{};
   uint64_t memory_limit_ = 0;
   std::atomic<uint64_t> memory_used_{0};
-  CommandPoolHandle command_pool_;
+  CommandPoolHandle command_pool_;  // one-shot command buffers, under one_shot_mutex_
+  std::mutex one_shot_mutex_;
+  std::mutex queue_mutex_;
   std::unique_ptr<PipelineStore> pipelines_;
+  std::once_flag zeros_once_;
   std::unique_ptr<Allocator> small_;
   Tensor zeros_;
   std::unique_ptr<Allocator> staging_arena_;

@@ -15,8 +15,13 @@ constexpr uint32_t kMaxTimedDispatches = 4096;
 }  // namespace
 
 Sequence::Sequence(Context& ctx) : ctx_(ctx) {
+  VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pool_info.queueFamilyIndex = ctx.queue_family();
+  VkCommandPool pool = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateCommandPool(ctx.device(), &pool_info, nullptr, &pool));
+  pool_ = CommandPoolHandle(ctx.device(), pool);
   VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  alloc.commandPool = ctx.command_pool();
+  alloc.commandPool = pool_;
   alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   alloc.commandBufferCount = 1;
   VK_CHECK(vkAllocateCommandBuffers(ctx.device(), &alloc, &cmd_));
@@ -32,7 +37,7 @@ Sequence::Sequence(Context& ctx) : ctx_(ctx) {
   }
 }
 
-Sequence::~Sequence() { vkFreeCommandBuffers(ctx_.device(), ctx_.command_pool(), 1, &cmd_); }
+Sequence::~Sequence() = default;  // the pool frees the command buffer
 
 void Sequence::profiling_set(bool on) {
   if (!labels_.empty()) fail("Sequence::profiling_set must be called before the first dispatch");
@@ -170,7 +175,7 @@ void Sequence::run() {
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd_;
-  VK_CHECK(vkQueueSubmit(ctx_.queue(), 1, &submit, fence));
+  ctx_.queue_submit(submit, fence);
   VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence, VK_TRUE, UINT64_MAX));
 
   if (profiling_) {

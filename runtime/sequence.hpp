@@ -2,6 +2,8 @@
 // (with the barriers between them) and replayed as often as needed with run(). Per-step values
 // a replay needs (decode position, KV length) live in host-visible buffers the shaders read,
 // not in the recording. With profiling on (GLIMPSE_PROFILE=1) each run times every dispatch.
+// One Sequence is used by one thread at a time; different sequences may record and run
+// concurrently on one Context.
 #pragma once
 
 #include "runtime/pipeline.hpp"
@@ -69,6 +71,7 @@ class Sequence {
   VkDescriptorSet descriptor_set_alloc(VkDescriptorSetLayout layout);
 
   Context& ctx_;
+  CommandPoolHandle pool_;  // its own pool: sequences are recorded on many threads at once
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   bool ended_ = false;
   bool profiling_ = false;

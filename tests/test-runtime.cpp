@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -192,6 +194,43 @@ TEST_CASE("a sequence replays without re-recording and profiles per op", "[runti
     CHECK(seq.profile_total_ms() > 0);
   }
   CHECK_THROWS_WITH(scale(seq, at, 1.0f, y), Catch::Contains("after the sequence has run"));
+}
+
+TEST_CASE("sequences record and run concurrently on one context", "[runtime]") {
+  // The embedding library runs many sessions on one model: each thread has its own arena and
+  // sequences; the context (queue, pipelines, staging, shared weights) is shared.
+  Context ctx;
+  Allocator shared(ctx, MemoryKind::Device, "weights");
+  const int64_t k = 96, n = 80, m = 12;
+  const Floats w = random_floats(size_t(n * k), 1);
+  LinearWeight wt = linear_weight_upload(ctx, shared, w.data(), HostType::F32, n, k, WeightLayout::OutIn, DType::F16);
+  const Floats w16 = round_to_half(w);
+  std::atomic<int> failures{0};
+  auto worker = [&](uint32_t id) {
+    try {
+      Allocator arena(ctx, MemoryKind::Device, "session");
+      for (int round = 0; round < 15; ++round) {
+        const Floats x = random_floats(size_t(m * k), id * 100 + uint32_t(round));
+        Tensor xt = arena.alloc(DType::F32, {m, k}), y = arena.alloc(DType::F32, {m, n});
+        tensor_upload(ctx, xt, x.data(), x.size() * 4);
+        Sequence seq(ctx);
+        linear(seq, xt, wt, y, {nullptr, Activation::GeluTanh});
+        softmax(seq, y, y);
+        seq.run();
+        Floats got(size_t(m * n));
+        tensor_download(ctx, y, got.data(), got.size() * 4);
+        const Floats want = ref::softmax(ref::linear(x, m, k, w16, n, nullptr, Activation::GeluTanh, nullptr), m, n, 1);
+        if (nmse(got, want) > 1e-10) ++failures;
+        arena.reset();
+      }
+    } catch (...) {
+      ++failures;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) threads.emplace_back(worker, t);
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
 }
 
 TEST_CASE("bindings past maxStorageBufferRange are refused, not clipped", "[runtime]") {
