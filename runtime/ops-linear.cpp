@@ -125,9 +125,10 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     default:
       shader = "linear_";
       // lavapipe, measured with glimpse bench ops: 16x16 blocks of 8 lanes for prefill (f16
-      // 577x768->3072: 85 GFLOP/s vs 72 at 16x8); for decode one lane per 8 (f32) or 2 (f16)
-      // columns, every lane reading the same x rows.
-      if (m <= 8) tm = rows_pow2, tn = f16 ? 2 : 8, wg = 16;
+      // 577x768->3072: 75-85 GFLOP/s vs ~70 at 16x8); for decode one lane per 8 columns, or per
+      // 2 for fp16 with 1-2 rows (768->30524: 4.4 ms vs 5.5 ms at 4 columns; with 4 rows 8
+      // columns win: 7.1 ms vs 9.1 ms at 2).
+      if (m <= 8) tm = rows_pow2, tn = f16 && m <= 2 ? 2 : 8, wg = 16;
       else tm = 16, tn = 16, wg = 8;
       desc.spec = {wg, tm, tn, x_aligned};
       break;

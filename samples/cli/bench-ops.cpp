@@ -245,6 +245,7 @@ int bench_ops(const Common& common, const std::vector<std::string>& args) {
     if (!opt.quick) {
       bench_linear(ctx, blas, opt, 1, 768, 3072);
       bench_linear(ctx, blas, opt, 1, 768, 30524);
+      bench_linear(ctx, blas, opt, 4, 768, 30524);  // beam search, 4 beams
     }
   }
   if (opt.wants("attn")) {
