@@ -36,7 +36,4 @@ inline uint32_t u32(int64_t v, const char* what) {
   return static_cast<uint32_t>(v);
 }
 
-// A valid buffer to bind where a shader's optional input is switched off.
-inline Bind placeholder(const Tensor& any) { return Bind::of(any); }
-
 }  // namespace glimpse::detail
