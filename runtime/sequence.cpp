@@ -4,7 +4,10 @@
 #include "runtime/error.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <sstream>
 
 namespace glimpse {
 
@@ -31,6 +34,7 @@ Sequence::Sequence(Context& ctx) : ctx_(ctx) {
   fence_ = FenceHandle(ctx.device(), fence);
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   VK_CHECK(vkBeginCommandBuffer(cmd_, &begin));
+  if (const char* dir = std::getenv("GLIMPSE_DUMP"); dir && *dir) dump_dir_ = dir;
   if (env_flag("GLIMPSE_PROFILE")) {
     profiling_set(true);
     print_profile_ = true;
@@ -78,6 +82,38 @@ VkBufferView Sequence::texel_view(const Tensor& t, VkFormat format) {
   views_.emplace_back(ctx_.device(), view);
   return view;
 }
+
+void Sequence::dump(const std::string& name, const Tensor& t) {
+  if (dump_dir_.empty()) return;
+  if (name.empty() || name.find('/') != std::string::npos) fail("dump name '", name, "' must be a plain file name");
+  dumps_.emplace_back(name, t);
+}
+
+namespace {
+
+// NumPy .npy, format version 1.0: magic, header length, a Python-dict header padded to 64 bytes.
+void npy_write(const std::string& path, const Tensor& t, const std::vector<std::byte>& data) {
+  std::ostringstream dims;  // (2,3) or (5,) as Python writes tuples
+  for (size_t i = 0; i < t.shape.size(); ++i) dims << (i ? "," : "") << t.shape[i];
+  const std::string shape = str("(", dims.str(), t.shape.size() == 1 ? ",)" : ")");
+  const char* descr = t.dtype == DType::F32 ? "<f4" : t.dtype == DType::F16 ? "<f2" : "<u4";
+  std::string header = str("{'descr': '", descr, "', 'fortran_order': False, 'shape': ", shape, ", }");
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) fail("GLIMPSE_DUMP: cannot write ", path);
+  const unsigned char magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  const unsigned char len_le[2] = {static_cast<unsigned char>(len & 0xff), static_cast<unsigned char>(len >> 8)};
+  bool ok = std::fwrite(magic, 1, 8, f) == 8 && std::fwrite(len_le, 1, 2, f) == 2 &&
+            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+            std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) fail("GLIMPSE_DUMP: short write to ", path);
+}
+
+}  // namespace
 
 VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
   if (pool_sets_left_ == 0) {
@@ -177,6 +213,14 @@ void Sequence::run() {
   submit.pCommandBuffers = &cmd_;
   ctx_.queue_submit(submit, fence);
   VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence, VK_TRUE, UINT64_MAX));
+
+  for (const auto& [name, t] : dumps_) {
+    std::vector<std::byte> data(t.bytes);
+    tensor_download(ctx_, t, data.data(), data.size());
+    const std::string run = runs_ ? str(".", runs_) : std::string();
+    npy_write(str(dump_dir_, "/", name, run, ".npy"), t, data);
+  }
+  ++runs_;
 
   if (profiling_) {
     const uint32_t n = static_cast<uint32_t>(std::min<size_t>(labels_.size() + 1, query_capacity_));

@@ -56,6 +56,11 @@ class Sequence {
   void dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
                 uint32_t groups_y, uint32_t groups_z, std::string label);
 
+  // Names an intermediate for debugging: with GLIMPSE_DUMP=DIR set, every run() writes `t` as
+  // DIR/<name>.npy (replays after the first as DIR/<name>.<run>.npy), to diff against the
+  // PyTorch reference layer by layer. A no-op otherwise.
+  void dump(const std::string& name, const Tensor& t);
+
   // Finishes recording on first use; submits and waits. Call again to replay.
   void run();
 
@@ -83,6 +88,9 @@ class Sequence {
   std::vector<BufferViewHandle> views_;
   std::vector<std::string> labels_;
   std::vector<uint64_t> timestamps_;
+  std::string dump_dir_;  // $GLIMPSE_DUMP
+  std::vector<std::pair<std::string, Tensor>> dumps_;
+  int runs_ = 0;
   FenceHandle fence_;
 };
 

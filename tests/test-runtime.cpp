@@ -13,7 +13,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 
 using namespace glimpse;
 using namespace glimpse::test;
@@ -231,6 +233,39 @@ TEST_CASE("sequences record and run concurrently on one context", "[runtime]") {
   for (uint32_t t = 0; t < 4; ++t) threads.emplace_back(worker, t);
   for (auto& t : threads) t.join();
   CHECK(failures == 0);
+}
+
+TEST_CASE("GLIMPSE_DUMP writes named intermediates as .npy after every run", "[runtime]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-dump-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ScopedEnv dump("GLIMPSE_DUMP", dir.c_str());
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats a = random_floats(6, 3);
+  Tensor at = upload(arena, a, {2, 3}), y = arena.alloc(DType::F32, {2, 3});
+  Sequence seq(ctx);
+  scale(seq, at, 2.0f, y);
+  seq.dump("layer0.scaled", y);
+  seq.run();
+  seq.run();
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string first = read(dir / "layer0.scaled.npy");
+  REQUIRE(first.size() > 10);
+  CHECK(first.substr(0, 6) == "\x93NUMPY");
+  const size_t data_at = 10 + size_t(uint8_t(first[8])) + 256 * size_t(uint8_t(first[9]));
+  CHECK(data_at % 64 == 0);  // the format aligns the data
+  REQUIRE(first.size() == data_at + 6 * 4);
+  CHECK(first.find("'descr': '<f4', 'fortran_order': False, 'shape': (2,3), }") != std::string::npos);
+  Floats got(6);
+  std::memcpy(got.data(), first.data() + data_at, 24);
+  for (size_t i = 0; i < 6; ++i) CHECK(got[i] == 2 * a[i]);
+  CHECK(fs::exists(dir / "layer0.scaled.1.npy"));  // the replay
+  CHECK_THROWS_WITH(seq.dump("../escape", y), Catch::Contains("plain file name"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("bindings past maxStorageBufferRange are refused, not clipped", "[runtime]") {

@@ -25,7 +25,8 @@ const char* const kUsage =
     "  GLIMPSE_GEMV=split|blocked, GLIMPSE_TUNING=gpu|cpu\n"
     "                        force a GEMV kernel / the GPU or CPU kernel shapes\n"
     "  GLIMPSE_CACHE_DIR     where the pipeline cache lives (default ~/.cache/glimpse)\n"
-    "  GLIMPSE_MEMORY_LIMIT_MB  refuse device allocations past this many MiB\n";
+    "  GLIMPSE_MEMORY_LIMIT_MB  refuse device allocations past this many MiB\n"
+    "  GLIMPSE_DUMP=DIR      write named intermediates as DIR/<name>.npy after each run\n";
 
 }  // namespace
 
