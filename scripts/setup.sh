@@ -8,6 +8,7 @@ packages=(
   cmake g++ make                       # toolchain
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
+  nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
 )
