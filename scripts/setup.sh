@@ -9,6 +9,7 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
+  libjpeg62-turbo-dev libstb-dev       # JPEG as Pillow decodes it; PNG, BMP, GIF, PNM, TGA
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
 )

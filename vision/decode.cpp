@@ -1,0 +1,254 @@
+#include "vision/decode.hpp"
+
+#include "runtime/error.hpp"
+
+#include <jpeglib.h>
+
+#include <csetjmp>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_PNM
+#define STBI_ONLY_TGA
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace glimpse {
+
+namespace {
+
+void check_pixels(const std::string& name, uint64_t w, uint64_t h, const DecodeOptions& opt) {
+  if (w == 0 || h == 0) fail(name, ": image has no pixels (", w, "x", h, ")");
+  if (w * h > opt.max_pixels)
+    fail(name, ": ", w, "x", h, " = ", w * h, " pixels exceeds the limit of ", opt.max_pixels,
+         " (a decompression bomb?)");
+}
+
+uint16_t rd16(const uint8_t* p, bool le) { return le ? uint16_t(p[0] | p[1] << 8) : uint16_t(p[0] << 8 | p[1]); }
+uint32_t rd32(const uint8_t* p, bool le) {
+  return le ? uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24
+            : uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+// ---- JPEG (libjpeg-turbo) ----------------------------------------------------------------------
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+void jpeg_silence(j_common_ptr, int) {}
+
+// PIL's CMYK -> RGB (Convert.c cmyk2rgb): nk = 255 - k; c' = nk - c * nk / 255 (rounded).
+uint8_t cmyk_channel(int c, int k) {
+  const int nk = 255 - k;
+  const int tmp = c * nk + 128;
+  const int v = nk - (((tmp >> 8) + tmp) >> 8);
+  return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// Decodes into `img`; returns the EXIF orientation (1 when none). No C++ objects with
+// destructors live across the setjmp: libjpeg errors longjmp back here.
+int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Image& img, std::string& error) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.emit_message = jpeg_silence;
+  uint8_t* volatile row = nullptr;  // volatile: read after longjmp
+  if (setjmp(err.jump)) {
+    error = err.message;
+    std::free(row);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
+  jpeg_read_header(&cinfo, TRUE);
+
+  int orientation = 1;
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
+    if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0)
+      orientation = exif_orientation(m->data, m->data_length);
+
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  const bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_RGB;
+  // Adobe CMYK JPEGs store inverted values; PIL reads them as "CMYK;I".
+  const bool inverted = cmyk && cinfo.saw_Adobe_marker;
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > opt.max_pixels || !cinfo.image_width || !cinfo.image_height) {
+    std::snprintf(err.message, sizeof err.message, "%ux%u = %llu pixels: empty or over the limit of %llu (a decompression bomb?)",
+                  cinfo.image_width, cinfo.image_height,
+                  static_cast<unsigned long long>(uint64_t(cinfo.image_width) * cinfo.image_height),
+                  static_cast<unsigned long long>(opt.max_pixels));
+    std::longjmp(err.jump, 1);
+  }
+  jpeg_start_decompress(&cinfo);
+  const int w = int(cinfo.output_width), h = int(cinfo.output_height), comps = cinfo.output_components;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(size_t(w) * h * 3);
+  row = static_cast<uint8_t*>(std::malloc(size_t(w) * size_t(comps)));
+  if (!row) {
+    std::snprintf(err.message, sizeof err.message, "out of memory");
+    std::longjmp(err.jump, 1);
+  }
+  while (cinfo.output_scanline < cinfo.output_height) {
+    const int y = int(cinfo.output_scanline);
+    JSAMPROW rows[1] = {static_cast<JSAMPROW>(row)};
+    jpeg_read_scanlines(&cinfo, rows, 1);
+    uint8_t* out = &img.rgb[size_t(y) * w * 3];
+    for (int x = 0; x < w; ++x) {
+      const uint8_t* p = row + size_t(x) * comps;
+      if (comps == 1) {
+        out[x * 3] = out[x * 3 + 1] = out[x * 3 + 2] = p[0];
+      } else if (comps == 4) {
+        const int k = inverted ? 255 - p[3] : p[3];
+        for (int c = 0; c < 3; ++c) out[x * 3 + c] = cmyk_channel(inverted ? 255 - p[c] : p[c], k);
+      } else {
+        out[x * 3] = p[0], out[x * 3 + 1] = p[1], out[x * 3 + 2] = p[2];
+      }
+    }
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  std::free(row);
+  return orientation;
+}
+
+// ---- PNG, BMP, GIF, PNM, TGA (stb_image) -----------------------------------------------------
+
+// PNG's eXIf chunk, which PIL's getexif() reads too.
+int png_exif_orientation(const uint8_t* data, size_t size) {
+  for (size_t at = 8; at + 12 <= size;) {
+    const uint32_t len = rd32(data + at, false);
+    if (len > size - at - 12) break;
+    if (std::memcmp(data + at + 4, "eXIf", 4) == 0) return exif_orientation(data + at + 8, len);
+    if (std::memcmp(data + at + 4, "IDAT", 4) == 0) break;  // eXIf must come before the image data
+    at += 12 + size_t(len);
+  }
+  return 1;
+}
+
+Image stb_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
+  if (size > size_t(INT32_MAX)) fail(name, ": file too large");
+  // PNG states its size in the first chunk: check the limit before stb's own caps can hide it.
+  if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0)
+    check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
+  int w = 0, h = 0, comps = 0;
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &comps))
+    fail(name, ": not a decodable image (", stbi_failure_reason(), ")");
+  check_pixels(name, uint64_t(w), uint64_t(h), opt);
+  // 3 channels requested: stb drops alpha, expands gray and palettes, and keeps the high byte
+  // of 16-bit samples, as PIL's RGB;16B unpacking does.
+  unsigned char* pixels = stbi_load_from_memory(data, int(size), &w, &h, &comps, 3);
+  if (!pixels) fail(name, ": corrupt or truncated image (", stbi_failure_reason(), ")");
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.assign(pixels, pixels + size_t(w) * h * 3);
+  stbi_image_free(pixels);
+  return img;
+}
+
+}  // namespace
+
+int exif_orientation(const uint8_t* data, size_t size) {
+  if (size >= 6 && std::memcmp(data, "Exif\0\0", 6) == 0) data += 6, size -= 6;
+  if (size < 8) return 1;
+  bool le;
+  if (data[0] == 'I' && data[1] == 'I') le = true;
+  else if (data[0] == 'M' && data[1] == 'M') le = false;
+  else return 1;
+  if (rd16(data + 2, le) != 42) return 1;
+  const uint32_t ifd = rd32(data + 4, le);
+  if (ifd > size - 2 || ifd < 8) return 1;
+  const uint16_t count = rd16(data + ifd, le);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t e = size_t(ifd) + 2 + size_t(i) * 12;
+    if (e + 12 > size) break;
+    if (rd16(data + e, le) == 0x0112) {  // Orientation, SHORT
+      const uint16_t v = rd16(data + e + 8, le);
+      return v >= 1 && v <= 8 ? v : 1;
+    }
+  }
+  return 1;
+}
+
+Image image_orient(const Image& in, int orientation) {
+  if (orientation <= 1 || orientation > 8) return in;
+  const int w = in.width, h = in.height;
+  const bool swap = orientation >= 5;  // 5-8 transpose the axes
+  Image out;
+  out.width = swap ? h : w;
+  out.height = swap ? w : h;
+  out.rgb.resize(in.rgb.size());
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;  // the source pixel, per PIL's exif_transpose methods
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;                  // FLIP_LEFT_RIGHT
+        case 3: sx = w - 1 - x, sy = h - 1 - y; break;  // ROTATE_180
+        case 4: sy = h - 1 - y; break;                  // FLIP_TOP_BOTTOM
+        case 5: sx = y, sy = x; break;                  // TRANSPOSE
+        case 6: sx = y, sy = h - 1 - x; break;          // ROTATE_270 (90 clockwise)
+        case 7: sx = w - 1 - y, sy = h - 1 - x; break;  // TRANSVERSE
+        case 8: sx = w - 1 - y, sy = x; break;          // ROTATE_90 (90 counter-clockwise)
+      }
+      std::memcpy(&out.rgb[(size_t(y) * out.width + x) * 3], &in.rgb[(size_t(sy) * w + sx) * 3], 3);
+    }
+  return out;
+}
+
+Image image_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
+  if (size == 0) fail(name, ": empty file");
+  Image img;
+  int orientation = 1;
+  if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
+    std::string error;
+    orientation = jpeg_decode(data, size, opt, img, error);
+    if (orientation == 0) fail(name, ": corrupt or truncated JPEG (", error, ")");
+  } else {
+    img = stb_decode(data, size, name, opt);
+    if (size >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) orientation = png_exif_orientation(data, size);
+  }
+  return opt.exif_orientation ? image_orient(img, orientation) : img;
+}
+
+Image image_load(const std::string& path, const DecodeOptions& opt) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open");
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return image_decode(bytes.data(), bytes.size(), path, opt);
+}
+
+}  // namespace glimpse
