@@ -1,0 +1,62 @@
+#include "runtime/weights.hpp"
+
+#include "runtime/error.hpp"
+
+#include <cstring>
+
+namespace glimpse {
+
+const StTensor& WeightLoader::find(std::initializer_list<std::string> names, const Shape& shape) const {
+  for (const std::string& name : names)
+    if (st_.find(name)) return st_.require(name, shape);
+  std::string all;
+  for (const std::string& name : names) all += (all.empty() ? "" : " or ") + name;
+  fail("tensor ", all, ": missing from the checkpoint (expected shape ", shape_str(shape), ")");
+}
+
+Tensor WeightLoader::tensor(std::initializer_list<std::string> names, const Shape& shape, Shape as_shape) {
+  const StTensor& t = find(names, shape);
+  const std::vector<float> values = SafeTensors::to_f32(t);
+  Tensor out = arena_.alloc(DType::F32, as_shape.empty() ? shape : as_shape);
+  if (out.numel() != t.numel()) fail("tensor ", t.name, ": cannot view ", shape_str(shape), " as ", out.describe());
+  tensor_upload(ctx_, out, values.data(), values.size() * 4);
+  return out;
+}
+
+LinearWeight WeightLoader::linear(const std::string& name, int64_t out, int64_t in, WeightLayout layout) {
+  const Shape shape = layout == WeightLayout::OutIn ? Shape{out, in} : Shape{in, out};
+  const StTensor& t = find({name}, shape);
+  return linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, layout, linear_dtype_);
+}
+
+LinearWeight WeightLoader::linear_as(const std::string& name, const Shape& file_shape, int64_t out, int64_t in) {
+  const StTensor& t = find({name}, file_shape);
+  if (t.numel() != out * in) fail("tensor ", name, ": ", shape_str(file_shape), " cannot serve as [", out, ", ", in, "]");
+  return linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, WeightLayout::OutIn, linear_dtype_);
+}
+
+LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, const std::vector<int64_t>& outs,
+                                        int64_t in) {
+  int64_t total = 0;
+  for (int64_t o : outs) total += o;
+  std::vector<float> stacked;
+  stacked.reserve(size_t(total * in));
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::vector<float> part = SafeTensors::to_f32(find({names[i]}, {outs[i], in}));
+    stacked.insert(stacked.end(), part.begin(), part.end());
+  }
+  return linear_weight_upload(ctx_, arena_, stacked.data(), HostType::F32, total, in, WeightLayout::OutIn, linear_dtype_);
+}
+
+Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
+  std::vector<float> all;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::vector<float> part = SafeTensors::to_f32(find({names[i]}, {sizes[i]}));
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  Tensor out = arena_.alloc(DType::F32, {int64_t(all.size())});
+  tensor_upload(ctx_, out, all.data(), all.size() * 4);
+  return out;
+}
+
+}  // namespace glimpse

@@ -1,0 +1,48 @@
+// Loading a checkpoint's tensors onto the device: plain tensors as fp32, linear weights packed
+// (runtime/ops.hpp), fused concatenations (q|k|v), tied aliases resolved by name with fallback.
+// Every missing tensor or wrong shape is an error naming the tensor, expected and found shapes.
+#pragma once
+
+#include "runtime/memory.hpp"
+#include "runtime/ops.hpp"
+#include "runtime/safetensors.hpp"
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace glimpse {
+
+class WeightLoader {
+ public:
+  // `linear_dtype`: storage of linear weights (F32, or F16 to halve memory and bandwidth).
+  WeightLoader(Context& ctx, Allocator& arena, const SafeTensors& st, DType linear_dtype)
+      : ctx_(ctx), arena_(arena), st_(st), linear_dtype_(linear_dtype) {}
+
+  // The first of `names` present in the checkpoint (tied aliases), checked against `shape`.
+  const StTensor& find(std::initializer_list<std::string> names, const Shape& shape) const;
+
+  // An fp32 tensor of `shape` (the checkpoint's tensor may be F32, F16 or BF16). `as_shape`
+  // reshapes on the device side (e.g. [1, 1, D] -> [D]).
+  Tensor tensor(std::initializer_list<std::string> names, const Shape& shape, Shape as_shape = {});
+  // Linear(in -> out) from weight [out, in] (or [in, out] for GPT-2 Conv1D layout).
+  LinearWeight linear(const std::string& name, int64_t out, int64_t in, WeightLayout layout = WeightLayout::OutIn);
+  // A weight stored as `file_shape` used as Linear(in -> out), e.g. a Conv2d [D, C, P, P] with
+  // kernel = stride as [D, C*P*P].
+  LinearWeight linear_as(const std::string& name, const Shape& file_shape, int64_t out, int64_t in);
+  // Several [out_i, in] weights stacked along out into one (fused projections).
+  LinearWeight linear_stack(const std::vector<std::string>& names, const std::vector<int64_t>& outs, int64_t in);
+  // Several [out_i] biases concatenated.
+  Tensor vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes);
+
+  Context& context() { return ctx_; }
+  DType linear_dtype() const { return linear_dtype_; }
+
+ private:
+  Context& ctx_;
+  Allocator& arena_;
+  const SafeTensors& st_;
+  DType linear_dtype_;
+};
+
+}  // namespace glimpse

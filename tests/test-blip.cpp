@@ -1,0 +1,124 @@
+// BLIP captioning end to end on the tiny checkpoints written by tools/blip-reference.py:
+// pixel_values exact, image embeddings <= 1e-4, step-0 logits <= 1e-3, ids and text exact.
+#include "tests/op-test.hpp"
+
+#include "fusion/blip-captioner.hpp"
+#include "runtime/error.hpp"
+#include "vision/decode.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+using namespace glimpse;
+using glimpse::test::context;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = fs::path(GLIMPSE_TEST_DATA) / "blip";
+
+// Reads a little-endian float32 .npy (as numpy.save writes it).
+std::vector<float> npy_f32(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 10);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  REQUIRE(bytes.find("'<f4'") < 10 + header_len);
+  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+nlohmann::json goldens() {
+  std::ifstream in(kData / "goldens.json");
+  REQUIRE(in.good());
+  return nlohmann::json::parse(in)["cases"];
+}
+
+const char* kImages[][2] = {{"pattern", "blip/pattern.png"}, {"photo", "images/rgb-420.jpg"}};
+
+}  // namespace
+
+TEST_CASE("BLIP captioning matches the PyTorch reference on tiny checkpoints", "[blip][model]") {
+  const nlohmann::json g = goldens();
+  for (const char* model : {"tiny-base", "tiny-large"}) {
+    BlipCaptioner cap(context(), (kData / model).string());
+    for (const auto& [name, file] : kImages) {
+      INFO("model " << model << ", image " << name);
+      const nlohmann::json& want = g[std::string(model) + "/" + name];
+      const Image img = image_load((fs::path(GLIMPSE_TEST_DATA) / file).string());
+      CaptionOptions opt;
+      opt.keep_tensors = true;
+      const CaptionResult r = cap.caption({img}, opt).at(0);
+      const std::string stem = (kData / model / ("golden-" + std::string(name))).string();
+      CHECK(r.pixel_values == npy_f32(stem + "-pixel_values.npy"));  // bit for bit
+      CHECK(max_abs_diff(r.image_embeds, npy_f32(stem + "-image_embeds.npy")) <= 1e-4);
+      CHECK(max_abs_diff(r.logits_step0, npy_f32(stem + "-logits_step0.npy")) <= 1e-3);
+      CHECK(r.ids == want["ids"].get<std::vector<uint32_t>>());
+      CHECK(r.text == cap.tokenizer().decode(want["ids"].get<std::vector<uint32_t>>()));
+
+      opt.prompt = "a photography of";
+      const CaptionResult rp = cap.caption({img}, opt).at(0);
+      CHECK(rp.ids == want["ids_prompt"].get<std::vector<uint32_t>>());
+      CHECK(rp.text.rfind("a photography of", 0) == 0);  // HF keeps the prompt in the caption
+    }
+  }
+}
+
+TEST_CASE("BLIP captions a batch as it captions each image", "[blip][model]") {
+  const nlohmann::json g = goldens();
+  BlipCaptioner cap(context(), (kData / "tiny-base").string());
+  std::vector<Image> images;
+  for (const auto& [name, file] : kImages) images.push_back(image_load((fs::path(GLIMPSE_TEST_DATA) / file).string()));
+  images.push_back(images[0]);
+  const auto results = cap.caption(images);
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].ids == g["tiny-base/pattern"]["ids"].get<std::vector<uint32_t>>());
+  CHECK(results[1].ids == g["tiny-base/photo"]["ids"].get<std::vector<uint32_t>>());  // stops early: padding
+  CHECK(results[2].ids == results[0].ids);
+  CaptionOptions opt;
+  opt.max_new_tokens = 3;
+  CHECK(cap.caption({images[0]}, opt)[0].ids.size() == 4);  // bos + 3
+}
+
+TEST_CASE("BLIP model folders with problems fail with the file and the reason", "[blip][model]") {
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-blip-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(kData / "tiny-base", dir);
+  auto config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  auto rewrite = [&](const nlohmann::json& c) { std::ofstream(dir / "config.json") << c.dump(); };
+
+  auto heads8 = config;  // the 8-vs-12 pitfall in reverse: a head count that does not fit
+  heads8["text_config"]["num_attention_heads"] = 3;
+  rewrite(heads8);
+  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("num_attention_heads 3 does not divide hidden_size 32"));
+  auto wrong_width = config;
+  wrong_width["text_config"]["intermediate_size"] = 48;
+  rewrite(wrong_width);
+  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()),
+                    Catch::Contains("intermediate.dense.weight: expected shape [48, 32], found [64, 32]"));
+  auto other = config;
+  other["model_type"] = "gpt2";
+  rewrite(other);
+  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("model_type 'gpt2' is not 'blip'"));
+  rewrite(config);
+  fs::remove(dir / "model.safetensors");
+  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("no model.safetensors"));
+  fs::remove_all(dir);
+}

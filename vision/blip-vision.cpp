@@ -1,0 +1,83 @@
+#include "vision/blip-vision.hpp"
+
+#include "runtime/error.hpp"
+
+namespace glimpse {
+
+BlipVision::BlipVision(WeightLoader& w, const BlipVisionConfig& cfg) : cfg_(cfg) {
+  const int64_t d = cfg.hidden, n = cfg.tokens(), p = cfg.patch, inter = cfg.intermediate;
+  const std::string e = "vision_model.embeddings.";
+  // The conv weight [D, 3, P, P] is already the [D, 3*P*P] matrix im2col patches multiply.
+  patch_w = w.linear_as(e + "patch_embedding.weight", {d, 3, p, p}, d, 3 * p * p);
+  patch_b = w.tensor({e + "patch_embedding.bias"}, {d});
+  cls = w.tensor({e + "class_embedding"}, {1, 1, d}, {d});
+  pos = w.tensor({e + "position_embedding"}, {1, n, d}, {n, d});
+  for (int i = 0; i < cfg.layers; ++i) {
+    const std::string l = "vision_model.encoder.layers." + std::to_string(i) + ".";
+    BlipVisionLayer L;
+    L.ln1_w = w.tensor({l + "layer_norm1.weight"}, {d});
+    L.ln1_b = w.tensor({l + "layer_norm1.bias"}, {d});
+    L.qkv = w.linear(l + "self_attn.qkv.weight", 3 * d, d);
+    L.qkv_b = w.tensor({l + "self_attn.qkv.bias"}, {3 * d});
+    L.proj = w.linear(l + "self_attn.projection.weight", d, d);
+    L.proj_b = w.tensor({l + "self_attn.projection.bias"}, {d});
+    L.ln2_w = w.tensor({l + "layer_norm2.weight"}, {d});
+    L.ln2_b = w.tensor({l + "layer_norm2.bias"}, {d});
+    L.fc1 = w.linear(l + "mlp.fc1.weight", inter, d);
+    L.fc1_b = w.tensor({l + "mlp.fc1.bias"}, {inter});
+    L.fc2 = w.linear(l + "mlp.fc2.weight", d, inter);
+    L.fc2_b = w.tensor({l + "mlp.fc2.bias"}, {d});
+    layers.push_back(std::move(L));
+  }
+  post_w = w.tensor({"vision_model.post_layernorm.weight"}, {d});
+  post_b = w.tensor({"vision_model.post_layernorm.bias"}, {d});
+}
+
+void BlipVision::record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const {
+  const int64_t b = pixel_values.dim(0), d = cfg_.hidden, n = cfg_.tokens(), p = cfg_.patch;
+  if (pixel_values.rank() != 4 || pixel_values.dim(1) != 3 || pixel_values.dim(2) != cfg_.image_size ||
+      pixel_values.dim(3) != cfg_.image_size)
+    fail("BLIP vision: pixel_values must be [B, 3, ", cfg_.image_size, ", ", cfg_.image_size, "], found ",
+         pixel_values.describe());
+  const int64_t rows = b * n;
+  // embeddings: patches (row-major grid), class token first, positions added
+  Tensor cols = arena.alloc(DType::F32, {b * (n - 1), 3 * p * p});
+  Tensor patches = arena.alloc(DType::F32, {b, n - 1, d});
+  Tensor x = arena.alloc(DType::F32, {b, n, d});
+  patch_embed(seq, pixel_values, uint32_t(p), patch_w, &patch_b, cols, patches);
+  class_prepend(seq, patches, cls, pos, x);
+  seq.dump("vision.embeddings", x);
+
+  Tensor y = arena.alloc(DType::F32, {rows, d});
+  Tensor qkv = arena.alloc(DType::F32, {b, n, 3 * d});
+  Tensor ctx = arena.alloc(DType::F32, {b, n, d});
+  Tensor hidden = arena.alloc(DType::F32, {rows, int64_t(cfg_.intermediate)});
+  const Tensor xr = x.view(DType::F32, {rows, d});
+  const uint32_t w3 = uint32_t(3 * d), bs = uint32_t(n) * w3;
+  AttentionArgs a;
+  a.batch = uint32_t(b);
+  a.heads = uint32_t(cfg_.heads);
+  a.head_dim = uint32_t(d / cfg_.heads);
+  a.q_len = a.kv_len = uint32_t(n);
+  a.q = {&qkv, 0, w3, bs};
+  a.k = {&qkv, uint32_t(d), w3, bs};
+  a.v = {&qkv, uint32_t(2 * d), w3, bs};
+  a.o = AttnView::dense(ctx, uint32_t(n), uint32_t(d));
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const BlipVisionLayer& L = layers[i];
+    // self-attention (pre-LN): x += projection(attn(qkv(layer_norm1(x))))
+    layer_norm(seq, xr, nullptr, L.ln1_w, L.ln1_b, cfg_.eps, y);
+    linear(seq, y, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
+    attention(seq, a);
+    linear(seq, ctx.view(DType::F32, {rows, d}), L.proj, xr, {&L.proj_b, Activation::None, &xr});
+    // mlp: x += fc2(gelu(fc1(layer_norm2(x))))
+    layer_norm(seq, xr, nullptr, L.ln2_w, L.ln2_b, cfg_.eps, y);
+    linear(seq, y, L.fc1, hidden, {&L.fc1_b, Activation::GeluErf});
+    linear(seq, hidden, L.fc2, xr, {&L.fc2_b, Activation::None, &xr});
+    seq.dump("vision.layer" + std::to_string(i), x);
+  }
+  // post_layernorm over all tokens: what the text side cross-attends to
+  layer_norm(seq, xr, nullptr, post_w, post_b, cfg_.eps, embeds.view(DType::F32, {rows, d}));
+}
+
+}  // namespace glimpse
