@@ -12,5 +12,6 @@ struct Common {
 
 int devices_main(const Common& common, const std::vector<std::string>& args);
 int bench_main(const Common& common, const std::vector<std::string>& args);
+int caption_main(const Common& common, const std::vector<std::string>& args);
 
 }  // namespace glimpse::cli
