@@ -7,6 +7,7 @@
 #include "runtime/device.hpp"
 #include "runtime/memory.hpp"
 #include "text/blip-text.hpp"
+#include "text/generate.hpp"
 #include "text/wordpiece.hpp"
 #include "vision/blip-vision.hpp"
 #include "vision/preprocess.hpp"
@@ -19,10 +20,9 @@
 namespace glimpse {
 
 struct CaptionOptions {
-  std::string prompt;           // conditional captioning: the caption continues this text
-  int max_length = 0;           // total ids including the prompt; 0 = the config's (20)
-  int max_new_tokens = 0;       // when > 0, overrides max_length: prompt + this many
-  bool keep_tensors = false;    // return pixel_values, image_embeds and the first step's logits
+  std::string prompt;         // conditional captioning: the caption continues this text
+  GenerationConfig gen{0};    // max_length 0 = the config's (20); greedy unless beams or sampling
+  bool keep_tensors = false;  // return pixel_values, image_embeds and the first step's logits
 };
 
 struct CaptionResult {

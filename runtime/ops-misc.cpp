@@ -104,6 +104,25 @@ void gelu(Sequence& seq, const Tensor& a, Activation kind, const Tensor& y) {
   eltwise(seq, kind == Activation::GeluErf ? 2 : 3, kind == Activation::GeluErf ? "gelu_erf" : "gelu_tanh", a, nullptr, 0, y);
 }
 
+void gather_rows(Sequence& seq, const Tensor& src, const Tensor& index, const Tensor& dst) {
+  const char* op = "gather_rows";
+  detail::expect_dtype(op, "src", src, DType::F32);
+  detail::expect_dtype(op, "dst", dst, DType::F32);
+  detail::expect_dtype(op, "index", index, DType::U32);
+  if (src.rank() == 0 || dst.rank() == 0 || src.dim(0) == 0) fail("gather_rows: empty operands");
+  const int64_t width = src.numel() / src.dim(0), rows = dst.dim(0);
+  if (dst.numel() != rows * width)
+    fail("gather_rows: dst ", dst.describe(), " rows must be as wide as src ", src.describe(), " rows (", width, ")");
+  if (index.numel() < rows) fail("gather_rows: index ", index.describe(), " has fewer than ", rows, " entries");
+  if (rows == 0) return;
+  Context& ctx = seq.context();
+  const Pipeline& pipeline =
+      ctx.pipelines().get({"gather_rows", std::vector<BindingKind>(3, BindingKind::Storage), 12, {64}});
+  const uint32_t push[3] = {u32(rows, "rows"), u32(width, "width"), u32(src.dim(0), "src rows")};
+  const Bind binds[] = {Bind::of(src), Bind::of(dst), Bind::of(index)};
+  dispatch_elements(seq, pipeline, binds, push, uint64_t(rows * width), str(op, " ", rows, "x", width));
+}
+
 namespace {
 struct Rows {
   uint32_t rows, n;

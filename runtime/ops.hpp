@@ -123,6 +123,10 @@ void add(Sequence& seq, const Tensor& a, const Tensor& b, const Tensor& y);
 void scale(Sequence& seq, const Tensor& a, float s, const Tensor& y);
 void gelu(Sequence& seq, const Tensor& a, Activation kind, const Tensor& y);
 
+// dst[j] = src[index[j]] over the rows of src [R, ...] (the leading dimension); index: u32 [rows of
+// dst], read at run time, so a recorded sequence can reorder by a host-written index each replay.
+void gather_rows(Sequence& seq, const Tensor& src, const Tensor& index, const Tensor& dst);
+
 // ---- selection --------------------------------------------------------------------------------------
 
 // ids[out_offset + r] = argmax over the last dim of x (first among ties); vals the maxima.

@@ -135,6 +135,12 @@ void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats&
       std::copy_n(src.begin() + (n * t + s) * d, d, cache.begin() + (n * max_t + pos + s) * d);
 }
 
+Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index) {
+  Floats out;
+  for (uint32_t i : index) out.insert(out.end(), src.begin() + int64_t(i) * width, src.begin() + (int64_t(i) + 1) * width);
+  return out;
+}
+
 std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n) {
   std::vector<uint32_t> ids(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r)

@@ -31,6 +31,7 @@ Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& tab
 Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos);
 // cache [B, max_t, D] gets src [B, T, D] at rows pos..pos+T-1 (rows past max_t dropped).
 void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos);
+Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index);
 std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n);
 void topk(const Floats& x, int64_t rows, int64_t n, int64_t k, std::vector<uint32_t>& ids, Floats& vals);
 

@@ -73,10 +73,21 @@ TEST_CASE("BLIP captioning matches the PyTorch reference on tiny checkpoints", "
       CHECK(r.ids == want["ids"].get<std::vector<uint32_t>>());
       CHECK(r.text == cap.tokenizer().decode(want["ids"].get<std::vector<uint32_t>>()));
 
+      CaptionOptions beam;
+      beam.gen.num_beams = 3;
+      CHECK(cap.caption({img}, beam).at(0).ids == want["ids_beam3"].get<std::vector<uint32_t>>());
+      CaptionOptions min_len;
+      min_len.gen.min_length = 12;
+      CHECK(cap.caption({img}, min_len).at(0).ids == want["ids_min12"].get<std::vector<uint32_t>>());
+
       opt.prompt = "a photography of";
       const CaptionResult rp = cap.caption({img}, opt).at(0);
       CHECK(rp.ids == want["ids_prompt"].get<std::vector<uint32_t>>());
       CHECK(rp.text.rfind("a photography of", 0) == 0);  // HF keeps the prompt in the caption
+      beam.prompt = opt.prompt;
+      beam.gen.num_beams = 2;
+      beam.gen.length_penalty = 2.0f;
+      CHECK(cap.caption({img}, beam).at(0).ids == want["ids_beam2_prompt_lp2"].get<std::vector<uint32_t>>());
     }
   }
 }
@@ -93,8 +104,27 @@ TEST_CASE("BLIP captions a batch as it captions each image", "[blip][model]") {
   CHECK(results[1].ids == g["tiny-base/photo"]["ids"].get<std::vector<uint32_t>>());  // stops early: padding
   CHECK(results[2].ids == results[0].ids);
   CaptionOptions opt;
-  opt.max_new_tokens = 3;
+  opt.gen.max_new_tokens = 3;
   CHECK(cap.caption({images[0]}, opt)[0].ids.size() == 4);  // bos + 3
+  // Beam search over a batch: each input as alone.
+  CaptionOptions beam;
+  beam.gen.num_beams = 3;
+  const auto beamed = cap.caption(images, beam);
+  CHECK(beamed[0].ids == g["tiny-base/pattern"]["ids_beam3"].get<std::vector<uint32_t>>());
+  CHECK(beamed[1].ids == g["tiny-base/photo"]["ids_beam3"].get<std::vector<uint32_t>>());
+  CHECK(beamed[2].ids == beamed[0].ids);
+  // Sampling: reproducible for a seed, different across seeds, all tokens from the vocabulary.
+  CaptionOptions sample;
+  sample.gen.do_sample = true;
+  sample.gen.seed = 7;
+  const auto s1 = cap.caption({images[0]}, sample)[0].ids, s2 = cap.caption({images[0]}, sample)[0].ids;
+  sample.gen.seed = 8;
+  const auto s3 = cap.caption({images[0]}, sample)[0].ids;
+  CHECK(s1 == s2);
+  CHECK(s1 != s3);
+  for (uint32_t id : s1) CHECK(id < uint32_t(cap.config().text.vocab));
+  sample.gen.top_k = 1;  // top-k 1 is greedy
+  CHECK(cap.caption({images[0]}, sample)[0].ids == results[0].ids);
 }
 
 TEST_CASE("BLIP model folders with problems fail with the file and the reason", "[blip][model]") {

@@ -48,7 +48,7 @@ BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : c
 }
 
 BlipTextDecoder::State BlipTextDecoder::state_create(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
-                                                     int64_t image_tokens) const {
+                                                     int64_t image_tokens, bool reorderable) const {
   if (max_len > cfg_.max_positions)
     fail("BLIP text: max_length ", max_len, " exceeds the model's ", cfg_.max_positions, " positions");
   State st;
@@ -58,8 +58,10 @@ BlipTextDecoder::State BlipTextDecoder::state_create(Allocator& arena, Allocator
   const int64_t d = cfg_.hidden;
   for (size_t i = 0; i < layers.size(); ++i) {
     st.cross_kv.push_back(arena.alloc(DType::F32, {batch, image_tokens, 2 * d}));
-    st.k_cache.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
-    st.v_cache.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
+    for (int set = 0; set < (reorderable ? 2 : 1); ++set) {
+      st.caches[set].k.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
+      st.caches[set].v.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
+    }
   }
   st.step = host.alloc(DType::U32, {1});
   return st;
@@ -77,7 +79,18 @@ void BlipTextDecoder::record_cross(Sequence& seq, const Tensor& image_embeds, St
 }
 
 void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, const Tensor& ids, int64_t tokens,
-                                  const Tensor& logits, const Tensor& next, const Tensor& next_logit) const {
+                                  const Tensor& logits, const Tensor& next, const Tensor& next_logit, int set,
+                                  const Tensor* reorder) const {
+  Caches& caches = st.caches[set];
+  if (caches.k.empty()) fail("BLIP text: cache set ", set, " was not allocated (state_create reorderable)");
+  if (reorder) {  // beam search: each beam continues the cache of the beam it came from
+    const Caches& from = st.caches[1 - set];
+    if (from.k.empty()) fail("BLIP text: reordering needs both cache sets (state_create reorderable)");
+    for (size_t i = 0; i < layers.size(); ++i) {
+      gather_rows(seq, from.k[i], *reorder, caches.k[i]);
+      gather_rows(seq, from.v[i], *reorder, caches.v[i]);
+    }
+  }
   const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens, n = st.image_tokens;
   const uint32_t t = uint32_t(tokens), ud = uint32_t(d);
   Tensor x = arena.alloc(DType::F32, {rows, d});
@@ -103,10 +116,10 @@ void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, co
     app.max_t = uint32_t(st.max_len);
     app.step = &st.step;
     app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
-    app.cache = &st.k_cache[i];
+    app.cache = &caches.k[i];
     kv_append(seq, app);
     app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
-    app.cache = &st.v_cache[i];
+    app.cache = &caches.v[i];
     kv_append(seq, app);
     AttentionArgs self;
     self.batch = uint32_t(b);
@@ -118,8 +131,8 @@ void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, co
     self.step = &st.step;
     self.causal = true;
     self.q = {&qkv, 0, 3 * ud, t * 3 * ud};
-    self.k = AttnView::dense(st.k_cache[i], uint32_t(st.max_len), ud);
-    self.v = AttnView::dense(st.v_cache[i], uint32_t(st.max_len), ud);
+    self.k = AttnView::dense(caches.k[i], uint32_t(st.max_len), ud);
+    self.v = AttnView::dense(caches.v[i], uint32_t(st.max_len), ud);
     self.o = AttnView::dense(ctx, t, ud);
     attention(seq, self);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});

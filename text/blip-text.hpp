@@ -36,19 +36,25 @@ class BlipTextDecoder {
 
   // Per-request state: the image's cross K/V per layer, the self-attention KV caches, and the
   // host-visible step buffer holding the cache length the next pass starts at.
+  struct Caches {
+    std::vector<Tensor> k, v;  // [B, max_len, D] per layer
+  };
   struct State {
     int64_t batch = 0, max_len = 0, image_tokens = 0;
-    std::vector<Tensor> cross_kv;        // [B, N, 2D] per layer: K | V
-    std::vector<Tensor> k_cache, v_cache;  // [B, max_len, D] per layer
-    Tensor step;                          // u32 [1]
+    std::vector<Tensor> cross_kv;  // [B, N, 2D] per layer: K | V
+    Caches caches[2];              // set 1 exists for beam search: steps alternate, reordering as they go
+    Tensor step;                   // u32 [1]
   };
-  State state_create(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t image_tokens) const;
+  State state_create(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t image_tokens,
+                     bool reorderable = false) const;
   // Cross-attention K/V of the image embeddings [B, N, Ve], once per image.
   void record_cross(Sequence& seq, const Tensor& image_embeds, State& st) const;
-  // One pass over `tokens` new ids per row (ids: u32 [B * tokens]) at cache position step[0]:
-  // appends to the caches, writes the last position's logits [B, V] and their argmax to next [B].
+  // One pass over `tokens` new ids per row (ids: u32 [B * tokens]) at cache position step[0]
+  // into cache set `set`: appends to the caches, writes the last position's logits [B, V] and
+  // their argmax to next [B]. With `reorder` (u32 [B], beam search), the caches are first
+  // gathered from the other set: row j of `set` = row reorder[j] of the other.
   void record_step(Sequence& seq, Allocator& arena, State& st, const Tensor& ids, int64_t tokens, const Tensor& logits,
-                   const Tensor& next, const Tensor& next_logit) const;
+                   const Tensor& next, const Tensor& next_logit, int set = 0, const Tensor* reorder = nullptr) const;
   const BlipTextConfig& config() const { return cfg_; }
 
  private:

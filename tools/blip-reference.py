@@ -117,6 +117,63 @@ def greedy(p, tc, enc, start_ids, max_length=20):
     return ids, min(steps)
 
 
+def greedy_min_length(p, tc, enc, start_ids, min_length, max_length=20):
+    """Greedy with MinLengthLogitsProcessor: eos is -inf while the sequence is shorter than min_length."""
+    ids = list(start_ids)
+    while len(ids) < max_length:
+        logits = text_decoder(p, tc, torch.tensor([ids]), enc)[0, -1].clone()
+        if len(ids) < min_length:
+            logits[tc["sep_token_id"]] = -float("inf")
+        nxt = int(torch.argmax(logits))
+        ids.append(nxt)
+        if nxt == tc["sep_token_id"]:
+            break
+    return ids
+
+
+def beam_search(p, tc, enc, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
+    """§5.2, transformers >= 4.50's vectorised beam search, for one input."""
+    eos, prompt_len = tc["sep_token_id"], len(start_ids)
+    running = [list(start_ids) for _ in range(num_beams)]
+    running_scores = torch.tensor([0.0] + [-1e9] * (num_beams - 1))
+    finished = [[] for _ in range(num_beams)]
+    finished_scores = torch.full((num_beams,), -1e9)
+    finished_flags = torch.zeros(num_beams, dtype=torch.bool)
+    cur_len = prompt_len
+    while cur_len < max_length:
+        logits = torch.stack([text_decoder(p, tc, torch.tensor([seq]), enc)[0, -1] for seq in running])
+        logprobs = torch.log_softmax(logits, -1) + running_scores[:, None]
+        vocab = logprobs.shape[1]
+        values, flat = torch.topk(logprobs.flatten(), 2 * num_beams)
+        beams, tokens = flat // vocab, flat % vocab
+        cands = [running[int(b)] + [int(t)] for b, t in zip(beams, tokens)]
+        hits = (tokens == eos) | torch.tensor(cur_len + 1 == max_length)
+        run_values = values + hits.float() * -1e9
+        keep = torch.topk(run_values, num_beams).indices
+        running = [cands[int(i)] for i in keep]
+        running_scores = run_values[keep]
+        norm = values / ((cur_len + 1 - prompt_len) ** length_penalty)
+        if early_stopping and bool(finished_flags.all()):
+            norm = norm - 1e9
+        qualifies = hits & (torch.arange(2 * num_beams) < num_beams)
+        norm = norm + (~qualifies).float() * -1e9
+        merged_scores = torch.cat([finished_scores, norm])
+        merged = finished + cands
+        merged_flags = torch.cat([finished_flags, qualifies])
+        top = torch.topk(merged_scores, num_beams).indices
+        finished = [merged[int(i)] for i in top]
+        finished_scores = merged_scores[top]
+        finished_flags = merged_flags[top]
+        cur_len += 1
+        best_running = running_scores[0] / ((cur_len - prompt_len) ** length_penalty)
+        worst = torch.where(finished_flags, finished_scores.min(), torch.tensor(-1e9))
+        improvement = bool((best_running > worst).any())
+        open_beam = not (bool(finished_flags.all()) and early_stopping)
+        if not (improvement and open_beam and not bool(hits.all())):
+            break
+    return finished[0]
+
+
 # ---- preprocessing (HF BlipImageProcessor, slow path) ---------------------------------------------
 
 def pixel_values(path, pre):
@@ -286,7 +343,10 @@ def main(out):
                 if min(margin, margin_p) < 0.05:
                     ok = False
                     break
-                results[img_name] = dict(pixel_values=pv, image_embeds=enc, logits0=logits0, ids=ids, ids_prompt=ids_p)
+                results[img_name] = dict(pixel_values=pv, image_embeds=enc, logits0=logits0, ids=ids, ids_prompt=ids_p,
+                                         ids_beam3=beam_search(p, tc, enc, [tc["bos_token_id"]], 3),
+                                         ids_beam2_prompt_lp2=beam_search(p, tc, enc, prompt, 2, length_penalty=2.0),
+                                         ids_min12=greedy_min_length(p, tc, enc, [tc["bos_token_id"]], 12))
             # Some caption must stop at [SEP] before max_length, so that stopping is tested too.
             stops = [r[k][-1] == tc["sep_token_id"] and len(r[k]) < 20 for r in results.values() for k in ("ids", "ids_prompt")]
             if ok and any(stops):
@@ -299,7 +359,9 @@ def main(out):
             np.save(stem + "-pixel_values.npy", r["pixel_values"].numpy())
             np.save(stem + "-image_embeds.npy", r["image_embeds"].numpy())
             np.save(stem + "-logits_step0.npy", r["logits0"].numpy())
-            goldens[f"{name}/{img_name}"] = {"ids": r["ids"], "ids_prompt": r["ids_prompt"], "seed": seed}
+            goldens[f"{name}/{img_name}"] = {"ids": r["ids"], "ids_prompt": r["ids_prompt"], "ids_beam3": r["ids_beam3"],
+                                             "ids_beam2_prompt_lp2": r["ids_beam2_prompt_lp2"],
+                                             "ids_min12": r["ids_min12"], "seed": seed}
     with open(os.path.join(out, "goldens.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": goldens}, f, indent=1)
 

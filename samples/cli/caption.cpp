@@ -19,6 +19,8 @@ namespace {
 
 const char* const kUsage =
     "usage: glimpse caption --model DIR [--prompt TEXT] [--max-new-tokens N] [--max-length N]\n"
+    "                       [--min-length N] [--beams N [--length-penalty X] [--early-stopping]]\n"
+    "                       [--sample [--temperature X] [--top-k N] [--top-p X] [--seed N]]\n"
     "                       [--f16] [--json] [--dump-tensors DIR] IMAGE|FOLDER...\n"
     "  --dump-tensors DIR  writes pixel_values, image_embeds, logits_step0 and every layer's\n"
     "                      output as DIR/<image>/<name>.npy, to diff against a reference\n";
@@ -56,6 +58,13 @@ int parse_count(const std::string& flag, const std::string& value) {
   return int(v);
 }
 
+float parse_float(const std::string& flag, const std::string& value) {
+  char* end = nullptr;
+  const float v = std::strtof(value.c_str(), &end);
+  if (!end || *end || value.empty() || !(v >= 0) || v > 1e6f) fail(flag, " needs a non-negative number, found '", value, "'");
+  return v;
+}
+
 }  // namespace
 
 int caption_main(const Common& common, const std::vector<std::string>& args) {
@@ -72,8 +81,17 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
     };
     if (a == "--model") model_dir = value();
     else if (a == "--prompt") opt.prompt = value();
-    else if (a == "--max-new-tokens") opt.max_new_tokens = parse_count(a, value());
-    else if (a == "--max-length") opt.max_length = parse_count(a, value());
+    else if (a == "--max-new-tokens") opt.gen.max_new_tokens = parse_count(a, value());
+    else if (a == "--max-length") opt.gen.max_length = parse_count(a, value());
+    else if (a == "--min-length") opt.gen.min_length = parse_count(a, value());
+    else if (a == "--beams") opt.gen.num_beams = parse_count(a, value());
+    else if (a == "--length-penalty") opt.gen.length_penalty = parse_float(a, value());
+    else if (a == "--early-stopping") opt.gen.early_stopping = true;
+    else if (a == "--sample") opt.gen.do_sample = true;
+    else if (a == "--temperature") opt.gen.temperature = parse_float(a, value());
+    else if (a == "--top-k") opt.gen.top_k = parse_count(a, value());
+    else if (a == "--top-p") opt.gen.top_p = parse_float(a, value());
+    else if (a == "--seed") opt.gen.seed = uint64_t(parse_count(a, value()));
     else if (a == "--json") json = true;
     else if (a == "--f16") model_opt.weights = DType::F16;
     else if (a == "--dump-tensors") dump_dir = value();

@@ -1,0 +1,62 @@
+// Hugging Face GenerationMixin semantics on the host side of decoding (model-spec.md §5):
+// the settings, beam search bookkeeping, and sampling. The model computes logits on the device;
+// greedy decoding takes their argmax there and needs none of this.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace glimpse {
+
+struct GenerationConfig {
+  int max_length = 20;      // counts the prompt (HF default)
+  int max_new_tokens = 0;   // when > 0: prompt + this many, overriding max_length
+  int min_length = 0;       // eos is forbidden before the sequence is this long
+  int num_beams = 1;
+  float length_penalty = 1.0f;
+  bool early_stopping = false;
+  bool do_sample = false;   // sampling: temperature, then top-k, then top-p, then a draw
+  float temperature = 1.0f;
+  int top_k = 50;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+};
+
+// Vectorised beam search as transformers >= 4.50 runs it (§5.2): 2 x num_beams candidates per
+// step, hits (eos or the length limit) scored sum_logprob / generated_length^length_penalty into
+// a per-input set of num_beams finished hypotheses, the rest carried on.
+class BeamSearch {
+ public:
+  BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,
+             float length_penalty, bool early_stopping, uint32_t eos, int64_t min_length);
+
+  // logits: [batch * num_beams, vocab] of the current step. Fills the next token of every beam
+  // row and the row each one continues (for reordering caches).
+  void step(const float* logits, int64_t vocab, std::vector<uint32_t>& tokens, std::vector<uint32_t>& source_rows);
+  bool done() const { return done_; }
+  // The best finished sequence of each input (prompt included).
+  std::vector<std::vector<uint32_t>> best() const;
+
+ private:
+  struct Hyp {
+    float score;
+    std::vector<uint32_t> ids;
+    bool finished;
+  };
+  int64_t batch_, beams_, prompt_len_, max_length_, min_length_;
+  float length_penalty_;
+  bool early_stopping_;
+  uint32_t eos_;
+  int64_t cur_len_;
+  std::vector<std::vector<Hyp>> running_, finished_;  // [batch][beam]
+  bool done_ = false;
+};
+
+// log_softmax of one row (max-subtracted, accumulated in double, as float like torch).
+void log_softmax_row(const float* logits, int64_t n, std::vector<float>& out);
+
+// Draws one token from `logits` (one row) with temperature, top-k and top-p filtering.
+uint32_t sample_token(const float* logits, int64_t n, const GenerationConfig& cfg, std::mt19937_64& rng);
+
+}  // namespace glimpse
