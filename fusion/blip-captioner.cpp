@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 #include <filesystem>
+#include <optional>
 
 namespace glimpse {
 
@@ -20,7 +21,7 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }
 }  // namespace
 
-BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt)
+BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt, const TensorSource* weights)
     : ctx_(ctx), weights_(ctx, MemoryKind::Device, "model weights") {
   const fs::path d(dir);
   if (!fs::is_directory(d)) fail(dir, ": not a model folder");
@@ -34,8 +35,9 @@ BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOp
   if (fs::exists(d / "tokenizer.json")) tok_ = std::make_unique<WordPiece>(WordPiece::from_tokenizer_json((d / "tokenizer.json").string()));
   else tok_ = std::make_unique<WordPiece>(WordPiece::from_vocab_txt((d / "vocab.txt").string()));
 
-  const SafeTensors st = SafeTensors::open(dir);
-  WeightLoader w(ctx, weights_, st, opt.weights);
+  std::optional<SafeTensors> from_dir;
+  if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
+  WeightLoader w(ctx, weights_, *weights, opt.weights);
   vision_ = std::make_unique<BlipVision>(w, cfg_.vision);
   text_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);
 }
@@ -179,7 +181,7 @@ std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& imag
         uint32_t& tok = tokens[size_t(i)];
         if (finished[size_t(i)]) tok = uint32_t(tc.pad);
         else results[size_t(i)].ids.push_back(tok);
-        if (tok == uint32_t(tc.sep)) finished[size_t(i)] = true;
+        if (tok == uint32_t(tc.sep) && !gen.ignore_eos) finished[size_t(i)] = true;
         all_done = all_done && finished[size_t(i)];
       }
       ++len;

@@ -6,6 +6,7 @@
 #include "fusion/blip-config.hpp"
 #include "runtime/device.hpp"
 #include "runtime/memory.hpp"
+#include "runtime/safetensors.hpp"
 #include "text/blip-text.hpp"
 #include "text/generate.hpp"
 #include "text/wordpiece.hpp"
@@ -38,7 +39,8 @@ struct ModelOptions {
 
 class BlipCaptioner {
  public:
-  BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {});
+  // `weights`, when given, replaces the folder's safetensors (benchmarks generate them).
+  BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {}, const TensorSource* weights = nullptr);
 
   std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {});
   const BlipConfig& config() const { return cfg_; }

@@ -333,6 +333,8 @@ void Context::memory_reserve(uint64_t bytes, const char* what) {
     fail("out of device memory: allocating ", bytes >> 10, " KiB for ", what, " would use ", used >> 20,
          " MiB, over the limit of ", memory_limit_ >> 20, " MiB");
   }
+  for (uint64_t peak = memory_peak_; used > peak && !memory_peak_.compare_exchange_weak(peak, used);) {
+  }
 }
 
 void Context::memory_release(uint64_t bytes) { memory_used_.fetch_sub(bytes); }

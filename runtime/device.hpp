@@ -100,6 +100,7 @@ class Context {
   void memory_reserve(uint64_t bytes, const char* what);
   void memory_release(uint64_t bytes);
   uint64_t memory_used() const { return memory_used_; }
+  uint64_t memory_peak() const { return memory_peak_; }
 
   // Picks a memory type for `type_bits` with `required` flags, preferring `preferred` ones.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
@@ -133,6 +134,7 @@ class Context {
   VkPhysicalDeviceMemoryProperties memory_props_{};
   uint64_t memory_limit_ = 0;
   std::atomic<uint64_t> memory_used_{0};
+  std::atomic<uint64_t> memory_peak_{0};
   CommandPoolHandle command_pool_;  // one-shot command buffers, under one_shot_mutex_
   std::mutex one_shot_mutex_;
   std::mutex queue_mutex_;

@@ -230,7 +230,7 @@ SafeTensors SafeTensors::open(const std::string& path_in) {
   return st;
 }
 
-const StTensor* SafeTensors::find(const std::string& name) const {
+const StTensor* SafeTensors::find(const std::string& name, const Shape&) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
 }

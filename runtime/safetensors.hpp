@@ -36,7 +36,16 @@ struct StTensor {
   HostType host_type() const;  // F32/F16/BF16; throws Error for the others
 };
 
-class SafeTensors {
+// Where a model's tensors come from: a checkpoint, or (benchmarks) a generator.
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  // The tensor called `name`, or nullptr. `shape` is what the caller expects (a generator makes
+  // it; a checkpoint ignores it and the caller checks).
+  virtual const StTensor* find(const std::string& name, const Shape& shape = {}) const = 0;
+};
+
+class SafeTensors : public TensorSource {
  public:
   // `path` is a .safetensors file, a .safetensors.index.json, or a directory holding either
   // (model.safetensors preferred, then model.safetensors.index.json).
@@ -46,7 +55,7 @@ class SafeTensors {
   SafeTensors& operator=(SafeTensors&&) noexcept;
   ~SafeTensors();
 
-  const StTensor* find(const std::string& name) const;  // nullptr when absent
+  const StTensor* find(const std::string& name, const Shape& shape = {}) const override;  // nullptr when absent
   // The tensor, checked to hold floats of `shape`; the error names the tensor, expected and found.
   const StTensor& require(const std::string& name, const Shape& shape) const;
   std::vector<std::string> names() const;

@@ -7,8 +7,13 @@
 namespace glimpse {
 
 const StTensor& WeightLoader::find(std::initializer_list<std::string> names, const Shape& shape) const {
-  for (const std::string& name : names)
-    if (st_.find(name)) return st_.require(name, shape);
+  for (const std::string& name : names) {
+    const StTensor* t = st_.find(name, shape);
+    if (!t) continue;
+    if (!t->is_float()) fail("tensor ", name, ": expected a float tensor, found ", st_dtype_name(t->dtype));
+    if (t->shape != shape) fail("tensor ", name, ": expected shape ", shape_str(shape), ", found ", shape_str(t->shape));
+    return *t;
+  }
   std::string all;
   for (const std::string& name : names) all += (all.empty() ? "" : " or ") + name;
   fail("tensor ", all, ": missing from the checkpoint (expected shape ", shape_str(shape), ")");

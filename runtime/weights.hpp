@@ -16,7 +16,7 @@ namespace glimpse {
 class WeightLoader {
  public:
   // `linear_dtype`: storage of linear weights (F32, or F16 to halve memory and bandwidth).
-  WeightLoader(Context& ctx, Allocator& arena, const SafeTensors& st, DType linear_dtype)
+  WeightLoader(Context& ctx, Allocator& arena, const TensorSource& st, DType linear_dtype)
       : ctx_(ctx), arena_(arena), st_(st), linear_dtype_(linear_dtype) {}
 
   // The first of `names` present in the checkpoint (tied aliases), checked against `shape`.
@@ -41,7 +41,7 @@ class WeightLoader {
  private:
   Context& ctx_;
   Allocator& arena_;
-  const SafeTensors& st_;
+  const TensorSource& st_;
   DType linear_dtype_;
 };
 

@@ -21,6 +21,7 @@ struct GenerationConfig {
   int top_k = 50;
   float top_p = 1.0f;
   uint64_t seed = 0;
+  bool ignore_eos = false;  // benchmarks: always generate the full length
 };
 
 // Vectorised beam search as transformers >= 4.50 runs it (§5.2): 2 x num_beams candidates per

@@ -366,11 +366,12 @@ int bench_startup(const Common& common, const std::vector<std::string>& args) {
 }  // namespace
 
 int bench_main(const Common& common, const std::vector<std::string>& args) {
-  if (args.empty()) fail("bench: expected 'ops' or 'startup'");
+  if (args.empty()) fail("bench: expected 'ops', 'startup' or 'caption'");
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "ops") return bench_ops(common, rest);
   if (args[0] == "startup") return bench_startup(common, rest);
-  fail("bench: unknown benchmark '", args[0], "' (expected 'ops' or 'startup')");
+  if (args[0] == "caption") return bench_caption_main(common, rest);
+  fail("bench: unknown benchmark '", args[0], "' (expected 'ops', 'startup' or 'caption')");
 }
 
 }  // namespace glimpse::cli
