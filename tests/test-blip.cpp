@@ -76,6 +76,10 @@ TEST_CASE("BLIP captioning matches the PyTorch reference on tiny checkpoints", "
       CaptionOptions beam;
       beam.gen.num_beams = 3;
       CHECK(cap.caption({img}, beam).at(0).ids == want["ids_beam3"].get<std::vector<uint32_t>>());
+      CaptionOptions early;
+      early.gen.num_beams = 4;
+      early.gen.early_stopping = true;
+      CHECK(cap.caption({img}, early).at(0).ids == want["ids_beam4_early"].get<std::vector<uint32_t>>());
       CaptionOptions min_len;
       min_len.gen.min_length = 12;
       CHECK(cap.caption({img}, min_len).at(0).ids == want["ids_min12"].get<std::vector<uint32_t>>());
@@ -148,6 +152,22 @@ TEST_CASE("BLIP model folders with problems fail with the file and the reason", 
   rewrite(other);
   CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("model_type 'gpt2' is not 'blip'"));
   rewrite(config);
+  {  // a checkpoint without one tensor: drop it from the header (the data may stay)
+    std::ifstream in(dir / "model.safetensors", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint64_t len = 0;
+    std::memcpy(&len, bytes.data(), 8);
+    auto header = nlohmann::json::parse(bytes.substr(8, len));
+    header.erase("vision_model.post_layernorm.bias");
+    std::string h = header.dump();
+    h.append((8 - h.size() % 8) % 8, ' ');
+    const uint64_t new_len = h.size();
+    std::ofstream out(dir / "model.safetensors", std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(&new_len), 8);
+    out << h << bytes.substr(8 + len);
+  }
+  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()),
+                    "tensor vision_model.post_layernorm.bias: missing from the checkpoint (expected shape [32])");
   fs::remove(dir / "model.safetensors");
   CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("no model.safetensors"));
   fs::remove_all(dir);

@@ -346,7 +346,9 @@ def main(out):
                 results[img_name] = dict(pixel_values=pv, image_embeds=enc, logits0=logits0, ids=ids, ids_prompt=ids_p,
                                          ids_beam3=beam_search(p, tc, enc, [tc["bos_token_id"]], 3),
                                          ids_beam2_prompt_lp2=beam_search(p, tc, enc, prompt, 2, length_penalty=2.0),
-                                         ids_min12=greedy_min_length(p, tc, enc, [tc["bos_token_id"]], 12))
+                                         ids_min12=greedy_min_length(p, tc, enc, [tc["bos_token_id"]], 12),
+                                         ids_beam4_early=beam_search(p, tc, enc, [tc["bos_token_id"]], 4,
+                                                                     early_stopping=True))
             # Some caption must stop at [SEP] before max_length, so that stopping is tested too.
             stops = [r[k][-1] == tc["sep_token_id"] and len(r[k]) < 20 for r in results.values() for k in ("ids", "ids_prompt")]
             if ok and any(stops):
@@ -361,7 +363,8 @@ def main(out):
             np.save(stem + "-logits_step0.npy", r["logits0"].numpy())
             goldens[f"{name}/{img_name}"] = {"ids": r["ids"], "ids_prompt": r["ids_prompt"], "ids_beam3": r["ids_beam3"],
                                              "ids_beam2_prompt_lp2": r["ids_beam2_prompt_lp2"],
-                                             "ids_min12": r["ids_min12"], "seed": seed}
+                                             "ids_min12": r["ids_min12"], "ids_beam4_early": r["ids_beam4_early"],
+                                             "seed": seed}
     with open(os.path.join(out, "goldens.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": goldens}, f, indent=1)
 
