@@ -1,6 +1,7 @@
 #include "fusion/blip-config.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/json-file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -44,14 +45,7 @@ void check_heads(int hidden, int heads, const std::string& where) {
 }  // namespace
 
 BlipConfig blip_config_load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const json j = json_load(path);
   if (!j.is_object()) fail(path, ": not a JSON object");
   BlipConfig c;
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())

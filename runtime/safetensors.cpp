@@ -2,6 +2,7 @@
 
 #include "runtime/error.hpp"
 #include "runtime/half.hpp"
+#include "runtime/json-file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -204,13 +205,7 @@ SafeTensors SafeTensors::open(const std::string& path_in) {
   const std::string name = path.filename().string();
   if (name.size() > 5 && name.substr(name.size() - 5) == ".json") {
     // Sharded: {"metadata": {...}, "weight_map": {"tensor": "model-00001-of-00002.safetensors", ...}}
-    json index;
-    try {
-      std::ifstream in(path);
-      index = json::parse(in);
-    } catch (const json::exception& e) {
-      fail(path.string(), ": not valid JSON: ", e.what());
-    }
+    const json index = json_load(path.string());
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       fail(path.string(), ": a safetensors index needs a \"weight_map\" object");
     std::map<std::string, std::vector<std::string>> shards;

@@ -1,6 +1,7 @@
 #include "text/wordpiece.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/json-file.hpp"
 #include "text/unicode.hpp"
 
 #include <nlohmann/json.hpp>
@@ -44,14 +45,7 @@ WordPiece WordPiece::from_vocab_txt(const std::string& path, const WordPieceOpti
 
 WordPiece WordPiece::from_tokenizer_json(const std::string& path) {
   using json = nlohmann::json;
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const json j = json_load(path);
   try {
     const json& model = j.at("model");
     if (model.value("type", "") != "WordPiece")

@@ -1,6 +1,7 @@
 #include "vision/preprocess.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/json-file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -10,14 +11,7 @@ namespace glimpse {
 
 ImageProcessorConfig image_processor_load(const std::string& path) {
   using json = nlohmann::json;
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const json j = json_load(path);
   ImageProcessorConfig c;
   try {
     if (j.contains("size")) {
