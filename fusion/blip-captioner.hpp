@@ -48,15 +48,7 @@ class BlipCaptioner {
   const WordPiece& tokenizer() const { return *tok_; }
 
  private:
-  struct Request;
   std::vector<uint32_t> decoder_prompt(const std::string& text) const;
-  void encode(Request& rq, const std::vector<float>& pixels, std::vector<CaptionResult>& results, bool keep);
-  void prefill(Request& rq, const std::vector<uint32_t>& prompt, std::vector<CaptionResult>& results, bool keep);
-  void feed(Request& rq, int64_t len);
-  void decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
-                     std::vector<CaptionResult>& results);
-  void decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt, int64_t max_len,
-                   std::vector<CaptionResult>& results);
 
   Context& ctx_;
   BlipConfig cfg_;

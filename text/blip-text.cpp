@@ -4,15 +4,16 @@
 
 namespace glimpse {
 
-BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : cfg_(cfg) {
+BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix) : cfg_(cfg) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_hidden, inter = cfg.intermediate;
-  const std::string bert = "text_decoder.bert.", head = "text_decoder.cls.predictions.";
-  word_emb = w.tensor({bert + "embeddings.word_embeddings.weight", head + "decoder.weight"}, {v, d});
-  pos_emb = w.tensor({bert + "embeddings.position_embeddings.weight"}, {cfg.max_positions, d});
-  emb_ln_w = w.tensor({bert + "embeddings.LayerNorm.weight"}, {d});
-  emb_ln_b = w.tensor({bert + "embeddings.LayerNorm.bias"}, {d});
+  word_emb = prefix == "text_decoder.bert."
+                 ? w.tensor({prefix + "embeddings.word_embeddings.weight", "text_decoder.cls.predictions.decoder.weight"}, {v, d})
+                 : w.tensor({prefix + "embeddings.word_embeddings.weight"}, {v, d});
+  pos_emb = w.tensor({prefix + "embeddings.position_embeddings.weight"}, {cfg.max_positions, d});
+  emb_ln_w = w.tensor({prefix + "embeddings.LayerNorm.weight"}, {d});
+  emb_ln_b = w.tensor({prefix + "embeddings.LayerNorm.bias"}, {d});
   for (int i = 0; i < cfg.layers; ++i) {
-    const std::string l = bert + "encoder.layer." + std::to_string(i) + ".";
+    const std::string l = prefix + "encoder.layer." + std::to_string(i) + ".";
     BlipTextLayer L;
     const std::string sa = l + "attention.self.", ca = l + "crossattention.self.";
     L.qkv = w.linear_stack({sa + "query.weight", sa + "key.weight", sa + "value.weight"}, {d, d, d}, d);
@@ -37,120 +38,138 @@ BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : c
     L.out_ln_b = w.tensor({l + "output.LayerNorm.bias"}, {d});
     layers.push_back(std::move(L));
   }
-  head_transform = w.linear(head + "transform.dense.weight", d, d);
-  head_transform_b = w.tensor({head + "transform.dense.bias"}, {d});
-  head_ln_w = w.tensor({head + "transform.LayerNorm.weight"}, {d});
-  head_ln_b = w.tensor({head + "transform.LayerNorm.bias"}, {d});
-  // Tied pairs, either name (model-spec.md §1.1): prefer the decoder's own copy when present.
-  const std::string dec = w.find({head + "decoder.weight", bert + "embeddings.word_embeddings.weight"}, {v, d}).name;
-  head_decoder = w.linear(dec, v, d);
-  head_bias = w.tensor({head + "bias", head + "decoder.bias"}, {v});
 }
 
-BlipTextDecoder::State BlipTextDecoder::state_create(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
-                                                     int64_t image_tokens, bool reorderable) const {
+BlipCrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
+  BlipCrossKv kv;
+  kv.batch = batch;
+  kv.tokens = tokens;
+  for (size_t i = 0; i < layers.size(); ++i) kv.kv.push_back(arena.alloc(DType::F32, {batch, tokens, 2 * int64_t(cfg_.hidden)}));
+  return kv;
+}
+
+void BlipText::record_cross(Sequence& seq, const Tensor& states, const BlipCrossKv& kv) const {
+  const int64_t rows = kv.batch * kv.tokens;
+  if (states.numel() != rows * cfg_.encoder_hidden)
+    fail("BLIP text: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
+         " tokens x encoder_hidden_size ", cfg_.encoder_hidden);
+  const Tensor e = states.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
+  for (size_t i = 0; i < layers.size(); ++i)
+    linear(seq, e, layers[i].cross_kv, kv.kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}), {&layers[i].cross_kv_b});
+}
+
+BlipText::DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
+                                             bool reorderable) const {
   if (max_len > cfg_.max_positions)
-    fail("BLIP text: max_length ", max_len, " exceeds the model's ", cfg_.max_positions, " positions");
-  State st;
+    fail("BLIP text: length ", max_len, " exceeds the model's ", cfg_.max_positions, " positions");
+  DecodeState st;
   st.batch = batch;
   st.max_len = max_len;
-  st.image_tokens = image_tokens;
   const int64_t d = cfg_.hidden;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    st.cross_kv.push_back(arena.alloc(DType::F32, {batch, image_tokens, 2 * d}));
+  for (size_t i = 0; i < layers.size(); ++i)
     for (int set = 0; set < (reorderable ? 2 : 1); ++set) {
       st.caches[set].k.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
       st.caches[set].v.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
     }
-  }
   st.step = host.alloc(DType::U32, {1});
   return st;
 }
 
-void BlipTextDecoder::record_cross(Sequence& seq, const Tensor& image_embeds, State& st) const {
-  const int64_t rows = st.batch * st.image_tokens;
-  if (image_embeds.numel() != rows * cfg_.encoder_hidden)
-    fail("BLIP text: image embeddings ", image_embeds.describe(), " do not match batch ", st.batch, " x ",
-         st.image_tokens, " tokens x encoder_hidden_size ", cfg_.encoder_hidden);
-  const Tensor e = image_embeds.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
-  for (size_t i = 0; i < layers.size(); ++i)
-    linear(seq, e, layers[i].cross_kv, st.cross_kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}),
-           {&layers[i].cross_kv_b});
+// Self-attention of layer i: the K/V it reads and what it records first to get them there.
+struct BlipText::SelfAttention {
+  bool causal = false;
+  DecodeState* st = nullptr;  // decoding: append to the cache, attend over it
+  const Caches* caches = nullptr;
+};
+
+void BlipText::record_encode(Sequence& seq, Allocator& arena, const Tensor& ids, int64_t batch, int64_t tokens,
+                             const BlipCrossKv& cross, const Tensor& out) const {
+  const int64_t rows = batch * tokens, d = cfg_.hidden;
+  if (out.numel() != rows * d) fail("BLIP text: output ", out.describe(), " is not [", batch, ", ", tokens, ", ", d, "]");
+  const Tensor x = out.view(DType::F32, {rows, d});
+  embed_tokens(seq, ids, 0, uint32_t(batch), uint32_t(tokens), word_emb, &pos_emb, 0, nullptr, x);
+  layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
+  record_layers(seq, arena, x, batch, tokens, cross, SelfAttention{});
 }
 
-void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, const Tensor& ids, int64_t tokens,
-                                  const Tensor& logits, const Tensor& next, const Tensor& next_logit, int set,
-                                  const Tensor* reorder) const {
+void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
+                             const BlipCrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const {
   Caches& caches = st.caches[set];
-  if (caches.k.empty()) fail("BLIP text: cache set ", set, " was not allocated (state_create reorderable)");
+  if (caches.k.empty()) fail("BLIP text: cache set ", set, " was not allocated (decode_alloc reorderable)");
   if (reorder) {  // beam search: each beam continues the cache of the beam it came from
     const Caches& from = st.caches[1 - set];
-    if (from.k.empty()) fail("BLIP text: reordering needs both cache sets (state_create reorderable)");
+    if (from.k.empty()) fail("BLIP text: reordering needs both cache sets (decode_alloc reorderable)");
     for (size_t i = 0; i < layers.size(); ++i) {
       gather_rows(seq, from.k[i], *reorder, caches.k[i]);
       gather_rows(seq, from.v[i], *reorder, caches.v[i]);
     }
   }
-  const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens, n = st.image_tokens;
-  const uint32_t t = uint32_t(tokens), ud = uint32_t(d);
-  Tensor x = arena.alloc(DType::F32, {rows, d});
+  // embeddings: words + positions from the cache length on, then LayerNorm
+  embed_tokens(seq, ids, 0, uint32_t(st.batch), uint32_t(tokens), word_emb, &pos_emb, 0, &st.step, x);
+  layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
+  record_layers(seq, arena, x, st.batch, tokens, cross, SelfAttention{true, &st, &caches});
+}
+
+void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t b, int64_t tokens,
+                             const BlipCrossKv& cross, const SelfAttention& self) const {
+  const int64_t d = cfg_.hidden, rows = b * tokens, n = cross.tokens;
+  if (cross.batch != b) fail("BLIP text: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
+  const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
   Tensor tmp = arena.alloc(DType::F32, {rows, d});
   Tensor qkv = arena.alloc(DType::F32, {b, tokens, 3 * d});
   Tensor q = arena.alloc(DType::F32, {b, tokens, d});
   Tensor ctx = arena.alloc(DType::F32, {b, tokens, d});
   Tensor hidden = arena.alloc(DType::F32, {rows, int64_t(cfg_.intermediate)});
-
-  // embeddings: words + positions from the cache length on, then LayerNorm
-  embed_tokens(seq, ids, 0, uint32_t(b), t, word_emb, &pos_emb, 0, &st.step, x);
-  layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
-
-  const uint32_t heads = uint32_t(cfg_.heads), dh = ud / heads;
   for (size_t i = 0; i < layers.size(); ++i) {
     const BlipTextLayer& L = layers[i];
-    // self-attention, causal over the cache: x = LN(dense(attn) + x)
+    // self-attention: x = LN(dense(attn) + x); causal over the cache when decoding
     linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
-    KvAppendArgs app;
-    app.batch = uint32_t(b);
-    app.tokens = t;
-    app.dim = ud;
-    app.max_t = uint32_t(st.max_len);
-    app.step = &st.step;
-    app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
-    app.cache = &caches.k[i];
-    kv_append(seq, app);
-    app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
-    app.cache = &caches.v[i];
-    kv_append(seq, app);
-    AttentionArgs self;
-    self.batch = uint32_t(b);
-    self.heads = heads;
-    self.head_dim = dh;
-    self.q_len = t;
-    self.kv_len = t;  // + step[0] cached keys
-    self.kv_len_add_past = true;
-    self.step = &st.step;
-    self.causal = true;
-    self.q = {&qkv, 0, 3 * ud, t * 3 * ud};
-    self.k = AttnView::dense(caches.k[i], uint32_t(st.max_len), ud);
-    self.v = AttnView::dense(caches.v[i], uint32_t(st.max_len), ud);
-    self.o = AttnView::dense(ctx, t, ud);
-    attention(seq, self);
+    AttentionArgs sa;
+    sa.batch = uint32_t(b);
+    sa.heads = heads;
+    sa.head_dim = dh;
+    sa.q_len = sa.kv_len = t;
+    sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
+    sa.o = AttnView::dense(ctx, t, ud);
+    if (self.st) {
+      KvAppendArgs app;
+      app.batch = uint32_t(b);
+      app.tokens = t;
+      app.dim = ud;
+      app.max_t = uint32_t(self.st->max_len);
+      app.step = &self.st->step;
+      app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
+      app.cache = &self.caches->k[i];
+      kv_append(seq, app);
+      app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
+      app.cache = &self.caches->v[i];
+      kv_append(seq, app);
+      sa.kv_len_add_past = true;  // + step[0] cached keys
+      sa.step = &self.st->step;
+      sa.causal = self.causal;
+      sa.k = AttnView::dense(self.caches->k[i], uint32_t(self.st->max_len), ud);
+      sa.v = AttnView::dense(self.caches->v[i], uint32_t(self.st->max_len), ud);
+    } else {  // bidirectional over the pass's own tokens (§2.4 encoder mode)
+      sa.k = {&qkv, ud, 3 * ud, t * 3 * ud};
+      sa.v = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
+    }
+    attention(seq, sa);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});
     layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, cfg_.eps, x);
 
-    // cross-attention to the image: x = LN(dense(attn) + x)
+    // cross-attention to the encoder states: x = LN(dense(attn) + x)
     linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    AttentionArgs cross;
-    cross.batch = uint32_t(b);
-    cross.heads = heads;
-    cross.head_dim = dh;
-    cross.q_len = t;
-    cross.kv_len = uint32_t(n);
-    cross.q = AttnView::dense(q, t, ud);
-    cross.k = {&st.cross_kv[i], 0, 2 * ud, uint32_t(n) * 2 * ud};
-    cross.v = {&st.cross_kv[i], ud, 2 * ud, uint32_t(n) * 2 * ud};
-    cross.o = AttnView::dense(ctx, t, ud);
-    attention(seq, cross);
+    AttentionArgs ca;
+    ca.batch = uint32_t(b);
+    ca.heads = heads;
+    ca.head_dim = dh;
+    ca.q_len = t;
+    ca.kv_len = uint32_t(n);
+    ca.q = AttnView::dense(q, t, ud);
+    ca.k = {&cross.kv[i], 0, 2 * ud, uint32_t(n) * 2 * ud};
+    ca.v = {&cross.kv[i], ud, 2 * ud, uint32_t(n) * 2 * ud};
+    ca.o = AttnView::dense(ctx, t, ud);
+    attention(seq, ca);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
     layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, cfg_.eps, x);
 
@@ -159,6 +178,28 @@ void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, co
     linear(seq, hidden, L.out, tmp, {&L.out_b});
     layer_norm(seq, tmp, &x, L.out_ln_w, L.out_ln_b, cfg_.eps, x);
   }
+}
+
+BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : body_(w, cfg, "text_decoder.bert.") {
+  const int64_t d = cfg.hidden, v = cfg.vocab;
+  const std::string head = "text_decoder.cls.predictions.";
+  head_transform = w.linear(head + "transform.dense.weight", d, d);
+  head_transform_b = w.tensor({head + "transform.dense.bias"}, {d});
+  head_ln_w = w.tensor({head + "transform.LayerNorm.weight"}, {d});
+  head_ln_b = w.tensor({head + "transform.LayerNorm.bias"}, {d});
+  // Tied pairs, either name (model-spec.md §1.1): prefer the decoder's own copy when present.
+  const std::string dec = w.find({head + "decoder.weight", "text_decoder.bert.embeddings.word_embeddings.weight"}, {v, d}).name;
+  head_decoder = w.linear(dec, v, d);
+  head_bias = w.tensor({head + "bias", head + "decoder.bias"}, {v});
+}
+
+void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, BlipText::DecodeState& st, const Tensor& ids,
+                                  int64_t tokens, const BlipCrossKv& cross, const Tensor& logits, const Tensor& next,
+                                  const Tensor& next_logit, int set, const Tensor* reorder) const {
+  const int64_t b = st.batch, d = config().hidden;
+  const uint32_t t = uint32_t(tokens), ud = uint32_t(d);
+  Tensor x = arena.alloc(DType::F32, {b * tokens, d});
+  body_.record_decode(seq, arena, st, ids, tokens, cross, x, set, reorder);
 
   // LM head on each row's last position: LN(gelu(transform(h))) . decoder^T + bias
   Tensor last = arena.alloc(DType::F32, {b, 1, d});
@@ -172,7 +213,7 @@ void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, State& st, co
   pick.cache = &last;
   kv_append(seq, pick);
   linear(seq, last.view(DType::F32, {b, d}), head_transform, head, {&head_transform_b, Activation::GeluErf});
-  layer_norm(seq, head, nullptr, head_ln_w, head_ln_b, cfg_.eps, head);
+  layer_norm(seq, head, nullptr, head_ln_w, head_ln_b, config().eps, head);
   linear(seq, head, head_decoder, logits, {&head_bias});
   argmax(seq, logits, next, next_logit);
 }

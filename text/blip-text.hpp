@@ -1,7 +1,7 @@
-// The BLIP text decoder (BlipTextLMHeadModel, model-spec.md §2.4): BERT embeddings, post-LN
-// layers with causal self-attention over a KV cache and cross-attention to the image in every
-// layer, and the LM head with its transform. The image's cross-attention K/V are computed once
-// per image (record_cross) and read at every step.
+// BLIP's BERT (BlipTextModel, model-spec.md §2.4): embeddings and post-LN layers with self- and
+// cross-attention in every layer. As the captioning/answer decoder (text_decoder.bert.*, causal,
+// over a KV cache, with the LM head) and as the VQA question encoder (text_encoder.*,
+// bidirectional). Cross-attention K/V of the encoder states are computed once (record_cross).
 #pragma once
 
 #include "fusion/blip-config.hpp"
@@ -30,39 +30,70 @@ struct BlipTextLayer {
   Tensor out_b, out_ln_w, out_ln_b;
 };
 
+// The layers' cross-attention K/V of one set of encoder states: [B, N, 2D] per layer (K | V).
+struct BlipCrossKv {
+  int64_t batch = 0, tokens = 0;
+  std::vector<Tensor> kv;
+};
+
+class BlipText {
+ public:
+  // prefix: "text_decoder.bert." or "text_encoder."
+  BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix);
+
+  BlipCrossKv cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const;
+  // Cross-attention K/V of `states` [B, N, Ve] into `kv`, once per image (or question).
+  void record_cross(Sequence& seq, const Tensor& states, const BlipCrossKv& kv) const;
+
+  // Bidirectional pass (the VQA question encoder): ids u32 [B * T] -> out [B, T, D].
+  void record_encode(Sequence& seq, Allocator& arena, const Tensor& ids, int64_t batch, int64_t tokens,
+                     const BlipCrossKv& cross, const Tensor& out) const;
+
+  // The self-attention KV caches of a decoder; set 1 exists for beam search (steps alternate
+  // sets, reordering as they go), `step` (u32 [1], host-visible) holds the cache length.
+  struct Caches {
+    std::vector<Tensor> k, v;  // [B, max_len, D] per layer
+  };
+  struct DecodeState {
+    int64_t batch = 0, max_len = 0;
+    Caches caches[2];
+    Tensor step;
+  };
+  DecodeState decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, bool reorderable) const;
+  // Causal pass over `tokens` new ids per row at cache position step[0] into cache set `set`
+  // (gathered from the other set by `reorder` first, when given): x [B * T, D] is the output.
+  void record_decode(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
+                     const BlipCrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const;
+
+  const BlipTextConfig& config() const { return cfg_; }
+
+ private:
+  struct SelfAttention;  // how a layer's self-attention reads its K/V (own tokens, or a cache)
+  void record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t batch, int64_t tokens,
+                     const BlipCrossKv& cross, const SelfAttention& self) const;
+
+  BlipTextConfig cfg_;
+  Tensor word_emb;             // embeddings.word_embeddings.weight [V, D]
+  Tensor pos_emb;              // embeddings.position_embeddings.weight [P, D]
+  Tensor emb_ln_w, emb_ln_b;   // embeddings.LayerNorm [D]
+  std::vector<BlipTextLayer> layers;
+};
+
+// The BLIP text decoder with its LM head (BlipTextLMHeadModel).
 class BlipTextDecoder {
  public:
   BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg);
 
-  // Per-request state: the image's cross K/V per layer, the self-attention KV caches, and the
-  // host-visible step buffer holding the cache length the next pass starts at.
-  struct Caches {
-    std::vector<Tensor> k, v;  // [B, max_len, D] per layer
-  };
-  struct State {
-    int64_t batch = 0, max_len = 0, image_tokens = 0;
-    std::vector<Tensor> cross_kv;  // [B, N, 2D] per layer: K | V
-    Caches caches[2];              // set 1 exists for beam search: steps alternate, reordering as they go
-    Tensor step;                   // u32 [1]
-  };
-  State state_create(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t image_tokens,
-                     bool reorderable = false) const;
-  // Cross-attention K/V of the image embeddings [B, N, Ve], once per image.
-  void record_cross(Sequence& seq, const Tensor& image_embeds, State& st) const;
-  // One pass over `tokens` new ids per row (ids: u32 [B * tokens]) at cache position step[0]
-  // into cache set `set`: appends to the caches, writes the last position's logits [B, V] and
-  // their argmax to next [B]. With `reorder` (u32 [B], beam search), the caches are first
-  // gathered from the other set: row j of `set` = row reorder[j] of the other.
-  void record_step(Sequence& seq, Allocator& arena, State& st, const Tensor& ids, int64_t tokens, const Tensor& logits,
-                   const Tensor& next, const Tensor& next_logit, int set = 0, const Tensor* reorder = nullptr) const;
-  const BlipTextConfig& config() const { return cfg_; }
+  const BlipText& body() const { return body_; }
+  // One decoder step over `tokens` new ids per row: the last position's logits [B, V] and their
+  // argmax (next, next_logit [B]).
+  void record_step(Sequence& seq, Allocator& arena, BlipText::DecodeState& st, const Tensor& ids, int64_t tokens,
+                   const BlipCrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
+                   int set = 0, const Tensor* reorder = nullptr) const;
+  const BlipTextConfig& config() const { return body_.config(); }
 
  private:
-  BlipTextConfig cfg_;
-  Tensor word_emb;             // bert.embeddings.word_embeddings.weight [V, D]
-  Tensor pos_emb;              // bert.embeddings.position_embeddings.weight [P, D]
-  Tensor emb_ln_w, emb_ln_b;   // bert.embeddings.LayerNorm [D]
-  std::vector<BlipTextLayer> layers;
+  BlipText body_;
   LinearWeight head_transform;  // cls.predictions.transform.dense [D, D]
   Tensor head_transform_b, head_ln_w, head_ln_b;
   LinearWeight head_decoder;    // cls.predictions.decoder.weight [V, D] (tied to word_embeddings)

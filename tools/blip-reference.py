@@ -30,9 +30,12 @@ WORDS = ("a an the of in on at with and photography picture photo image man woma
 PUNCT = list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
-def vocab_tokens():
+QUESTION_WORDS = "what how many color where who does do ##es".split()
+
+
+def vocab_tokens(extra=()):
     tokens = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    return tokens + PUNCT + WORDS
+    return tokens + PUNCT + WORDS + list(extra)
 
 
 # ---- the model, from the spec -------------------------------------------------------------------
@@ -80,23 +83,29 @@ def vision(p, vc, pixel_values):
     return ln(x, p, pre + "post_layernorm", eps)
 
 
-def text_decoder(p, tc, ids, enc):
-    pre = "text_decoder.bert."
+def text_layers(p, tc, ids, enc, prefix, causal):
+    """BlipTextModel (§2.4): embeddings, post-LN layers with self- and cross-attention."""
     t = ids.shape[1]
-    x = p[pre + "embeddings.word_embeddings.weight"][ids] + p[pre + "embeddings.position_embeddings.weight"][:t]
+    x = p[prefix + "embeddings.word_embeddings.weight"][ids] + p[prefix + "embeddings.position_embeddings.weight"][:t]
     eps, heads = tc["layer_norm_eps"], tc["num_attention_heads"]
-    x = ln(x, p, pre + "embeddings.LayerNorm", eps)
-    causal = (1.0 - torch.tril(torch.ones(t, t))) * -10000.0
+    x = ln(x, p, prefix + "embeddings.LayerNorm", eps)
+    mask = (1.0 - torch.tril(torch.ones(t, t))) * -10000.0 if causal else None
     for i in range(tc["num_hidden_layers"]):
-        l = f"{pre}encoder.layer.{i}."
+        l = f"{prefix}encoder.layer.{i}."
         a = attend(lin(x, p, l + "attention.self.query"), lin(x, p, l + "attention.self.key"),
-                   lin(x, p, l + "attention.self.value"), heads, causal)
+                   lin(x, p, l + "attention.self.value"), heads, mask)
         x = ln(lin(a, p, l + "attention.output.dense") + x, p, l + "attention.output.LayerNorm", eps)
         c = attend(lin(x, p, l + "crossattention.self.query"), lin(enc, p, l + "crossattention.self.key"),
                    lin(enc, p, l + "crossattention.self.value"), heads)
         x = ln(lin(c, p, l + "crossattention.output.dense") + x, p, l + "crossattention.output.LayerNorm", eps)
         m = lin(gelu(lin(x, p, l + "intermediate.dense")), p, l + "output.dense")
         x = ln(m + x, p, l + "output.LayerNorm", eps)
+    return x
+
+
+def text_decoder(p, tc, ids, enc):
+    x = text_layers(p, tc, ids, enc, "text_decoder.bert.", causal=True)
+    eps = tc["layer_norm_eps"]
     h = ln(gelu(lin(x, p, "text_decoder.cls.predictions.transform.dense")), p,
            "text_decoder.cls.predictions.transform.LayerNorm", eps)
     return h @ p["text_decoder.cls.predictions.decoder.weight"].T + p["text_decoder.cls.predictions.bias"]
@@ -185,7 +194,7 @@ def pixel_values(path, pre):
 
 # ---- checkpoints ----------------------------------------------------------------------------------
 
-def make_params(vc, tc, seed):
+def make_params(vc, tc, seed, text_encoder=False):
     g = torch.Generator().manual_seed(seed)
     def rnd(*shape, std=0.3):
         return torch.randn(*shape, generator=g) * std
@@ -209,7 +218,20 @@ def make_params(vc, tc, seed):
         p.update(lin_params(l + "mlp.fc1", vc["intermediate_size"], dv))
         p.update(lin_params(l + "mlp.fc2", dv, vc["intermediate_size"]))
     p.update(ln_params("vision_model.post_layernorm", dv))
-    b = "text_decoder.bert."
+    for b in ["text_decoder.bert."] + (["text_encoder."] if text_encoder else []):
+        text_params(p, b, tc, dt, rnd, ln_params, lin_params)
+    p.update(lin_params("text_decoder.cls.predictions.transform.dense", dt, dt))
+    p.update(ln_params("text_decoder.cls.predictions.transform.LayerNorm", dt))
+    p["text_decoder.cls.predictions.bias"] = rnd(tc["vocab_size"], std=0.1)
+    p["text_decoder.cls.predictions.bias"][tc["sep_token_id"]] += 2.0  # let some captions end early
+    # Tied: the LM head reads the word embeddings (model-spec.md §1.1).
+    p["text_decoder.cls.predictions.decoder.weight"] = p["text_decoder.bert.embeddings.word_embeddings.weight"]
+    p["text_decoder.cls.predictions.decoder.bias"] = p["text_decoder.cls.predictions.bias"]
+    return p
+
+
+def text_params(p, b, tc, dt, rnd, ln_params, lin_params):
+    """A BlipTextModel's parameters under prefix b ("text_decoder.bert." or "text_encoder.")."""
     p[b + "embeddings.word_embeddings.weight"] = rnd(tc["vocab_size"], dt, std=1.0)
     p[b + "embeddings.position_embeddings.weight"] = rnd(tc["max_position_embeddings"], dt)
     p.update(ln_params(b + "embeddings.LayerNorm", dt))
@@ -224,14 +246,6 @@ def make_params(vc, tc, seed):
         p.update(lin_params(l + "intermediate.dense", tc["intermediate_size"], dt))
         p.update(lin_params(l + "output.dense", dt, tc["intermediate_size"]))
         p.update(ln_params(l + "output.LayerNorm", dt))
-    p.update(lin_params("text_decoder.cls.predictions.transform.dense", dt, dt))
-    p.update(ln_params("text_decoder.cls.predictions.transform.LayerNorm", dt))
-    p["text_decoder.cls.predictions.bias"] = rnd(tc["vocab_size"], std=0.1)
-    p["text_decoder.cls.predictions.bias"][tc["sep_token_id"]] += 2.0  # let some captions end early
-    # Tied: the LM head reads the word embeddings (model-spec.md §1.1).
-    p["text_decoder.cls.predictions.decoder.weight"] = p[b + "embeddings.word_embeddings.weight"]
-    p["text_decoder.cls.predictions.decoder.bias"] = p["text_decoder.cls.predictions.bias"]
-    return p
 
 
 def save_safetensors(path, tensors):
@@ -250,11 +264,13 @@ def save_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def write_model(out, name, vc, tc, config_json, p, drop_aliases):
+def write_model(out, name, vc, tc, config_json, p, drop_aliases, vocab=None):
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     tensors = dict(p)
-    tensors["text_decoder.bert.embeddings.position_ids"] = torch.arange(tc["max_position_embeddings"])[None]
+    for prefix in ("text_decoder.bert.", "text_encoder."):
+        if prefix + "embeddings.word_embeddings.weight" in tensors:
+            tensors[prefix + "embeddings.position_ids"] = torch.arange(tc["max_position_embeddings"])[None]
     for alias in drop_aliases:
         del tensors[alias]
     save_safetensors(os.path.join(d, "model.safetensors"), tensors)
@@ -267,7 +283,7 @@ def write_model(out, name, vc, tc, config_json, p, drop_aliases):
     with open(os.path.join(d, "preprocessor_config.json"), "w") as f:
         json.dump(pre, f, indent=2)
     with open(os.path.join(d, "vocab.txt"), "w") as f:
-        f.write("\n".join(vocab_tokens()) + "\n")
+        f.write("\n".join(vocab or vocab_tokens()) + "\n")
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
         json.dump({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}, f, indent=2)
     return d, pre
@@ -369,5 +385,60 @@ def main(out):
         json.dump({"torch": torch.__version__, "cases": goldens}, f, indent=1)
 
 
+def wordpiece_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("wp", os.path.join(HERE, "wordpiece-reference.py"))
+    wp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wp)
+    return wp
+
+
+QUESTIONS = ["how many cats are there?", "what color is the car?", "where is the dog sitting?"]
+
+
+def main_vqa(out):
+    """BlipForQuestionAnswering (§2.6): question encoder over the image, answer decoder over the question."""
+    tokens = vocab_tokens(QUESTION_WORDS)
+    vocab = {t: i for i, t in enumerate(tokens)}
+    wp = wordpiece_module()
+    vc = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "image_size": 64, "patch_size": 16, "layer_norm_eps": 1e-5}
+    tc = {"vocab_size": len(tokens) + 2, "hidden_size": 32, "encoder_hidden_size": 32, "intermediate_size": 64,
+          "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 512, "layer_norm_eps": 1e-12,
+          "bos_token_id": len(tokens), "sep_token_id": 102, "pad_token_id": 0, "eos_token_id": 2}
+    config = {"architectures": ["BlipForQuestionAnswering"], "model_type": "blip",
+              "vision_config": dict(vc, model_type="blip_vision_model", hidden_act="gelu"),
+              "text_config": dict(tc, model_type="blip_text_model", hidden_act="gelu", is_decoder=True)}
+    pre = {"size": {"width": 64, "height": 64}, "resample": 3, "rescale_factor": 0.00392156862745098,
+           "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}
+    image = os.path.join(out, "pattern.png")
+    seed = 3
+    while True:
+        p = make_params(vc, tc, seed, text_encoder=True)
+        enc = vision(p, vc, pixel_values(image, pre))
+        cases, ok, stops = [], True, 0
+        for q in QUESTIONS:
+            q_ids = wp.encode(q, vocab)
+            q_embeds = text_layers(p, tc, torch.tensor([q_ids]), enc, "text_encoder.", causal=False)
+            ids, margin = greedy(p, tc, q_embeds, [tc["bos_token_id"]])
+            ok = ok and margin >= 0.05
+            stops += ids[-1] == tc["sep_token_id"] and len(ids) < 20
+            logits0 = text_decoder(p, tc, torch.tensor([[tc["bos_token_id"]]]), q_embeds)[0, -1]
+            cases.append(dict(question=q, question_ids=q_ids, answer_ids=ids, q_embeds=q_embeds, logits0=logits0,
+                              beam3=beam_search(p, tc, q_embeds, [tc["bos_token_id"]], 3)))
+        if ok and stops >= 2:
+            break
+        seed += 100
+    d, _ = write_model(out, "tiny-vqa", vc, tc, config, p, [], vocab=tokens)
+    golden = []
+    for i, c in enumerate(cases):
+        np.save(os.path.join(d, f"golden-q{i}-question_embeds.npy"), c["q_embeds"].numpy())
+        np.save(os.path.join(d, f"golden-q{i}-logits_step0.npy"), c["logits0"].numpy())
+        golden.append({k: c[k] for k in ("question", "question_ids", "answer_ids")} | {"ids_beam3": c["beam3"]})
+    with open(os.path.join(d, "goldens.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "seed": seed, "image": "pattern.png", "cases": golden}, f, indent=1)
+
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "tests/data/blip")
+    main_vqa(sys.argv[1] if len(sys.argv) > 1 else "tests/data/blip")

@@ -1,0 +1,158 @@
+#include "fusion/blip-decoding.hpp"
+
+#include "runtime/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace glimpse {
+
+// Device state of one generate() call: per-row caches, cross K/V and the tensors each step uses.
+struct BlipDecoding::Request {
+  explicit Request(Context& ctx)
+      : arena(ctx, MemoryKind::Device, "decode activations"), host(ctx, MemoryKind::Host, "decode step", 4096) {}
+  Allocator arena, host;
+  int64_t inputs = 0, beams = 1, rows = 0;  // rows = inputs x beams
+  BlipText::DecodeState state;
+  BlipCrossKv cross;
+  Tensor logits;                 // [rows, V]
+  Tensor next, next_logit;       // argmax of logits: u32 / f32 [rows], host-visible
+  Tensor step_ids, reorder;      // the tokens a step feeds, the rows beams continue: u32 [rows]
+  std::vector<uint32_t> tokens;  // host copy of step_ids
+};
+
+std::vector<std::vector<uint32_t>> BlipDecoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
+                                                          const std::vector<uint32_t>& prompt,
+                                                          const GenerationConfig& gen, int64_t max_len,
+                                                          std::vector<std::vector<float>>* logits0) {
+  if (gen.num_beams > 1 && gen.do_sample) fail("generate: beam search with sampling is not supported");
+  if (prompt.empty()) fail("generate: empty decoder prompt");
+  const BlipTextConfig& tc = decoder_.config();
+  const int64_t lp = int64_t(prompt.size());
+  Request rq(ctx_);
+  rq.inputs = batch;
+  rq.beams = std::max(1, gen.num_beams);
+  rq.rows = batch * rq.beams;
+  rq.state = decoder_.body().decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
+  rq.cross = decoder_.body().cross_alloc(rq.arena, rq.rows, tokens);
+  rq.logits = rq.arena.alloc(DType::F32, {rq.rows, int64_t(tc.vocab)});
+  rq.next = rq.host.alloc(DType::U32, {rq.rows});
+  rq.next_logit = rq.host.alloc(DType::F32, {rq.rows});
+  rq.step_ids = rq.host.alloc(DType::U32, {rq.rows});
+  rq.reorder = rq.host.alloc(DType::U32, {rq.rows});
+  rq.tokens.assign(size_t(rq.rows), 0);
+
+  {  // the states' cross-attention K/V, once per input (copied per beam row)
+    Sequence seq(ctx_);
+    if (rq.beams > 1) {
+      Tensor per_beam = rq.host.alloc(DType::U32, {rq.rows});
+      std::vector<uint32_t> idx;
+      for (int64_t i = 0; i < rq.rows; ++i) idx.push_back(uint32_t(i / rq.beams));
+      tensor_upload(ctx_, per_beam, idx.data(), idx.size() * 4);
+      Tensor expanded = rq.arena.alloc(DType::F32, {rq.rows, tokens, int64_t(tc.encoder_hidden)});
+      gather_rows(seq, states, per_beam, expanded);
+      decoder_.body().record_cross(seq, expanded, rq.cross);
+    } else {
+      decoder_.body().record_cross(seq, states, rq.cross);
+    }
+    seq.run();
+  }
+  std::vector<std::vector<uint32_t>> ids(size_t(batch), prompt);
+  prefill(rq, prompt, logits0);
+  if (rq.beams > 1) decode_beam(rq, gen, prompt, max_len, ids);
+  else decode_greedy(rq, gen, lp, max_len, ids);
+  return ids;
+}
+
+void BlipDecoding::prefill(Request& rq, const std::vector<uint32_t>& prompt, std::vector<std::vector<float>>* logits0) {
+  const int64_t lp = int64_t(prompt.size()), vocab = decoder_.config().vocab;
+  Tensor prompt_ids = rq.arena.alloc(DType::U32, {rq.rows * lp});
+  std::vector<uint32_t> tiled;
+  for (int64_t i = 0; i < rq.rows; ++i) tiled.insert(tiled.end(), prompt.begin(), prompt.end());
+  tensor_upload(ctx_, prompt_ids, tiled.data(), tiled.size() * 4);
+  const uint32_t zero = 0;
+  tensor_upload(ctx_, rq.state.step, &zero, 4);
+  Sequence seq(ctx_);
+  decoder_.record_step(seq, rq.arena, rq.state, prompt_ids, lp, rq.cross, rq.logits, rq.next, rq.next_logit);
+  seq.dump("logits_step0", rq.logits);
+  seq.run();
+  if (logits0) {
+    logits0->assign(size_t(rq.inputs), std::vector<float>(size_t(vocab)));
+    for (int64_t i = 0; i < rq.inputs; ++i)
+      tensor_download(ctx_, rq.logits, (*logits0)[size_t(i)].data(), size_t(vocab) * 4, size_t(i * rq.beams * vocab) * 4);
+  }
+}
+
+// The new tokens sit at position len - 1: the step reads them and the cache length from there.
+void BlipDecoding::feed(Request& rq, int64_t len) {
+  const uint32_t past = uint32_t(len - 1);
+  tensor_upload(ctx_, rq.state.step, &past, 4);
+  tensor_upload(ctx_, rq.step_ids, rq.tokens.data(), rq.tokens.size() * 4);
+}
+
+void BlipDecoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
+                                 std::vector<std::vector<uint32_t>>& ids) {
+  // §5.1 on the device's argmax; sampling and min_length choose on the host from the logits.
+  // Finished rows get pad.
+  const BlipTextConfig& tc = decoder_.config();
+  const int64_t vocab = tc.vocab;
+  Sequence step(ctx_);
+  decoder_.record_step(step, rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next, rq.next_logit);
+  std::mt19937_64 rng(gen.seed);
+  std::vector<bool> finished(static_cast<size_t>(rq.rows), false);
+  std::vector<float> logits;
+  while (len < max_len) {
+    const bool forbid_eos = len < gen.min_length;
+    if (gen.do_sample || forbid_eos) {
+      logits.resize(size_t(rq.rows * vocab));
+      tensor_download(ctx_, rq.logits, logits.data(), logits.size() * 4);
+      for (int64_t i = 0; i < rq.rows; ++i) {
+        float* row = logits.data() + i * vocab;
+        if (forbid_eos) row[tc.sep] = -INFINITY;
+        rq.tokens[size_t(i)] = gen.do_sample ? sample_token(row, vocab, gen, rng)
+                                             : uint32_t(std::max_element(row, row + vocab) - row);
+      }
+    } else {
+      tensor_download(ctx_, rq.next, rq.tokens.data(), rq.tokens.size() * 4);
+    }
+    bool all_done = true;
+    for (int64_t i = 0; i < rq.rows; ++i) {
+      uint32_t& tok = rq.tokens[size_t(i)];
+      if (finished[size_t(i)]) tok = uint32_t(tc.pad);
+      else ids[size_t(i)].push_back(tok);
+      if (tok == uint32_t(tc.sep) && !gen.ignore_eos) finished[size_t(i)] = true;
+      all_done = all_done && finished[size_t(i)];
+    }
+    ++len;
+    if (all_done || len >= max_len) break;
+    feed(rq, len);
+    step.run();
+  }
+}
+
+void BlipDecoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt,
+                               int64_t max_len, std::vector<std::vector<uint32_t>>& ids) {
+  // §5.2: steps alternate cache sets, each beam continuing its source beam's cache.
+  const int64_t vocab = decoder_.config().vocab;
+  Sequence step_into[2] = {Sequence(ctx_), Sequence(ctx_)};
+  for (int set = 0; set < 2; ++set)
+    decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next,
+                         rq.next_logit, set, &rq.reorder);
+  BeamSearch search(rq.inputs, int(rq.beams), prompt, max_len, gen.length_penalty, gen.early_stopping,
+                    uint32_t(decoder_.config().sep), gen.min_length);
+  std::vector<float> logits(static_cast<size_t>(rq.rows * vocab));
+  std::vector<uint32_t> source;
+  for (int64_t len = int64_t(prompt.size()), k = 0;; ++k) {
+    tensor_download(ctx_, rq.logits, logits.data(), logits.size() * 4);
+    search.step(logits.data(), vocab, rq.tokens, source);
+    ++len;
+    if (search.done()) break;
+    feed(rq, len);
+    tensor_upload(ctx_, rq.reorder, source.data(), source.size() * 4);
+    step_into[(k + 1) % 2].run();  // the prefill filled set 0
+  }
+  ids = search.best();
+}
+
+}  // namespace glimpse
