@@ -25,18 +25,10 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 
 BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt, const TensorSource* weights)
     : ctx_(ctx), weights_(ctx, MemoryKind::Device, "model weights") {
-  const fs::path d(dir);
-  if (!fs::is_directory(d)) fail(dir, ": not a model folder");
-  cfg_ = blip_config_load((d / "config.json").string());
-  if (!cfg_.architecture.empty() && cfg_.architecture != "BlipForConditionalGeneration")
-    fail(dir, ": architecture ", cfg_.architecture, " is not BlipForConditionalGeneration");
-  pre_ = image_processor_load((d / "preprocessor_config.json").string());
-  if (pre_.width != cfg_.vision.image_size || pre_.height != cfg_.vision.image_size)
-    fail(dir, ": preprocessor size ", pre_.width, "x", pre_.height, " does not match the vision image_size ",
-         cfg_.vision.image_size);
-  if (fs::exists(d / "tokenizer.json")) tok_ = std::make_unique<WordPiece>(WordPiece::from_tokenizer_json((d / "tokenizer.json").string()));
-  else tok_ = std::make_unique<WordPiece>(WordPiece::from_vocab_txt((d / "vocab.txt").string()));
-
+  BlipFolder folder = blip_folder_open(dir, "BlipForConditionalGeneration");
+  cfg_ = folder.config;
+  pre_ = folder.preprocessor;
+  tok_ = std::move(folder.tokenizer);
   std::optional<SafeTensors> from_dir;
   if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
   WeightLoader w(ctx, weights_, *weights, opt.weights);

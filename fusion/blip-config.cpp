@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 namespace glimpse {
@@ -87,6 +88,24 @@ BlipConfig blip_config_load(const std::string& path) {
     if (id >= c.text.vocab) fail(tw, ": ", name, " ", id, " is outside the vocabulary (vocab_size ", c.text.vocab, ")");
   int_field(j, "max_length", c.max_length, path, 1, c.text.max_positions);
   return c;
+}
+
+BlipFolder blip_folder_open(const std::string& dir, const std::string& architecture) {
+  namespace fs = std::filesystem;
+  const fs::path d(dir);
+  if (!fs::is_directory(d)) fail(dir, ": not a model folder");
+  BlipFolder f;
+  f.config = blip_config_load((d / "config.json").string());
+  if (!f.config.architecture.empty() && f.config.architecture != architecture)
+    fail(dir, ": architecture ", f.config.architecture, " is not ", architecture);
+  f.preprocessor = image_processor_load((d / "preprocessor_config.json").string());
+  if (f.preprocessor.width != f.config.vision.image_size || f.preprocessor.height != f.config.vision.image_size)
+    fail(dir, ": preprocessor size ", f.preprocessor.width, "x", f.preprocessor.height,
+         " does not match the vision image_size ", f.config.vision.image_size);
+  f.tokenizer = std::make_unique<WordPiece>(fs::exists(d / "tokenizer.json")
+                                                ? WordPiece::from_tokenizer_json((d / "tokenizer.json").string())
+                                                : WordPiece::from_vocab_txt((d / "vocab.txt").string()));
+  return f;
 }
 
 }  // namespace glimpse

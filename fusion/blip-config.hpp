@@ -3,6 +3,10 @@
 // need 12 — a wrong fallback loads fine and captions garbage).
 #pragma once
 
+#include "text/wordpiece.hpp"
+#include "vision/preprocess.hpp"
+
+#include <memory>
 #include <string>
 
 namespace glimpse {
@@ -28,5 +32,14 @@ struct BlipConfig {
 
 // Reads and validates `path` (config.json). Errors name the file, the field and the problem.
 BlipConfig blip_config_load(const std::string& path);
+
+// What a BLIP model folder holds besides the weights: config, image processor, tokenizer.
+struct BlipFolder {
+  BlipConfig config;
+  ImageProcessorConfig preprocessor;
+  std::unique_ptr<WordPiece> tokenizer;
+};
+// Opens `dir`, checking its architecture is `architecture` (when the config names one).
+BlipFolder blip_folder_open(const std::string& dir, const std::string& architecture);
 
 }  // namespace glimpse

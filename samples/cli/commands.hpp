@@ -13,6 +13,7 @@ struct Common {
 int devices_main(const Common& common, const std::vector<std::string>& args);
 int bench_main(const Common& common, const std::vector<std::string>& args);
 int caption_main(const Common& common, const std::vector<std::string>& args);
+int vqa_main(const Common& common, const std::vector<std::string>& args);
 int bench_caption_main(const Common& common, const std::vector<std::string>& args);
 
 }  // namespace glimpse::cli

@@ -15,6 +15,8 @@ const char* const kUsage =
     "  devices               list Vulkan devices and which one glimpse would use\n"
     "  caption --model DIR [--prompt TEXT] [--max-new-tokens N] [--json] IMAGE|FOLDER...\n"
     "                        caption images with a BLIP model folder (Hugging Face layout)\n"
+    "  vqa --model DIR --question TEXT [--beams N] [--json] IMAGE|FOLDER...\n"
+    "                        answer a question about images with a BLIP VQA model folder\n"
     "  bench ops [--quick] [--reps N] [--no-blas] [--only linear|gemv|attn|rows]\n"
     "                        time every op on BLIP-base shapes (GFLOP/s, GB/s), beside OpenBLAS\n"
     "  bench startup         time device + pipeline creation and first dispatches (cold vs warm cache)\n"
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     if (command == "devices") return glimpse::cli::devices_main(common, args);
     if (command == "bench") return glimpse::cli::bench_main(common, args);
     if (command == "caption") return glimpse::cli::caption_main(common, args);
+    if (command == "vqa") return glimpse::cli::vqa_main(common, args);
     std::fprintf(stderr, "glimpse: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -1,0 +1,86 @@
+// BLIP VQA end to end on the tiny checkpoint written by tools/blip-reference.py: question ids,
+// question embeddings <= 1e-4, step-0 logits <= 1e-3, answer ids (greedy and beam) exact.
+#include "tests/op-test.hpp"
+
+#include "fusion/blip-vqa.hpp"
+#include "runtime/error.hpp"
+#include "vision/decode.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+using namespace glimpse;
+using glimpse::test::context;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kModel = fs::path(GLIMPSE_TEST_DATA) / "blip" / "tiny-vqa";
+
+std::vector<float> npy(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("BLIP VQA matches the PyTorch reference on a tiny checkpoint", "[blip][vqa][model]") {
+  const auto g = nlohmann::json::parse(std::ifstream(kModel / "goldens.json"));
+  BlipVqa vqa(context(), kModel.string());
+  const Image img = image_load((fs::path(GLIMPSE_TEST_DATA) / "blip" / g["image"].get<std::string>()).string());
+  int i = 0;
+  for (const auto& c : g["cases"]) {
+    const std::string question = c["question"].get<std::string>();
+    INFO("question: " << question);
+    AnswerOptions opt;
+    opt.keep_tensors = true;
+    const AnswerResult r = vqa.answer({img}, question, opt).at(0);
+    CHECK(r.question_ids == c["question_ids"].get<std::vector<uint32_t>>());  // [CLS] kept, no [ENC]
+    const std::string stem = (kModel / ("golden-q" + std::to_string(i++))).string();
+    CHECK(max_abs_diff(r.question_embeds, npy(stem + "-question_embeds.npy")) <= 1e-4);
+    CHECK(max_abs_diff(r.logits_step0, npy(stem + "-logits_step0.npy")) <= 1e-3);
+    const auto want = c["answer_ids"].get<std::vector<uint32_t>>();
+    CHECK(r.ids == want);
+    std::string text = vqa.tokenizer().decode(want);  // then .strip(), as the VQA pipeline does
+    text.erase(0, text.find_first_not_of(' '));
+    text.erase(text.find_last_not_of(' ') + 1);
+    CHECK(r.text == text);
+    AnswerOptions beam;
+    beam.gen.num_beams = 3;
+    CHECK(vqa.answer({img}, question, beam).at(0).ids == c["ids_beam3"].get<std::vector<uint32_t>>());
+  }
+  // A batch answers each image as alone.
+  const auto both = vqa.answer({img, img}, g["cases"][0]["question"].get<std::string>());
+  CHECK(both[0].ids == g["cases"][0]["answer_ids"].get<std::vector<uint32_t>>());
+  CHECK(both[1].ids == both[0].ids);
+}
+
+TEST_CASE("BLIP VQA refuses empty questions and captioning folders", "[blip][vqa][model]") {
+  BlipVqa vqa(context(), kModel.string());
+  Image img;
+  img.width = img.height = 8;
+  img.rgb.assign(8 * 8 * 3, 128);
+  CHECK_THROWS_WITH(vqa.answer({img}, ""), "question is empty");
+  CHECK_THROWS_WITH(vqa.answer({img}, " \t\n"), "question is empty");
+  CHECK_THROWS_WITH(vqa.answer({img}, "bad \xff utf-8"), Catch::Contains("invalid UTF-8"));
+  CHECK_THROWS_WITH(BlipVqa(context(), (kModel.parent_path() / "tiny-base").string()),
+                    Catch::Contains("architecture BlipForConditionalGeneration is not BlipForQuestionAnswering"));
+}
