@@ -108,6 +108,43 @@ bool is_cjk(char32_t cp) {
 }
 
 bool is_nonspacing_mark(char32_t cp) { return in_ranges(kNonspacingMark, cp); }
+bool is_letter(char32_t cp) { return in_ranges(kLetter, cp); }
+bool is_number(char32_t cp) { return in_ranges(kNumber, cp); }
+
+bool is_white_space(char32_t cp) {
+  return (cp >= 0x9 && cp <= 0xD) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+std::string utf8_sanitize(std::string_view bytes) {
+  std::string out;
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char b = s[i];
+    size_t len = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : (b & 0xf8) == 0xf0 ? 4 : 0;
+    // The valid range of the second byte narrows for E0, ED, F0, F4 (no overlongs/surrogates).
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (b == 0xe0) lo = 0xa0;
+    if (b == 0xed) hi = 0x9f;
+    if (b == 0xf0) lo = 0x90;
+    if (b == 0xf4) hi = 0x8f;
+    if (b == 0xc0 || b == 0xc1 || b > 0xf4) len = 0;
+    size_t k = 1;
+    for (; len && k < len && i + k < n; ++k) {
+      const unsigned char c = s[i + k];
+      if (k == 1 ? (c < lo || c > hi) : (c & 0xc0) != 0x80) break;
+    }
+    if (len && k == len) {
+      out.append(bytes.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";  // U+FFFD for the maximal invalid prefix
+      i += std::max<size_t>(k, 1);
+    }
+  }
+  return out;
+}
 
 void append_lower(std::u32string& out, char32_t cp) {
   if (const CodeMap* m = find_map(kLowercase, cp)) out.append(kMapPool + m->offset, m->length);

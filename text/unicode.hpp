@@ -19,6 +19,13 @@ bool is_control(char32_t cp);      // Cc or Cf, except tab, newline and carriage
 bool is_whitespace(char32_t cp);   // space, tab, newline, carriage return, or category Zs
 bool is_cjk(char32_t cp);          // the CJK ideograph blocks BERT isolates
 bool is_nonspacing_mark(char32_t cp);  // category Mn
+bool is_letter(char32_t cp);           // category L* (regex \p{L})
+bool is_number(char32_t cp);           // category N* (regex \p{N})
+bool is_white_space(char32_t cp);      // the White_Space property (regex \s)
+
+// UTF-8 decoding that replaces each maximal invalid subsequence with U+FFFD (Python's
+// errors="replace"), for byte-level tokenizers whose tokens may split a character.
+std::string utf8_sanitize(std::string_view bytes);
 
 // Appends Python's str.lower() of cp (usually one character, sometimes more).
 void append_lower(std::u32string& out, char32_t cp);

@@ -4,7 +4,8 @@
     /usr/bin/python3 tools/unicode-tables.py > text/unicode-tables.inc
 
 From Python's unicodedata (the data the transformers BertTokenizer reference uses): punctuation
-(P*), control (Cc, Cf), space separators (Zs) and nonspacing marks (Mn) as ranges; str.lower()
+(P*), control (Cc, Cf), space separators (Zs), nonspacing marks (Mn), letters (L*) and numbers (N*)
+as ranges; str.lower()
 where it changes a character; and NFD with the nonspacing marks removed (accent stripping) where
 that changes one. Hangul syllables decompose by formula in text/unicode.cpp instead.
 """
@@ -40,7 +41,9 @@ def main():
     for name, pred in [("kPunctuation", lambda c: cat(c).startswith("P")),
                        ("kControl", lambda c: cat(c) in ("Cc", "Cf")),
                        ("kSpaceSeparator", lambda c: cat(c) == "Zs"),
-                       ("kNonspacingMark", lambda c: cat(c) == "Mn")]:
+                       ("kNonspacingMark", lambda c: cat(c) == "Mn"),
+                       ("kLetter", lambda c: cat(c).startswith("L")),   # GPT-2's \p{L}
+                       ("kNumber", lambda c: cat(c).startswith("N"))]:  # GPT-2's \p{N}
         rs = ranges(pred)
         w(f"constexpr CodeRange {name}[] = {{\n")
         for lo, hi in rs:

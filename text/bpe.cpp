@@ -1,0 +1,233 @@
+#include "text/bpe.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/json-file.hpp"
+#include "text/unicode.hpp"
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+namespace glimpse {
+
+namespace {
+
+// GPT-2's bytes_to_unicode: printable bytes map to themselves, the other 68 to U+0100 onward.
+const std::array<char32_t, 256>& byte_to_char() {
+  static const std::array<char32_t, 256> table = [] {
+    std::array<char32_t, 256> t{};
+    char32_t next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      t[size_t(b)] = printable ? char32_t(b) : next++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+int char_to_byte(char32_t c) {
+  static const std::unordered_map<char32_t, int> inverse = [] {
+    std::unordered_map<char32_t, int> m;
+    for (int b = 0; b < 256; ++b) m[byte_to_char()[size_t(b)]] = b;
+    return m;
+  }();
+  auto it = inverse.find(c);
+  return it == inverse.end() ? -1 : it->second;
+}
+
+bool is_space(char32_t c) { return unicode::is_white_space(c); }
+
+}  // namespace
+
+BytePairTokenizer::BytePairTokenizer(std::vector<std::string> tokens,
+                                     std::vector<std::pair<std::string, std::string>> merges,
+                                     const std::string& source)
+    : tokens_(std::move(tokens)), special_(tokens_.size(), false) {
+  for (uint32_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], i);
+  for (uint32_t r = 0; r < merges.size(); ++r) ranks_.emplace(merges[r].first + " " + merges[r].second, r);
+  const int64_t eos = id("<|endoftext|>");
+  if (eos < 0) fail(source, ": the vocabulary has no <|endoftext|> token");
+  eos_ = uint32_t(eos);
+  special_[eos_] = true;
+}
+
+BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, const std::string& merges_txt) {
+  const nlohmann::json vocab = json_load(vocab_json);
+  if (!vocab.is_object() || vocab.empty()) fail(vocab_json, ": expected a JSON object of token -> id");
+  std::vector<std::string> tokens(vocab.size());
+  std::vector<bool> seen(vocab.size(), false);
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_unsigned()) fail(vocab_json, ": id of ", it.key(), " is not a non-negative integer");
+    const uint64_t i = it.value().get<uint64_t>();
+    if (i >= tokens.size() || seen[i]) fail(vocab_json, ": ids are not 0..", tokens.size() - 1, " (", it.key(), " = ", i, ")");
+    tokens[i] = it.key();
+    seen[i] = true;
+  }
+  std::ifstream in(merges_txt);
+  if (!in) fail(merges_txt, ": cannot open");
+  std::vector<std::pair<std::string, std::string>> merges;
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.rfind("#version", 0) == 0) continue;
+    const size_t sp = line.find(' ');
+    if (sp == std::string::npos || sp == 0 || sp + 1 == line.size() || line.find(' ', sp + 1) != std::string::npos)
+      fail(merges_txt, ":", n, ": expected 'left right', found '", line, "'");
+    merges.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+  }
+  return BytePairTokenizer(std::move(tokens), std::move(merges), vocab_json);
+}
+
+BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path) {
+  const nlohmann::json j = json_load(path);
+  try {
+    const nlohmann::json& model = j.at("model");
+    if (model.value("type", "") != "BPE") fail(path, ": model type '", model.value("type", "?"), "' is not BPE");
+    const nlohmann::json& vocab = model.at("vocab");
+    std::vector<std::string> tokens(vocab.size());
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+      const uint64_t i = it.value().get<uint64_t>();
+      if (i >= tokens.size()) fail(path, ": vocabulary id ", i, " of ", it.key(), " is out of range");
+      tokens[i] = it.key();
+    }
+    std::vector<std::pair<std::string, std::string>> merges;
+    for (const nlohmann::json& m : model.at("merges")) {
+      if (m.is_string()) {  // "left right" (older files)
+        const std::string s = m.get<std::string>();
+        const size_t sp = s.find(' ');
+        if (sp == std::string::npos) fail(path, ": merge '", s, "' is not 'left right'");
+        merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      } else {  // ["left", "right"] (newer files)
+        merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
+      }
+    }
+    return BytePairTokenizer(std::move(tokens), std::move(merges), path);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": unexpected tokenizer.json layout: ", e.what());
+  }
+}
+
+BytePairTokenizer BytePairTokenizer::from_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path d(dir);
+  if (fs::exists(d / "tokenizer.json")) return from_tokenizer_json((d / "tokenizer.json").string());
+  return from_files((d / "vocab.json").string(), (d / "merges.txt").string());
+}
+
+int64_t BytePairTokenizer::id(const std::string& token) const {
+  auto it = ids_.find(token);
+  return it == ids_.end() ? -1 : int64_t(it->second);
+}
+
+std::vector<std::string> BytePairTokenizer::pre_split(std::string_view text) const {
+  // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ — alternatives
+  // tried in order at each position, as the regex engine does.
+  const std::u32string s = unicode::utf8_decode(text);
+  const size_t n = s.size();
+  auto other = [](char32_t c) { return !is_space(c) && !unicode::is_letter(c) && !unicode::is_number(c); };
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n;) {
+    size_t end = i;
+    if (s[i] == U'\'') {
+      for (const char32_t* c : {U"s", U"t", U"re", U"ve", U"m", U"ll", U"d"}) {
+        const std::u32string_view suffix(c);
+        if (s.compare(i + 1, suffix.size(), suffix) == 0) {
+          end = i + 1 + suffix.size();
+          break;
+        }
+      }
+    }
+    if (end == i) {
+      const size_t j = s[i] == U' ' ? i + 1 : i;  // optional leading space
+      for (auto cls : {+[](char32_t c) { return unicode::is_letter(c); }, +[](char32_t c) { return unicode::is_number(c); }}) {
+        size_t k = j;
+        while (k < n && cls(s[k])) ++k;
+        if (k > j) {
+          end = k;
+          break;
+        }
+      }
+      if (end == i) {
+        size_t k = j;
+        while (k < n && other(s[k])) ++k;
+        if (k > j) end = k;
+      }
+    }
+    if (end == i) {  // whitespace: \s+(?!\S), else \s+
+      size_t k = i;
+      while (k < n && is_space(s[k])) ++k;
+      end = k;
+      if (k < n && k - i >= 2) end = k - 1;  // leave one for the next piece's " ?"
+    }
+    out.push_back(unicode::utf8_encode(std::u32string_view(s).substr(i, end - i)));
+    i = end;
+  }
+  return out;
+}
+
+void BytePairTokenizer::bpe(const std::string& mapped, std::vector<uint32_t>& out) const {
+  // Symbols: one per mapped character, merged pairwise by lowest rank until none applies.
+  std::vector<std::string> parts;
+  const std::u32string chars = unicode::utf8_decode(mapped);
+  for (char32_t c : chars) parts.push_back(unicode::utf8_encode(std::u32string(1, c)));
+  while (parts.size() > 1) {
+    uint32_t best = std::numeric_limits<uint32_t>::max();
+    size_t at = 0;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      auto it = ranks_.find(parts[i] + " " + parts[i + 1]);
+      if (it != ranks_.end() && it->second < best) best = it->second, at = i;
+    }
+    if (best == std::numeric_limits<uint32_t>::max()) break;
+    const std::string left = parts[at], right = parts[at + 1];
+    std::vector<std::string> merged;  // every occurrence of the pair, left to right
+    for (size_t i = 0; i < parts.size();) {
+      if (i + 1 < parts.size() && parts[i] == left && parts[i + 1] == right) {
+        merged.push_back(left + right);
+        i += 2;
+      } else {
+        merged.push_back(parts[i++]);
+      }
+    }
+    parts.swap(merged);
+  }
+  for (const std::string& p : parts) {
+    const int64_t i = id(p);
+    if (i < 0) fail("BPE: piece '", p, "' is not in the vocabulary (incomplete byte coverage?)");
+    out.push_back(uint32_t(i));
+  }
+}
+
+std::vector<uint32_t> BytePairTokenizer::encode(std::string_view text) const {
+  unicode::utf8_decode(text);  // invalid UTF-8 is an error naming the byte
+  std::vector<uint32_t> ids;
+  const std::string& eos = tokens_[eos_];
+  while (true) {  // <|endoftext|> in the text stands for itself (an added special token)
+    const size_t at = text.find(eos);
+    for (const std::string& piece : pre_split(text.substr(0, at))) {
+      std::string mapped;
+      for (unsigned char b : piece) unicode::utf8_append(mapped, byte_to_char()[b]);
+      bpe(mapped, ids);
+    }
+    if (at == std::string_view::npos) break;
+    ids.push_back(eos_);
+    text.remove_prefix(at + eos.size());
+  }
+  return ids;
+}
+
+std::string BytePairTokenizer::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
+  std::string bytes;
+  for (uint32_t i : ids) {
+    if (i >= tokens_.size() || (skip_special && special_[i])) continue;
+    for (char32_t c : unicode::utf8_decode(tokens_[i])) {
+      const int b = char_to_byte(c);
+      if (b >= 0) bytes.push_back(char(b));
+      else unicode::utf8_append(bytes, c);  // a token outside the byte alphabet (added tokens)
+    }
+  }
+  return unicode::utf8_sanitize(bytes);
+}
+
+}  // namespace glimpse

@@ -1,0 +1,45 @@
+// GPT-2's byte-level BPE tokenizer (model-spec.md §3.7): the GPT-2 pre-split pattern, bytes
+// mapped to printable characters, merges applied in rank order; decoding maps characters back
+// to bytes and replaces invalid UTF-8 (a character may span tokens).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace glimpse {
+
+class BytePairTokenizer {
+ public:
+  static BytePairTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt);
+  static BytePairTokenizer from_tokenizer_json(const std::string& path);
+  // A model folder: tokenizer.json when present, else vocab.json + merges.txt.
+  static BytePairTokenizer from_folder(const std::string& dir);
+
+  // The GPT-2 pre-split of `text` (pieces of the original text).
+  std::vector<std::string> pre_split(std::string_view text) const;
+  // Ids of `text` (no special tokens added, as GPT-2's tokenizer; "<|endoftext|>" in the text maps
+  // to its id). Throws Error on invalid UTF-8.
+  std::vector<uint32_t> encode(std::string_view text) const;
+  // Text of `ids`; with skip_special, <|endoftext|> (and other special ids) are dropped.
+  std::string decode(const std::vector<uint32_t>& ids, bool skip_special = true) const;
+
+  int64_t id(const std::string& token) const;
+  size_t size() const { return tokens_.size(); }
+  uint32_t eos_id() const { return eos_; }
+
+ private:
+  BytePairTokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges,
+                    const std::string& source);
+  void bpe(const std::string& mapped, std::vector<uint32_t>& out) const;
+
+  std::vector<std::string> tokens_;  // token strings in byte-mapped characters (UTF-8)
+  std::unordered_map<std::string, uint32_t> ids_;
+  std::unordered_map<std::string, uint32_t> ranks_;  // "left right" -> merge rank
+  std::vector<bool> special_;
+  uint32_t eos_ = 0;
+};
+
+}  // namespace glimpse
