@@ -141,8 +141,15 @@ def greedy_min_length(p, tc, enc, start_ids, min_length, max_length=20):
 
 
 def beam_search(p, tc, enc, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
-    """§5.2, transformers >= 4.50's vectorised beam search, for one input."""
-    eos, prompt_len = tc["sep_token_id"], len(start_ids)
+    """§5.2 with the BLIP decoder."""
+    return beam_search_with(lambda seq: text_decoder(p, tc, torch.tensor([seq]), enc)[0, -1], tc["sep_token_id"],
+                            start_ids, num_beams, max_length, length_penalty, early_stopping)
+
+
+def beam_search_with(last_logits, eos, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
+    """§5.2, transformers >= 4.50's vectorised beam search, for one input; last_logits(ids) gives the
+    next-token logits of a sequence."""
+    prompt_len = len(start_ids)
     running = [list(start_ids) for _ in range(num_beams)]
     running_scores = torch.tensor([0.0] + [-1e9] * (num_beams - 1))
     finished = [[] for _ in range(num_beams)]
@@ -150,7 +157,7 @@ def beam_search(p, tc, enc, start_ids, num_beams, max_length=20, length_penalty=
     finished_flags = torch.zeros(num_beams, dtype=torch.bool)
     cur_len = prompt_len
     while cur_len < max_length:
-        logits = torch.stack([text_decoder(p, tc, torch.tensor([seq]), enc)[0, -1] for seq in running])
+        logits = torch.stack([last_logits(seq) for seq in running])
         logprobs = torch.log_softmax(logits, -1) + running_scores[:, None]
         vocab = logprobs.shape[1]
         values, flat = torch.topk(logprobs.flatten(), 2 * num_beams)
