@@ -1,6 +1,6 @@
 #include "fusion/blip-captioner.hpp"
 
-#include "fusion/blip-decoding.hpp"
+#include "fusion/decoding.hpp"
 
 #include "runtime/error.hpp"
 #include "runtime/safetensors.hpp"
@@ -84,7 +84,7 @@ std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& imag
   // text: the decoder cross-attending to the image
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<float>> logits0;
-  BlipDecoding decoding(ctx_, *text_);
+  Decoding decoding(ctx_, *text_);
   const auto ids = decoding.generate(embeds, b, n, prompt, gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
   const double decode_ms = ms_since(t1);
   for (int64_t i = 0; i < b; ++i) {

@@ -1,6 +1,6 @@
 #include "fusion/blip-vqa.hpp"
 
-#include "fusion/blip-decoding.hpp"
+#include "fusion/decoding.hpp"
 #include "runtime/error.hpp"
 
 #include <chrono>
@@ -70,7 +70,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
     seq.dump("pixel_values", pv);
     vision_->record(seq, arena, pv, embeds);
     seq.dump("image_embeds", embeds);
-    const BlipCrossKv image_kv = encoder_->cross_alloc(arena, b, n);
+    const CrossKv image_kv = encoder_->cross_alloc(arena, b, n);
     encoder_->record_cross(seq, embeds, image_kv);
     encoder_->record_encode(seq, arena, ids, b, lq, image_kv, question_embeds);
     seq.dump("question_embeds", question_embeds);
@@ -88,7 +88,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
   // the answer decoder over the question states (all-ones mask: nothing to mask)
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<float>> logits0;
-  BlipDecoding decoding(ctx_, *decoder_);
+  Decoding decoding(ctx_, *decoder_);
   const auto out = decoding.generate(question_embeds, b, lq, start, gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
   const double decode_ms = ms_since(t1);
   for (int64_t i = 0; i < b; ++i) {

@@ -40,15 +40,15 @@ BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string
   }
 }
 
-BlipCrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
-  BlipCrossKv kv;
+CrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
+  CrossKv kv;
   kv.batch = batch;
   kv.tokens = tokens;
   for (size_t i = 0; i < layers.size(); ++i) kv.kv.push_back(arena.alloc(DType::F32, {batch, tokens, 2 * int64_t(cfg_.hidden)}));
   return kv;
 }
 
-void BlipText::record_cross(Sequence& seq, const Tensor& states, const BlipCrossKv& kv) const {
+void BlipText::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
   const int64_t rows = kv.batch * kv.tokens;
   if (states.numel() != rows * cfg_.encoder_hidden)
     fail("BLIP text: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
@@ -58,32 +58,22 @@ void BlipText::record_cross(Sequence& seq, const Tensor& states, const BlipCross
     linear(seq, e, layers[i].cross_kv, kv.kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}), {&layers[i].cross_kv_b});
 }
 
-BlipText::DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
-                                             bool reorderable) const {
+DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
+                                   bool reorderable) const {
   if (max_len > cfg_.max_positions)
     fail("BLIP text: length ", max_len, " exceeds the model's ", cfg_.max_positions, " positions");
-  DecodeState st;
-  st.batch = batch;
-  st.max_len = max_len;
-  const int64_t d = cfg_.hidden;
-  for (size_t i = 0; i < layers.size(); ++i)
-    for (int set = 0; set < (reorderable ? 2 : 1); ++set) {
-      st.caches[set].k.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
-      st.caches[set].v.push_back(arena.alloc(DType::F32, {batch, max_len, d}));
-    }
-  st.step = host.alloc(DType::U32, {1});
-  return st;
+  return decode_state_alloc(arena, host, batch, max_len, cfg_.hidden, layers.size(), reorderable);
 }
 
 // Self-attention of layer i: the K/V it reads and what it records first to get them there.
 struct BlipText::SelfAttention {
   bool causal = false;
   DecodeState* st = nullptr;  // decoding: append to the cache, attend over it
-  const Caches* caches = nullptr;
+  const DecodeState::Caches* caches = nullptr;
 };
 
 void BlipText::record_encode(Sequence& seq, Allocator& arena, const Tensor& ids, int64_t batch, int64_t tokens,
-                             const BlipCrossKv& cross, const Tensor& out) const {
+                             const CrossKv& cross, const Tensor& out) const {
   const int64_t rows = batch * tokens, d = cfg_.hidden;
   if (out.numel() != rows * d) fail("BLIP text: output ", out.describe(), " is not [", batch, ", ", tokens, ", ", d, "]");
   const Tensor x = out.view(DType::F32, {rows, d});
@@ -93,17 +83,10 @@ void BlipText::record_encode(Sequence& seq, Allocator& arena, const Tensor& ids,
 }
 
 void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
-                             const BlipCrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const {
-  Caches& caches = st.caches[set];
+                             const CrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const {
+  DecodeState::Caches& caches = st.caches[set];
   if (caches.k.empty()) fail("BLIP text: cache set ", set, " was not allocated (decode_alloc reorderable)");
-  if (reorder) {  // beam search: each beam continues the cache of the beam it came from
-    const Caches& from = st.caches[1 - set];
-    if (from.k.empty()) fail("BLIP text: reordering needs both cache sets (decode_alloc reorderable)");
-    for (size_t i = 0; i < layers.size(); ++i) {
-      gather_rows(seq, from.k[i], *reorder, caches.k[i]);
-      gather_rows(seq, from.v[i], *reorder, caches.v[i]);
-    }
-  }
+  if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
   // embeddings: words + positions from the cache length on, then LayerNorm
   embed_tokens(seq, ids, 0, uint32_t(st.batch), uint32_t(tokens), word_emb, &pos_emb, 0, &st.step, x);
   layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
@@ -111,7 +94,7 @@ void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, c
 }
 
 void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t b, int64_t tokens,
-                             const BlipCrossKv& cross, const SelfAttention& self) const {
+                             const CrossKv& cross, const SelfAttention& self) const {
   const int64_t d = cfg_.hidden, rows = b * tokens, n = cross.tokens;
   if (cross.batch != b) fail("BLIP text: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
   const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
@@ -193,25 +176,21 @@ BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : b
   head_bias = w.tensor({head + "bias", head + "decoder.bias"}, {v});
 }
 
-void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, BlipText::DecodeState& st, const Tensor& ids,
-                                  int64_t tokens, const BlipCrossKv& cross, const Tensor& logits, const Tensor& next,
+DecoderTokens BlipTextDecoder::tokens() const {
+  return {uint32_t(config().sep), uint32_t(config().pad), config().vocab};  // BLIP stops at [SEP] (§2.5)
+}
+
+void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids,
+                                  int64_t tokens, const CrossKv& cross, const Tensor& logits, const Tensor& next,
                                   const Tensor& next_logit, int set, const Tensor* reorder) const {
   const int64_t b = st.batch, d = config().hidden;
-  const uint32_t t = uint32_t(tokens), ud = uint32_t(d);
   Tensor x = arena.alloc(DType::F32, {b * tokens, d});
   body_.record_decode(seq, arena, st, ids, tokens, cross, x, set, reorder);
 
   // LM head on each row's last position: LN(gelu(transform(h))) . decoder^T + bias
   Tensor last = arena.alloc(DType::F32, {b, 1, d});
   Tensor head = arena.alloc(DType::F32, {b, d});
-  KvAppendArgs pick;  // a strided copy of row b*T + T-1
-  pick.batch = uint32_t(b);
-  pick.tokens = 1;
-  pick.dim = ud;
-  pick.max_t = 1;
-  pick.src = {&x, (t - 1) * ud, ud, t * ud};
-  pick.cache = &last;
-  kv_append(seq, pick);
+  last_positions(seq, x, b, tokens, last);
   linear(seq, last.view(DType::F32, {b, d}), head_transform, head, {&head_transform_b, Activation::GeluErf});
   layer_norm(seq, head, nullptr, head_ln_w, head_ln_b, config().eps, head);
   linear(seq, head, head_decoder, logits, {&head_bias});

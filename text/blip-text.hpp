@@ -7,6 +7,7 @@
 #include "fusion/blip-config.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/weights.hpp"
+#include "text/decoder.hpp"
 
 #include <string>
 #include <vector>
@@ -30,47 +31,31 @@ struct BlipTextLayer {
   Tensor out_b, out_ln_w, out_ln_b;
 };
 
-// The layers' cross-attention K/V of one set of encoder states: [B, N, 2D] per layer (K | V).
-struct BlipCrossKv {
-  int64_t batch = 0, tokens = 0;
-  std::vector<Tensor> kv;
-};
-
 class BlipText {
  public:
   // prefix: "text_decoder.bert." or "text_encoder."
   BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix);
 
-  BlipCrossKv cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const;
+  CrossKv cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const;
   // Cross-attention K/V of `states` [B, N, Ve] into `kv`, once per image (or question).
-  void record_cross(Sequence& seq, const Tensor& states, const BlipCrossKv& kv) const;
+  void record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const;
 
   // Bidirectional pass (the VQA question encoder): ids u32 [B * T] -> out [B, T, D].
   void record_encode(Sequence& seq, Allocator& arena, const Tensor& ids, int64_t batch, int64_t tokens,
-                     const BlipCrossKv& cross, const Tensor& out) const;
+                     const CrossKv& cross, const Tensor& out) const;
 
-  // The self-attention KV caches of a decoder; set 1 exists for beam search (steps alternate
-  // sets, reordering as they go), `step` (u32 [1], host-visible) holds the cache length.
-  struct Caches {
-    std::vector<Tensor> k, v;  // [B, max_len, D] per layer
-  };
-  struct DecodeState {
-    int64_t batch = 0, max_len = 0;
-    Caches caches[2];
-    Tensor step;
-  };
   DecodeState decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, bool reorderable) const;
   // Causal pass over `tokens` new ids per row at cache position step[0] into cache set `set`
   // (gathered from the other set by `reorder` first, when given): x [B * T, D] is the output.
   void record_decode(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
-                     const BlipCrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const;
+                     const CrossKv& cross, const Tensor& x, int set, const Tensor* reorder) const;
 
   const BlipTextConfig& config() const { return cfg_; }
 
  private:
   struct SelfAttention;  // how a layer's self-attention reads its K/V (own tokens, or a cache)
   void record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t batch, int64_t tokens,
-                     const BlipCrossKv& cross, const SelfAttention& self) const;
+                     const CrossKv& cross, const SelfAttention& self) const;
 
   BlipTextConfig cfg_;
   Tensor word_emb;             // embeddings.word_embeddings.weight [V, D]
@@ -80,16 +65,25 @@ class BlipText {
 };
 
 // The BLIP text decoder with its LM head (BlipTextLMHeadModel).
-class BlipTextDecoder {
+class BlipTextDecoder : public TextDecoder {
  public:
   BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg);
 
-  const BlipText& body() const { return body_; }
-  // One decoder step over `tokens` new ids per row: the last position's logits [B, V] and their
-  // argmax (next, next_logit [B]).
-  void record_step(Sequence& seq, Allocator& arena, BlipText::DecodeState& st, const Tensor& ids, int64_t tokens,
-                   const BlipCrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
-                   int set = 0, const Tensor* reorder = nullptr) const;
+  DecoderTokens tokens() const override;
+  int64_t encoder_width() const override { return config().encoder_hidden; }
+  CrossKv cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const override {
+    return body_.cross_alloc(arena, batch, tokens);
+  }
+  void record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const override {
+    body_.record_cross(seq, states, kv);
+  }
+  DecodeState decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
+                           bool reorderable) const override {
+    return body_.decode_alloc(arena, host, batch, max_len, reorderable);
+  }
+  void record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
+                   const CrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
+                   int set = 0, const Tensor* reorder = nullptr) const override;
   const BlipTextConfig& config() const { return body_.config(); }
 
  private:

@@ -1,19 +1,19 @@
-// Text generation with the BLIP decoder over a batch of encoder states (image embeddings for
-// captioning, question embeddings for VQA), with generate()'s semantics (model-spec.md §5):
-// greedy on the device's argmax, beam search, sampling, min_length.
+// Text generation with a decoder over a batch of encoder states (image embeddings for captioning,
+// question embeddings for VQA), with generate()'s semantics (model-spec.md §5): greedy on the
+// device's argmax, beam search, sampling, min_length.
 #pragma once
 
 #include "runtime/device.hpp"
-#include "text/blip-text.hpp"
+#include "text/decoder.hpp"
 #include "text/generate.hpp"
 
 #include <vector>
 
 namespace glimpse {
 
-class BlipDecoding {
+class Decoding {
  public:
-  BlipDecoding(Context& ctx, const BlipTextDecoder& decoder) : ctx_(ctx), decoder_(decoder) {}
+  Decoding(Context& ctx, const TextDecoder& decoder) : ctx_(ctx), decoder_(decoder) {}
 
   // states: [B, N, Ve] on the device. Every input starts from `prompt` and generates until
   // max_len ids (prompt included) or [SEP]. With logits0, the first step's logits per input.
@@ -31,7 +31,7 @@ class BlipDecoding {
                    std::vector<std::vector<uint32_t>>& ids);
 
   Context& ctx_;
-  const BlipTextDecoder& decoder_;
+  const TextDecoder& decoder_;
 };
 
 }  // namespace glimpse

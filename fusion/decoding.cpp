@@ -1,4 +1,4 @@
-#include "fusion/blip-decoding.hpp"
+#include "fusion/decoding.hpp"
 
 #include "runtime/error.hpp"
 
@@ -9,34 +9,34 @@
 namespace glimpse {
 
 // Device state of one generate() call: per-row caches, cross K/V and the tensors each step uses.
-struct BlipDecoding::Request {
+struct Decoding::Request {
   explicit Request(Context& ctx)
       : arena(ctx, MemoryKind::Device, "decode activations"), host(ctx, MemoryKind::Host, "decode step", 4096) {}
   Allocator arena, host;
   int64_t inputs = 0, beams = 1, rows = 0;  // rows = inputs x beams
-  BlipText::DecodeState state;
-  BlipCrossKv cross;
+  DecodeState state;
+  CrossKv cross;
   Tensor logits;                 // [rows, V]
   Tensor next, next_logit;       // argmax of logits: u32 / f32 [rows], host-visible
   Tensor step_ids, reorder;      // the tokens a step feeds, the rows beams continue: u32 [rows]
   std::vector<uint32_t> tokens;  // host copy of step_ids
 };
 
-std::vector<std::vector<uint32_t>> BlipDecoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
+std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
                                                           const std::vector<uint32_t>& prompt,
                                                           const GenerationConfig& gen, int64_t max_len,
                                                           std::vector<std::vector<float>>* logits0) {
   if (gen.num_beams > 1 && gen.do_sample) fail("generate: beam search with sampling is not supported");
   if (prompt.empty()) fail("generate: empty decoder prompt");
-  const BlipTextConfig& tc = decoder_.config();
+  const DecoderTokens tk = decoder_.tokens();
   const int64_t lp = int64_t(prompt.size());
   Request rq(ctx_);
   rq.inputs = batch;
   rq.beams = std::max(1, gen.num_beams);
   rq.rows = batch * rq.beams;
-  rq.state = decoder_.body().decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
-  rq.cross = decoder_.body().cross_alloc(rq.arena, rq.rows, tokens);
-  rq.logits = rq.arena.alloc(DType::F32, {rq.rows, int64_t(tc.vocab)});
+  rq.state = decoder_.decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
+  rq.cross = decoder_.cross_alloc(rq.arena, rq.rows, tokens);
+  rq.logits = rq.arena.alloc(DType::F32, {rq.rows, tk.vocab});
   rq.next = rq.host.alloc(DType::U32, {rq.rows});
   rq.next_logit = rq.host.alloc(DType::F32, {rq.rows});
   rq.step_ids = rq.host.alloc(DType::U32, {rq.rows});
@@ -50,11 +50,11 @@ std::vector<std::vector<uint32_t>> BlipDecoding::generate(const Tensor& states, 
       std::vector<uint32_t> idx;
       for (int64_t i = 0; i < rq.rows; ++i) idx.push_back(uint32_t(i / rq.beams));
       tensor_upload(ctx_, per_beam, idx.data(), idx.size() * 4);
-      Tensor expanded = rq.arena.alloc(DType::F32, {rq.rows, tokens, int64_t(tc.encoder_hidden)});
+      Tensor expanded = rq.arena.alloc(DType::F32, {rq.rows, tokens, decoder_.encoder_width()});
       gather_rows(seq, states, per_beam, expanded);
-      decoder_.body().record_cross(seq, expanded, rq.cross);
+      decoder_.record_cross(seq, expanded, rq.cross);
     } else {
-      decoder_.body().record_cross(seq, states, rq.cross);
+      decoder_.record_cross(seq, states, rq.cross);
     }
     seq.run();
   }
@@ -65,8 +65,8 @@ std::vector<std::vector<uint32_t>> BlipDecoding::generate(const Tensor& states, 
   return ids;
 }
 
-void BlipDecoding::prefill(Request& rq, const std::vector<uint32_t>& prompt, std::vector<std::vector<float>>* logits0) {
-  const int64_t lp = int64_t(prompt.size()), vocab = decoder_.config().vocab;
+void Decoding::prefill(Request& rq, const std::vector<uint32_t>& prompt, std::vector<std::vector<float>>* logits0) {
+  const int64_t lp = int64_t(prompt.size()), vocab = decoder_.tokens().vocab;
   Tensor prompt_ids = rq.arena.alloc(DType::U32, {rq.rows * lp});
   std::vector<uint32_t> tiled;
   for (int64_t i = 0; i < rq.rows; ++i) tiled.insert(tiled.end(), prompt.begin(), prompt.end());
@@ -85,18 +85,18 @@ void BlipDecoding::prefill(Request& rq, const std::vector<uint32_t>& prompt, std
 }
 
 // The new tokens sit at position len - 1: the step reads them and the cache length from there.
-void BlipDecoding::feed(Request& rq, int64_t len) {
+void Decoding::feed(Request& rq, int64_t len) {
   const uint32_t past = uint32_t(len - 1);
   tensor_upload(ctx_, rq.state.step, &past, 4);
   tensor_upload(ctx_, rq.step_ids, rq.tokens.data(), rq.tokens.size() * 4);
 }
 
-void BlipDecoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
+void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
                                  std::vector<std::vector<uint32_t>>& ids) {
   // §5.1 on the device's argmax; sampling and min_length choose on the host from the logits.
   // Finished rows get pad.
-  const BlipTextConfig& tc = decoder_.config();
-  const int64_t vocab = tc.vocab;
+  const DecoderTokens tk = decoder_.tokens();
+  const int64_t vocab = tk.vocab;
   Sequence step(ctx_);
   decoder_.record_step(step, rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next, rq.next_logit);
   std::mt19937_64 rng(gen.seed);
@@ -109,7 +109,7 @@ void BlipDecoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64
       tensor_download(ctx_, rq.logits, logits.data(), logits.size() * 4);
       for (int64_t i = 0; i < rq.rows; ++i) {
         float* row = logits.data() + i * vocab;
-        if (forbid_eos) row[tc.sep] = -INFINITY;
+        if (forbid_eos) row[tk.eos] = -INFINITY;
         rq.tokens[size_t(i)] = gen.do_sample ? sample_token(row, vocab, gen, rng)
                                              : uint32_t(std::max_element(row, row + vocab) - row);
       }
@@ -119,9 +119,9 @@ void BlipDecoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64
     bool all_done = true;
     for (int64_t i = 0; i < rq.rows; ++i) {
       uint32_t& tok = rq.tokens[size_t(i)];
-      if (finished[size_t(i)]) tok = uint32_t(tc.pad);
+      if (finished[size_t(i)]) tok = tk.pad;
       else ids[size_t(i)].push_back(tok);
-      if (tok == uint32_t(tc.sep) && !gen.ignore_eos) finished[size_t(i)] = true;
+      if (tok == tk.eos && !gen.ignore_eos) finished[size_t(i)] = true;
       all_done = all_done && finished[size_t(i)];
     }
     ++len;
@@ -131,16 +131,16 @@ void BlipDecoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64
   }
 }
 
-void BlipDecoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt,
+void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt,
                                int64_t max_len, std::vector<std::vector<uint32_t>>& ids) {
   // §5.2: steps alternate cache sets, each beam continuing its source beam's cache.
-  const int64_t vocab = decoder_.config().vocab;
+  const int64_t vocab = decoder_.tokens().vocab;
   Sequence step_into[2] = {Sequence(ctx_), Sequence(ctx_)};
   for (int set = 0; set < 2; ++set)
     decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next,
                          rq.next_logit, set, &rq.reorder);
   BeamSearch search(rq.inputs, int(rq.beams), prompt, max_len, gen.length_penalty, gen.early_stopping,
-                    uint32_t(decoder_.config().sep), gen.min_length);
+                    decoder_.tokens().eos, gen.min_length);
   std::vector<float> logits(static_cast<size_t>(rq.rows * vocab));
   std::vector<uint32_t> source;
   for (int64_t len = int64_t(prompt.size()), k = 0;; ++k) {
