@@ -10,7 +10,7 @@
 #include "text/blip-text.hpp"
 #include "text/generate.hpp"
 #include "text/wordpiece.hpp"
-#include "vision/blip-vision.hpp"
+#include "vision/vit.hpp"
 #include "vision/preprocess.hpp"
 
 #include <memory>
@@ -55,7 +55,7 @@ class BlipCaptioner {
   ImageProcessorConfig pre_;
   std::unique_ptr<WordPiece> tok_;
   Allocator weights_;
-  std::unique_ptr<BlipVision> vision_;
+  std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipTextDecoder> text_;
 };
 

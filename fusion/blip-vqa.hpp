@@ -37,7 +37,7 @@ class BlipVqa {
   ImageProcessorConfig pre_;
   std::unique_ptr<WordPiece> tok_;
   Allocator weights_;
-  std::unique_ptr<BlipVision> vision_;
+  std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipText> encoder_;
   std::unique_ptr<BlipTextDecoder> decoder_;
 };

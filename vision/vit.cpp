@@ -1,43 +1,56 @@
-#include "vision/blip-vision.hpp"
+#include "vision/vit.hpp"
 
 #include "runtime/error.hpp"
 
 namespace glimpse {
 
-BlipVision::BlipVision(WeightLoader& w, const BlipVisionConfig& cfg) : cfg_(cfg) {
+VitEncoder::VitEncoder(WeightLoader& w, const BlipVisionConfig& cfg, VitLayout layout, const std::string& prefix)
+    : cfg_(cfg) {
   const int64_t d = cfg.hidden, n = cfg.tokens(), p = cfg.patch, inter = cfg.intermediate;
-  const std::string e = "vision_model.embeddings.";
+  const bool blip = layout == VitLayout::Blip;
+  const std::string e = prefix + "embeddings.";
+  const std::string patch = e + (blip ? "patch_embedding." : "patch_embeddings.projection.");
   // The conv weight [D, 3, P, P] is already the [D, 3*P*P] matrix im2col patches multiply.
-  patch_w = w.linear_as(e + "patch_embedding.weight", {d, 3, p, p}, d, 3 * p * p);
-  patch_b = w.tensor({e + "patch_embedding.bias"}, {d});
-  cls = w.tensor({e + "class_embedding"}, {1, 1, d}, {d});
-  pos = w.tensor({e + "position_embedding"}, {1, n, d}, {n, d});
+  patch_w = w.linear_as(patch + "weight", {d, 3, p, p}, d, 3 * p * p);
+  patch_b = w.tensor({patch + "bias"}, {d});
+  cls = w.tensor({e + (blip ? "class_embedding" : "cls_token")}, {1, 1, d}, {d});
+  pos = w.tensor({e + (blip ? "position_embedding" : "position_embeddings")}, {1, n, d}, {n, d});
   for (int i = 0; i < cfg.layers; ++i) {
-    const std::string l = "vision_model.encoder.layers." + std::to_string(i) + ".";
-    BlipVisionLayer L;
-    L.ln1_w = w.tensor({l + "layer_norm1.weight"}, {d});
-    L.ln1_b = w.tensor({l + "layer_norm1.bias"}, {d});
-    L.qkv = w.linear(l + "self_attn.qkv.weight", 3 * d, d);
-    L.qkv_b = w.tensor({l + "self_attn.qkv.bias"}, {3 * d});
-    L.proj = w.linear(l + "self_attn.projection.weight", d, d);
-    L.proj_b = w.tensor({l + "self_attn.projection.bias"}, {d});
-    L.ln2_w = w.tensor({l + "layer_norm2.weight"}, {d});
-    L.ln2_b = w.tensor({l + "layer_norm2.bias"}, {d});
-    L.fc1 = w.linear(l + "mlp.fc1.weight", inter, d);
-    L.fc1_b = w.tensor({l + "mlp.fc1.bias"}, {inter});
-    L.fc2 = w.linear(l + "mlp.fc2.weight", d, inter);
-    L.fc2_b = w.tensor({l + "mlp.fc2.bias"}, {d});
+    const std::string l = prefix + (blip ? "encoder.layers." : "encoder.layer.") + std::to_string(i) + ".";
+    VitLayer L;
+    const std::string ln1 = l + (blip ? "layer_norm1." : "layernorm_before."), ln2 = l + (blip ? "layer_norm2." : "layernorm_after.");
+    L.ln1_w = w.tensor({ln1 + "weight"}, {d});
+    L.ln1_b = w.tensor({ln1 + "bias"}, {d});
+    if (blip) {
+      L.qkv = w.linear(l + "self_attn.qkv.weight", 3 * d, d);
+      L.qkv_b = w.tensor({l + "self_attn.qkv.bias"}, {3 * d});
+    } else {
+      const std::string a = l + "attention.attention.";
+      L.qkv = w.linear_stack({a + "query.weight", a + "key.weight", a + "value.weight"}, {d, d, d}, d);
+      L.qkv_b = w.vector_concat({a + "query.bias", a + "key.bias", a + "value.bias"}, {d, d, d});
+    }
+    const std::string proj = l + (blip ? "self_attn.projection." : "attention.output.dense.");
+    L.proj = w.linear(proj + "weight", d, d);
+    L.proj_b = w.tensor({proj + "bias"}, {d});
+    L.ln2_w = w.tensor({ln2 + "weight"}, {d});
+    L.ln2_b = w.tensor({ln2 + "bias"}, {d});
+    const std::string fc1 = l + (blip ? "mlp.fc1." : "intermediate.dense."), fc2 = l + (blip ? "mlp.fc2." : "output.dense.");
+    L.fc1 = w.linear(fc1 + "weight", inter, d);
+    L.fc1_b = w.tensor({fc1 + "bias"}, {inter});
+    L.fc2 = w.linear(fc2 + "weight", d, inter);
+    L.fc2_b = w.tensor({fc2 + "bias"}, {d});
     layers.push_back(std::move(L));
   }
-  post_w = w.tensor({"vision_model.post_layernorm.weight"}, {d});
-  post_b = w.tensor({"vision_model.post_layernorm.bias"}, {d});
+  const std::string post = prefix + (blip ? "post_layernorm." : "layernorm.");
+  post_w = w.tensor({post + "weight"}, {d});
+  post_b = w.tensor({post + "bias"}, {d});
 }
 
-void BlipVision::record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const {
+void VitEncoder::record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const {
   const int64_t b = pixel_values.dim(0), d = cfg_.hidden, n = cfg_.tokens(), p = cfg_.patch;
   if (pixel_values.rank() != 4 || pixel_values.dim(1) != 3 || pixel_values.dim(2) != cfg_.image_size ||
       pixel_values.dim(3) != cfg_.image_size)
-    fail("BLIP vision: pixel_values must be [B, 3, ", cfg_.image_size, ", ", cfg_.image_size, "], found ",
+    fail("vision encoder: pixel_values must be [B, 3, ", cfg_.image_size, ", ", cfg_.image_size, "], found ",
          pixel_values.describe());
   const int64_t rows = b * n;
   // embeddings: patches (row-major grid), class token first, positions added
@@ -64,7 +77,7 @@ void BlipVision::record(Sequence& seq, Allocator& arena, const Tensor& pixel_val
   a.v = {&qkv, uint32_t(2 * d), w3, bs};
   a.o = AttnView::dense(ctx, uint32_t(n), uint32_t(d));
   for (size_t i = 0; i < layers.size(); ++i) {
-    const BlipVisionLayer& L = layers[i];
+    const VitLayer& L = layers[i];
     // self-attention (pre-LN): x += projection(attn(qkv(layer_norm1(x))))
     layer_norm(seq, xr, nullptr, L.ln1_w, L.ln1_b, cfg_.eps, y);
     linear(seq, y, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
@@ -76,7 +89,7 @@ void BlipVision::record(Sequence& seq, Allocator& arena, const Tensor& pixel_val
     linear(seq, hidden, L.fc2, xr, {&L.fc2_b, Activation::None, &xr});
     seq.dump("vision.layer" + std::to_string(i), x);
   }
-  // post_layernorm over all tokens: what the text side cross-attends to
+  // the final LayerNorm over all tokens: what the text side cross-attends to
   layer_norm(seq, xr, nullptr, post_w, post_b, cfg_.eps, embeds.view(DType::F32, {rows, d}));
 }
 
