@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fusion/blip-config.hpp"
+#include "fusion/captioner.hpp"
 #include "runtime/device.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/safetensors.hpp"
@@ -20,29 +21,12 @@
 
 namespace glimpse {
 
-struct CaptionOptions {
-  std::string prompt;         // conditional captioning: the caption continues this text
-  GenerationConfig gen{0};    // max_length 0 = the config's (20); greedy unless beams or sampling
-  bool keep_tensors = false;  // return pixel_values, image_embeds and the first step's logits
-};
-
-struct CaptionResult {
-  std::string text;
-  std::vector<uint32_t> ids;  // [bos, prompt..., generated..., sep if produced]
-  double encode_ms = 0, decode_ms = 0;
-  std::vector<float> pixel_values, image_embeds, logits_step0;  // with keep_tensors, this image's
-};
-
-struct ModelOptions {
-  DType weights = DType::F32;  // F16 halves memory and bandwidth at a small accuracy cost
-};
-
-class BlipCaptioner {
+class BlipCaptioner : public Captioner {
  public:
   // `weights`, when given, replaces the folder's safetensors (benchmarks generate them).
   BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {}, const TensorSource* weights = nullptr);
 
-  std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {});
+  std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) override;
   const BlipConfig& config() const { return cfg_; }
   const ImageProcessorConfig& preprocessor() const { return pre_; }
   const WordPiece& tokenizer() const { return *tok_; }

@@ -1,6 +1,5 @@
 // glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many images.
-#include "fusion/blip-captioner.hpp"
-#include "fusion/blip-vqa.hpp"
+#include "fusion/registry.hpp"
 #include "runtime/error.hpp"
 #include "samples/cli/commands.hpp"
 #include "samples/cli/options.hpp"
@@ -82,14 +81,14 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
-  BlipCaptioner model(ctx, c.model_dir, c.model);
+  const std::unique_ptr<Captioner> model = captioner_open(ctx, c.model_dir, c.model);
   CaptionOptions opt;
   opt.prompt = c.text;
   opt.gen = c.gen;
   return for_each_image(
       c,
       [&](const std::string& file, const Image& img) {
-        const CaptionResult r = model.caption({img}, opt).at(0);
+        const CaptionResult r = model->caption({img}, opt).at(0);
         return nlohmann::json{{"file", file},
                               {"generated_text", r.text},
                               {"token_ids", r.ids},
@@ -104,13 +103,13 @@ int vqa_main(const Common& common, const std::vector<std::string>& args) {
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
-  BlipVqa model(ctx, c.model_dir, c.model);
+  const std::unique_ptr<BlipVqa> model = vqa_open(ctx, c.model_dir, c.model);
   AnswerOptions opt;
   opt.gen = c.gen;
   return for_each_image(
       c,
       [&](const std::string& file, const Image& img) {
-        const AnswerResult r = model.answer({img}, c.text, opt).at(0);
+        const AnswerResult r = model->answer({img}, c.text, opt).at(0);
         return nlohmann::json{{"file", file},
                               {"question", c.text},
                               {"answer", r.text},

@@ -1,0 +1,38 @@
+// Image captioning, whatever the model family: the options, the result, and the interface that
+// BLIP and VisionEncoderDecoder (ViT-GPT2) captioners implement. fusion/registry opens one from a
+// model folder.
+#pragma once
+
+#include "runtime/tensor.hpp"
+#include "text/generate.hpp"
+#include "vision/image.hpp"
+
+#include <string>
+#include <vector>
+
+namespace glimpse {
+
+struct CaptionOptions {
+  std::string prompt;         // conditional captioning (BLIP only): the caption continues this text
+  GenerationConfig gen{0};    // max_length 0 = the model config's (20); greedy unless beams or sampling
+  bool keep_tensors = false;  // return pixel_values, image_embeds and the first step's logits
+};
+
+struct CaptionResult {
+  std::string text;
+  std::vector<uint32_t> ids;  // the decoder start, any prompt, the generated ids (eos if produced)
+  double encode_ms = 0, decode_ms = 0;
+  std::vector<float> pixel_values, image_embeds, logits_step0;  // with keep_tensors, this image's
+};
+
+struct ModelOptions {
+  DType weights = DType::F32;  // F16 halves memory and bandwidth at a small accuracy cost
+};
+
+class Captioner {
+ public:
+  virtual ~Captioner() = default;
+  virtual std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) = 0;
+};
+
+}  // namespace glimpse

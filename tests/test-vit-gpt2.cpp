@@ -1,0 +1,93 @@
+// ViT-GPT2 (VisionEncoderDecoder) on the tiny checkpoints written by tools/vit-gpt2-reference.py,
+// and the registry that opens any supported model folder.
+#include "tests/op-test.hpp"
+
+#include "fusion/registry.hpp"
+#include "fusion/vit-gpt2.hpp"
+#include "runtime/error.hpp"
+#include "vision/decode.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+using namespace glimpse;
+using glimpse::test::context;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = fs::path(GLIMPSE_TEST_DATA);
+
+std::vector<float> npy(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("ViT-GPT2 matches the PyTorch reference, with the tied matrix under either name", "[vit-gpt2][model]") {
+  const auto g = nlohmann::json::parse(std::ifstream(kData / "vit-gpt2" / "goldens.json"))["cases"];
+  const std::pair<const char*, const char*> images[] = {{"pattern", "blip/pattern.png"}, {"photo", "images/rgb-420.jpg"}};
+  for (const char* model : {"tiny-lmhead", "tiny-wte"}) {
+    VitGpt2Captioner cap(context(), (kData / "vit-gpt2" / model).string());
+    for (const auto& [name, file] : images) {
+      INFO("model " << model << ", image " << name);
+      const Image img = image_load((kData / file).string());
+      CaptionOptions opt;
+      opt.keep_tensors = true;
+      const CaptionResult r = cap.caption({img}, opt).at(0);
+      const std::string stem = (kData / "vit-gpt2" / ("golden-" + std::string(name))).string();
+      CHECK(r.pixel_values == npy(stem + "-pixel_values.npy"));  // bilinear, mean/std 0.5: bit for bit
+      CHECK(max_abs_diff(r.image_embeds, npy(stem + "-encoder_states.npy")) <= 1e-4);
+      CHECK(max_abs_diff(r.logits_step0, npy(stem + "-logits_step0.npy")) <= 1e-3);
+      const auto want = g[name]["ids"].get<std::vector<uint32_t>>();
+      CHECK(r.ids == want);
+      CHECK(r.text == cap.tokenizer().decode(want));
+      CaptionOptions card;  // the model card's predict_step: 4 beams, max_length 16
+      card.gen.num_beams = 4;
+      card.gen.max_length = 16;
+      CHECK(cap.caption({img}, card).at(0).ids == g[name]["ids_beam4_ml16"].get<std::vector<uint32_t>>());
+    }
+    CaptionOptions prompt;
+    prompt.prompt = "a photo of";
+    CHECK_THROWS_WITH(cap.caption({image_load((kData / "blip/pattern.png").string())}, prompt),
+                      Catch::Contains("takes no prompt"));
+  }
+}
+
+TEST_CASE("the registry opens each supported model and names the unsupported", "[vit-gpt2][model]") {
+  CHECK(model_kind((kData / "blip/tiny-base").string()) == ModelKind::BlipCaption);
+  CHECK(model_kind((kData / "blip/tiny-vqa").string()) == ModelKind::BlipVqa);
+  CHECK(model_kind((kData / "vit-gpt2/tiny-wte").string()) == ModelKind::VitGpt2);
+  CHECK(captioner_open(context(), (kData / "vit-gpt2/tiny-lmhead").string()) != nullptr);
+  CHECK_THROWS_WITH(captioner_open(context(), (kData / "blip/tiny-vqa").string()), Catch::Contains("use 'glimpse vqa"));
+  CHECK_THROWS_WITH(vqa_open(context(), (kData / "blip/tiny-base").string()), Catch::Contains("use 'glimpse caption'"));
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-registry-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]})";
+  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("model_type 'llava' (LlavaForConditionalGeneration) is not "
+                                                              "supported; supported: BlipForConditionalGeneration"));
+  std::ofstream(dir / "config.json") << R"({"model_type": "vision-encoder-decoder", "encoder": {"model_type": "swin"},
+                                           "decoder": {"model_type": "trocr"}})";
+  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("encoder 'swin' and decoder 'trocr' is not supported"));
+  fs::remove_all(dir);
+  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("config.json: cannot open"));
+}

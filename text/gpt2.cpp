@@ -1,0 +1,147 @@
+#include "text/gpt2.hpp"
+
+#include "runtime/error.hpp"
+
+namespace glimpse {
+
+Gpt2Decoder::Gpt2Decoder(WeightLoader& w, const Gpt2Config& cfg) : cfg_(cfg) {
+  const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_hidden, inner = cfg.inner ? cfg.inner : 4 * cfg.hidden;
+  const std::string t = "decoder.transformer.";
+  // Tied: only one of the two names may be stored (model-spec.md §1.1); accept either.
+  wte = w.tensor({t + "wte.weight", "decoder.lm_head.weight"}, {v, d});
+  lm_head = w.linear(w.find({"decoder.lm_head.weight", t + "wte.weight"}, {v, d}).name, v, d);
+  wpe = w.tensor({t + "wpe.weight"}, {cfg.positions, d});
+  for (int i = 0; i < cfg.layers; ++i) {
+    const std::string l = t + "h." + std::to_string(i) + ".";
+    Gpt2Layer L;
+    L.ln1_w = w.tensor({l + "ln_1.weight"}, {d});
+    L.ln1_b = w.tensor({l + "ln_1.bias"}, {d});
+    L.attn = w.linear(l + "attn.c_attn.weight", 3 * d, d, WeightLayout::InOut);
+    L.attn_b = w.tensor({l + "attn.c_attn.bias"}, {3 * d});
+    L.attn_proj = w.linear(l + "attn.c_proj.weight", d, d, WeightLayout::InOut);
+    L.attn_proj_b = w.tensor({l + "attn.c_proj.bias"}, {d});
+    L.lnx_w = w.tensor({l + "ln_cross_attn.weight"}, {d});
+    L.lnx_b = w.tensor({l + "ln_cross_attn.bias"}, {d});
+    L.cross_q = w.linear(l + "crossattention.q_attn.weight", d, d, WeightLayout::InOut);
+    L.cross_q_b = w.tensor({l + "crossattention.q_attn.bias"}, {d});
+    L.cross_kv = w.linear(l + "crossattention.c_attn.weight", 2 * d, ve, WeightLayout::InOut);
+    L.cross_kv_b = w.tensor({l + "crossattention.c_attn.bias"}, {2 * d});
+    L.cross_proj = w.linear(l + "crossattention.c_proj.weight", d, d, WeightLayout::InOut);
+    L.cross_proj_b = w.tensor({l + "crossattention.c_proj.bias"}, {d});
+    L.ln2_w = w.tensor({l + "ln_2.weight"}, {d});
+    L.ln2_b = w.tensor({l + "ln_2.bias"}, {d});
+    L.fc = w.linear(l + "mlp.c_fc.weight", inner, d, WeightLayout::InOut);
+    L.fc_b = w.tensor({l + "mlp.c_fc.bias"}, {inner});
+    L.proj = w.linear(l + "mlp.c_proj.weight", d, inner, WeightLayout::InOut);
+    L.proj_b = w.tensor({l + "mlp.c_proj.bias"}, {d});
+    layers.push_back(std::move(L));
+  }
+  lnf_w = w.tensor({t + "ln_f.weight"}, {d});
+  lnf_b = w.tensor({t + "ln_f.bias"}, {d});
+}
+
+CrossKv Gpt2Decoder::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
+  CrossKv kv;
+  kv.batch = batch;
+  kv.tokens = tokens;
+  for (size_t i = 0; i < layers.size(); ++i) kv.kv.push_back(arena.alloc(DType::F32, {batch, tokens, 2 * int64_t(cfg_.hidden)}));
+  return kv;
+}
+
+void Gpt2Decoder::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
+  const int64_t rows = kv.batch * kv.tokens;
+  if (states.numel() != rows * cfg_.encoder_hidden)
+    fail("GPT-2: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens, " x ",
+         cfg_.encoder_hidden);
+  const Tensor e = states.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
+  for (size_t i = 0; i < layers.size(); ++i)
+    linear(seq, e, layers[i].cross_kv, kv.kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}), {&layers[i].cross_kv_b});
+}
+
+DecodeState Gpt2Decoder::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
+                                      bool reorderable) const {
+  if (max_len > cfg_.positions) fail("GPT-2: length ", max_len, " exceeds the model's ", cfg_.positions, " positions");
+  return decode_state_alloc(arena, host, batch, max_len, cfg_.hidden, layers.size(), reorderable);
+}
+
+void Gpt2Decoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
+                              const CrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
+                              int set, const Tensor* reorder) const {
+  const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens, n = cross.tokens;
+  const int64_t inner = cfg_.inner ? cfg_.inner : 4 * cfg_.hidden;
+  const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
+  DecodeState::Caches& caches = st.caches[set];
+  if (caches.k.empty()) fail("GPT-2: cache set ", set, " was not allocated (decode_alloc reorderable)");
+  if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
+
+  Tensor x = arena.alloc(DType::F32, {rows, d});
+  Tensor y = arena.alloc(DType::F32, {rows, d});
+  Tensor qkv = arena.alloc(DType::F32, {b, tokens, 3 * d});
+  Tensor q = arena.alloc(DType::F32, {b, tokens, d});
+  Tensor ctx = arena.alloc(DType::F32, {b, tokens, d});
+  Tensor hidden = arena.alloc(DType::F32, {rows, inner});
+  // h = wte[id] + wpe[past + t] (no embedding LayerNorm in GPT-2)
+  embed_tokens(seq, ids, 0, uint32_t(b), t, wte, &wpe, 0, &st.step, x);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Gpt2Layer& L = layers[i];
+    // self-attention, causal over the cache: h += c_proj(attn(c_attn(ln_1(h))))
+    layer_norm(seq, x, nullptr, L.ln1_w, L.ln1_b, cfg_.eps, y);
+    linear(seq, y, L.attn, qkv.view(DType::F32, {rows, 3 * d}), {&L.attn_b});
+    KvAppendArgs app;
+    app.batch = uint32_t(b);
+    app.tokens = t;
+    app.dim = ud;
+    app.max_t = uint32_t(st.max_len);
+    app.step = &st.step;
+    app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
+    app.cache = &caches.k[i];
+    kv_append(seq, app);
+    app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
+    app.cache = &caches.v[i];
+    kv_append(seq, app);
+    AttentionArgs sa;
+    sa.batch = uint32_t(b);
+    sa.heads = heads;
+    sa.head_dim = dh;
+    sa.q_len = sa.kv_len = t;
+    sa.kv_len_add_past = true;
+    sa.step = &st.step;
+    sa.causal = true;
+    sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
+    sa.k = AttnView::dense(caches.k[i], uint32_t(st.max_len), ud);
+    sa.v = AttnView::dense(caches.v[i], uint32_t(st.max_len), ud);
+    sa.o = AttnView::dense(ctx, t, ud);
+    attention(seq, sa);
+    linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_proj, x, {&L.attn_proj_b, Activation::None, &x});
+
+    // cross-attention to the encoder states: h += c_proj(attn(q_attn(ln_cross_attn(h)), k|v))
+    layer_norm(seq, x, nullptr, L.lnx_w, L.lnx_b, cfg_.eps, y);
+    linear(seq, y, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
+    AttentionArgs ca;
+    ca.batch = uint32_t(b);
+    ca.heads = heads;
+    ca.head_dim = dh;
+    ca.q_len = t;
+    ca.kv_len = uint32_t(n);
+    ca.q = AttnView::dense(q, t, ud);
+    ca.k = {&cross.kv[i], 0, 2 * ud, uint32_t(n) * 2 * ud};
+    ca.v = {&cross.kv[i], ud, 2 * ud, uint32_t(n) * 2 * ud};
+    ca.o = AttnView::dense(ctx, t, ud);
+    attention(seq, ca);
+    linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_proj, x, {&L.cross_proj_b, Activation::None, &x});
+
+    // mlp: h += c_proj(gelu_new(c_fc(ln_2(h))))
+    layer_norm(seq, x, nullptr, L.ln2_w, L.ln2_b, cfg_.eps, y);
+    linear(seq, y, L.fc, hidden, {&L.fc_b, Activation::GeluTanh});
+    linear(seq, hidden, L.proj, x, {&L.proj_b, Activation::None, &x});
+  }
+  // logits of each row's last position: ln_f(h) . wte^T
+  Tensor last = arena.alloc(DType::F32, {b, 1, d});
+  last_positions(seq, x, b, tokens, last);
+  const Tensor lr = last.view(DType::F32, {b, d});
+  layer_norm(seq, lr, nullptr, lnf_w, lnf_b, cfg_.eps, lr);
+  linear(seq, lr, lm_head, logits);
+  argmax(seq, logits, next, next_logit);
+}
+
+}  // namespace glimpse
