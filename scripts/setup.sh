@@ -10,7 +10,8 @@ packages=(
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
   libjpeg62-turbo-dev libstb-dev       # JPEG as Pillow decodes it; PNG, BMP, GIF, PNM, TGA
-  libedit-dev                          # line editing in the VQA sample app
+  libedit-dev libopencv-dev            # the VQA sample app: line editing; its window and camera
+  xvfb xauth                           # a display for the sample app's window test
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
 )

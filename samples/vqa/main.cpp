@@ -1,9 +1,12 @@
 // glimpse-vqa: the visual question answering sample. Loads a model and an image once, then
 // answers the questions typed at its prompt (line editing and history on a terminal; a script
 // of questions can be piped in). Commands: ":image PATH" switches image, ":quit" leaves.
+// --show opens a window with the image and the last question and answer; --camera N answers
+// about a fresh frame from camera N at every question.
 #include "fusion/registry.hpp"
 #include "runtime/error.hpp"
 #include "samples/cli/options.hpp"
+#include "samples/vqa/window.hpp"
 #include "vision/decode.hpp"
 
 #include <editline/readline.h>
@@ -19,7 +22,8 @@
 namespace {
 
 const char* const kUsage =
-    "usage: glimpse-vqa --model DIR --image PATH [--device INDEX|NAME] [generation options]\n"
+    "usage: glimpse-vqa --model DIR (--image PATH | --camera N) [--show [--show-save PNG]]\n"
+    "                   [--device INDEX|NAME] [generation options]\n"
     "  then type questions; ':image PATH' switches the image, ':help' lists commands, ':quit' leaves\n";
 
 // One line from the user: editline with history on a terminal, plain lines from a pipe.
@@ -37,6 +41,13 @@ std::optional<std::string> read_line(bool interactive) {
   return s;
 }
 
+int camera_number(const std::string& s) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || !end || *end || v < 0 || v > 255) glimpse::fail("--camera needs a camera index (0, 1, ...), found '", s, "'");
+  return int(v);
+}
+
 std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
   return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
@@ -46,7 +57,9 @@ std::string trim(const std::string& s) {
 
 int main(int argc, char** argv) {
   using namespace glimpse;
-  std::string model_dir, image_path, device;
+  std::string model_dir, image_path, device, show_save;
+  bool show = false;
+  int camera_index = -1;
   AnswerOptions opt;
   const std::vector<std::string> args(argv + 1, argv + argc);
   try {
@@ -59,19 +72,33 @@ int main(int argc, char** argv) {
       if (args[i] == "--model") model_dir = value();
       else if (args[i] == "--image") image_path = value();
       else if (args[i] == "--device") device = value();
+      else if (args[i] == "--show") show = true;
+      else if (args[i] == "--show-save") show_save = value();  // also write each shown frame (tests)
+      else if (args[i] == "--camera") camera_index = camera_number(value());
       else if (args[i] == "-h" || args[i] == "--help") {
         std::fputs(kUsage, stdout);
         std::fputs(cli::kGenerationUsage, stdout);
         return 0;
       } else fail("unknown option '", args[i], "'\n", kUsage);
     }
-    if (model_dir.empty() || image_path.empty()) fail("--model and --image are required\n", kUsage);
+    if (model_dir.empty() || (image_path.empty() && camera_index < 0))
+      fail("--model and --image (or --camera) are required\n", kUsage);
 
     ContextOptions copt;
     copt.device = device;
     Context ctx(copt);
     const std::unique_ptr<BlipVqa> model = vqa_open(ctx, model_dir);
-    Image image = image_load(image_path);
+    std::unique_ptr<vqa::Camera> camera;
+    Image image;
+    if (camera_index >= 0) {
+      camera = std::make_unique<vqa::Camera>(camera_index);
+      image = camera->grab();
+      image_path = "camera " + std::to_string(camera_index);
+    } else {
+      image = image_load(image_path);
+    }
+    std::unique_ptr<vqa::Window> window;
+    if (show) window = std::make_unique<vqa::Window>();
     const bool interactive = isatty(STDIN_FILENO);
     if (interactive) std::printf("glimpse-vqa: %s on %s; ask about %s (:help for commands)\n", model_dir.c_str(),
                                  ctx.info().name.c_str(), image_path.c_str());
@@ -93,8 +120,10 @@ int main(int argc, char** argv) {
         } else if (input[0] == ':') {
           fail("unknown command '", input, "' (:help lists them)");
         } else {
+          if (camera) image = camera->grab();  // a fresh frame per question
           const AnswerResult r = model->answer({image}, input, opt).at(0);
           std::printf("answer: %s\n", r.text.c_str());
+          if (window) window->show(image, input, r.text, show_save);
         }
       } catch (const std::exception& e) {
         std::printf("error: %s\n", e.what());  // a bad question or image does not end the session

@@ -1,0 +1,36 @@
+// The VQA sample's OpenCV side (samples only; the library never links OpenCV): a window showing
+// the image with the last question and answer drawn on it, and frames from a camera.
+#pragma once
+
+#include "vision/image.hpp"
+
+#include <memory>
+#include <string>
+
+namespace glimpse::vqa {
+
+class Window {
+ public:
+  Window();
+  ~Window();
+  // Shows `image` with the question and answer drawn under it; with `save_to`, also writes the
+  // rendered frame there (PNG), which is how the sample's test checks it.
+  void show(const Image& image, const std::string& question, const std::string& answer, const std::string& save_to);
+
+ private:
+  std::string title_;
+};
+
+class Camera {
+ public:
+  explicit Camera(int index);  // throws Error when the camera cannot be opened
+  ~Camera();
+  Image grab();  // one RGB frame
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int index_;
+};
+
+}  // namespace glimpse::vqa
