@@ -3,10 +3,15 @@
 // model folder.
 #pragma once
 
+#include "runtime/device.hpp"
 #include "runtime/tensor.hpp"
+#include "text/decoder.hpp"
 #include "text/generate.hpp"
 #include "vision/image.hpp"
+#include "vision/preprocess.hpp"
+#include "vision/vit.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,5 +39,13 @@ class Captioner {
   virtual ~Captioner() = default;
   virtual std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) = 0;
 };
+
+// The captioning flow both families share: preprocess, the vision encoder over the batch, then
+// the decoder from `start` (prompt) over its states; `detokenize` turns ids into the caption.
+std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConfig& pre, const VitEncoder& encoder,
+                                          const TextDecoder& decoder, const std::vector<Image>& images,
+                                          const std::vector<uint32_t>& start, int64_t max_len,
+                                          const CaptionOptions& opt,
+                                          const std::function<std::string(const std::vector<uint32_t>&)>& detokenize);
 
 }  // namespace glimpse

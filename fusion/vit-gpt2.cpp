@@ -1,6 +1,5 @@
 #include "fusion/vit-gpt2.hpp"
 
-#include "fusion/decoding.hpp"
 #include "runtime/error.hpp"
 #include "runtime/json-file.hpp"
 #include "runtime/weights.hpp"
@@ -12,10 +11,6 @@
 namespace glimpse {
 
 namespace {
-
-double ms_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
 
 int get_int(const nlohmann::json& j, const char* key, int fallback, const std::string& where) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
@@ -95,55 +90,14 @@ VitGpt2Captioner::VitGpt2Captioner(Context& ctx, const std::string& dir, const M
 }
 
 std::vector<CaptionResult> VitGpt2Captioner::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
-  if (images.empty()) return {};
   if (!opt.prompt.empty()) fail("caption: this model (VisionEncoderDecoder) takes no prompt");
-  const auto t0 = std::chrono::steady_clock::now();
-  const GenerationConfig& gen = opt.gen;
-  const std::vector<uint32_t> start = {uint32_t(cfg_.decoder_start)};
-  const int64_t max_len = gen.max_new_tokens > 0 ? 1 + gen.max_new_tokens
-                          : gen.max_length > 0  ? gen.max_length
-                                                : cfg_.max_length;
-  const int64_t b = int64_t(images.size()), s = cfg_.encoder.image_size, n = cfg_.encoder.tokens(), d = cfg_.encoder.hidden;
-  std::vector<float> pixels;
-  for (const Image& img : images) pixel_values_append(pre_, img, pixels);
-
-  // image: the ViT over the batch; encoder_hidden_states = layernorm over all tokens (§3.3)
-  Allocator arena(ctx_, MemoryKind::Device, "caption activations");
-  Tensor pv = arena.alloc(DType::F32, {b, 3, s, s});
-  tensor_upload(ctx_, pv, pixels.data(), pixels.size() * 4);
-  Tensor states = arena.alloc(DType::F32, {b, n, d});
-  {
-    Sequence seq(ctx_);
-    seq.dump("pixel_values", pv);
-    encoder_->record(seq, arena, pv, states);
-    seq.dump("encoder_states", states);
-    seq.run();
-  }
-  std::vector<CaptionResult> results(images.size());
-  if (opt.keep_tensors)
-    for (int64_t i = 0; i < b; ++i) {
-      const size_t px = size_t(3 * s * s), em = size_t(n * d);
-      results[size_t(i)].pixel_values.assign(pixels.begin() + i * px, pixels.begin() + (i + 1) * px);
-      results[size_t(i)].image_embeds.resize(em);
-      tensor_download(ctx_, states, results[size_t(i)].image_embeds.data(), em * 4, size_t(i) * em * 4);
-    }
-  const double encode_ms = ms_since(t0);
-
-  // text: GPT-2 from decoder_start_token_id, cross-attending to the states (no mask)
-  const auto t1 = std::chrono::steady_clock::now();
-  std::vector<std::vector<float>> logits0;
-  Decoding decoding(ctx_, *decoder_);
-  const auto ids = decoding.generate(states, b, n, start, gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
-  const double decode_ms = ms_since(t1);
-  for (int64_t i = 0; i < b; ++i) {
-    CaptionResult& r = results[size_t(i)];
-    r.ids = ids[size_t(i)];
-    r.text = tok_->decode(r.ids);  // skip_special_tokens; the pipeline does not strip (§3.6)
-    r.encode_ms = encode_ms;
-    r.decode_ms = decode_ms;
-    if (opt.keep_tensors) r.logits_step0 = logits0[size_t(i)];
-  }
-  return results;
+  const int64_t max_len = opt.gen.max_new_tokens > 0 ? 1 + opt.gen.max_new_tokens
+                          : opt.gen.max_length > 0  ? opt.gen.max_length
+                                                    : cfg_.max_length;
+  // GPT-2 from decoder_start_token_id over the ViT states (no mask); the text keeps any trailing
+  // space, as the image-to-text pipeline does (§3.6).
+  return caption_images(ctx_, pre_, *encoder_, *decoder_, images, {uint32_t(cfg_.decoder_start)}, max_len, opt,
+                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
 }
 
 }  // namespace glimpse

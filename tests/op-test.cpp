@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include <catch2/catch.hpp>
@@ -98,6 +101,26 @@ std::vector<uint32_t> download_u32(const Tensor& t, Context& ctx) {
   std::vector<uint32_t> v(size_t(t.numel()));
   tensor_download(ctx, t, v.data(), v.size() * 4);
   return v;
+}
+
+Floats npy_load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 10);
+  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
+  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  REQUIRE(bytes.find("'<f4'") < 10 + header_len);
+  Floats v((bytes.size() - 10 - header_len) / 4);
+  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
+  return v;
+}
+
+double max_abs_diff(const Floats& got, const Floats& want) {
+  REQUIRE(got.size() == want.size());
+  double m = 0;
+  for (size_t i = 0; i < got.size(); ++i) m = std::max(m, std::fabs(double(got[i]) - want[i]));
+  return m;
 }
 
 double nmse(const Floats& got, const Floats& want) {

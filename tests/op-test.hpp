@@ -52,6 +52,10 @@ bool guard_intact(const Tensor& t, Context& ctx = context());
 Floats download(const Tensor& t, Context& ctx = context());
 std::vector<uint32_t> download_u32(const Tensor& t, Context& ctx = context());
 
+// A little-endian float32 .npy as numpy.save writes it (the goldens of tools/*-reference.py).
+Floats npy_load(const std::string& path);
+double max_abs_diff(const Floats& got, const Floats& want);
+
 // Normalised mean squared error sum((a-b)^2) / sum(b^2) (test-backend-ops' metric).
 double nmse(const Floats& got, const Floats& want);
 bool all_finite(const Floats& v);

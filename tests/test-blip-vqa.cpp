@@ -17,28 +17,15 @@
 
 using namespace glimpse;
 using glimpse::test::context;
+using glimpse::test::max_abs_diff;
+using glimpse::test::npy_load;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kModel = fs::path(GLIMPSE_TEST_DATA) / "blip" / "tiny-vqa";
 
-std::vector<float> npy(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
-  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
-  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
-  return v;
-}
 
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-  return m;
-}
 
 }  // namespace
 
@@ -55,8 +42,8 @@ TEST_CASE("BLIP VQA matches the PyTorch reference on a tiny checkpoint", "[blip]
     const AnswerResult r = vqa.answer({img}, question, opt).at(0);
     CHECK(r.question_ids == c["question_ids"].get<std::vector<uint32_t>>());  // [CLS] kept, no [ENC]
     const std::string stem = (kModel / ("golden-q" + std::to_string(i++))).string();
-    CHECK(max_abs_diff(r.question_embeds, npy(stem + "-question_embeds.npy")) <= 1e-4);
-    CHECK(max_abs_diff(r.logits_step0, npy(stem + "-logits_step0.npy")) <= 1e-3);
+    CHECK(max_abs_diff(r.question_embeds, npy_load(stem + "-question_embeds.npy")) <= 1e-4);
+    CHECK(max_abs_diff(r.logits_step0, npy_load(stem + "-logits_step0.npy")) <= 1e-3);
     const auto want = c["answer_ids"].get<std::vector<uint32_t>>();
     CHECK(r.ids == want);
     std::string text = vqa.tokenizer().decode(want);  // then .strip(), as the VQA pipeline does

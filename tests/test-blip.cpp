@@ -18,32 +18,15 @@
 
 using namespace glimpse;
 using glimpse::test::context;
+using glimpse::test::max_abs_diff;
+using glimpse::test::npy_load;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kData = fs::path(GLIMPSE_TEST_DATA) / "blip";
 
-// Reads a little-endian float32 .npy (as numpy.save writes it).
-std::vector<float> npy_f32(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  REQUIRE(bytes.size() > 10);
-  REQUIRE(bytes.compare(0, 6, "\x93NUMPY") == 0);
-  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
-  REQUIRE(bytes.find("'<f4'") < 10 + header_len);
-  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
-  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
-  return v;
-}
 
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-  return m;
-}
 
 nlohmann::json goldens() {
   std::ifstream in(kData / "goldens.json");
@@ -67,9 +50,9 @@ TEST_CASE("BLIP captioning matches the PyTorch reference on tiny checkpoints", "
       opt.keep_tensors = true;
       const CaptionResult r = cap.caption({img}, opt).at(0);
       const std::string stem = (kData / model / ("golden-" + std::string(name))).string();
-      CHECK(r.pixel_values == npy_f32(stem + "-pixel_values.npy"));  // bit for bit
-      CHECK(max_abs_diff(r.image_embeds, npy_f32(stem + "-image_embeds.npy")) <= 1e-4);
-      CHECK(max_abs_diff(r.logits_step0, npy_f32(stem + "-logits_step0.npy")) <= 1e-3);
+      CHECK(r.pixel_values == npy_load(stem + "-pixel_values.npy"));  // bit for bit
+      CHECK(max_abs_diff(r.image_embeds, npy_load(stem + "-image_embeds.npy")) <= 1e-4);
+      CHECK(max_abs_diff(r.logits_step0, npy_load(stem + "-logits_step0.npy")) <= 1e-3);
       CHECK(r.ids == want["ids"].get<std::vector<uint32_t>>());
       CHECK(r.text == cap.tokenizer().decode(want["ids"].get<std::vector<uint32_t>>()));
 

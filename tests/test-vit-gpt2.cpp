@@ -18,28 +18,15 @@
 
 using namespace glimpse;
 using glimpse::test::context;
+using glimpse::test::max_abs_diff;
+using glimpse::test::npy_load;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kData = fs::path(GLIMPSE_TEST_DATA);
 
-std::vector<float> npy(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t header_len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
-  std::vector<float> v((bytes.size() - 10 - header_len) / 4);
-  std::memcpy(v.data(), bytes.data() + 10 + header_len, v.size() * 4);
-  return v;
-}
 
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-  return m;
-}
 
 }  // namespace
 
@@ -55,9 +42,9 @@ TEST_CASE("ViT-GPT2 matches the PyTorch reference, with the tied matrix under ei
       opt.keep_tensors = true;
       const CaptionResult r = cap.caption({img}, opt).at(0);
       const std::string stem = (kData / "vit-gpt2" / ("golden-" + std::string(name))).string();
-      CHECK(r.pixel_values == npy(stem + "-pixel_values.npy"));  // bilinear, mean/std 0.5: bit for bit
-      CHECK(max_abs_diff(r.image_embeds, npy(stem + "-encoder_states.npy")) <= 1e-4);
-      CHECK(max_abs_diff(r.logits_step0, npy(stem + "-logits_step0.npy")) <= 1e-3);
+      CHECK(r.pixel_values == npy_load(stem + "-pixel_values.npy"));  // bilinear, mean/std 0.5: bit for bit
+      CHECK(max_abs_diff(r.image_embeds, npy_load(stem + "-encoder_states.npy")) <= 1e-4);
+      CHECK(max_abs_diff(r.logits_step0, npy_load(stem + "-logits_step0.npy")) <= 1e-3);
       const auto want = g[name]["ids"].get<std::vector<uint32_t>>();
       CHECK(r.ids == want);
       CHECK(r.text == cap.tokenizer().decode(want));

@@ -67,8 +67,7 @@ DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t ba
 
 // Self-attention of layer i: the K/V it reads and what it records first to get them there.
 struct BlipText::SelfAttention {
-  bool causal = false;
-  DecodeState* st = nullptr;  // decoding: append to the cache, attend over it
+  DecodeState* st = nullptr;  // decoding: append to the cache, attend causally over it
   const DecodeState::Caches* caches = nullptr;
 };
 
@@ -90,7 +89,7 @@ void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, c
   // embeddings: words + positions from the cache length on, then LayerNorm
   embed_tokens(seq, ids, 0, uint32_t(st.batch), uint32_t(tokens), word_emb, &pos_emb, 0, &st.step, x);
   layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
-  record_layers(seq, arena, x, st.batch, tokens, cross, SelfAttention{true, &st, &caches});
+  record_layers(seq, arena, x, st.batch, tokens, cross, SelfAttention{&st, &caches});
 }
 
 void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t b, int64_t tokens,
@@ -107,36 +106,20 @@ void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, i
     const BlipTextLayer& L = layers[i];
     // self-attention: x = LN(dense(attn) + x); causal over the cache when decoding
     linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
-    AttentionArgs sa;
-    sa.batch = uint32_t(b);
-    sa.heads = heads;
-    sa.head_dim = dh;
-    sa.q_len = sa.kv_len = t;
-    sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
-    sa.o = AttnView::dense(ctx, t, ud);
     if (self.st) {
-      KvAppendArgs app;
-      app.batch = uint32_t(b);
-      app.tokens = t;
-      app.dim = ud;
-      app.max_t = uint32_t(self.st->max_len);
-      app.step = &self.st->step;
-      app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
-      app.cache = &self.caches->k[i];
-      kv_append(seq, app);
-      app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
-      app.cache = &self.caches->v[i];
-      kv_append(seq, app);
-      sa.kv_len_add_past = true;  // + step[0] cached keys
-      sa.step = &self.st->step;
-      sa.causal = self.causal;
-      sa.k = AttnView::dense(self.caches->k[i], uint32_t(self.st->max_len), ud);
-      sa.v = AttnView::dense(self.caches->v[i], uint32_t(self.st->max_len), ud);
+      cached_self_attention(seq, qkv, ctx, cfg_.heads, *self.st, *self.caches, i);
     } else {  // bidirectional over the pass's own tokens (§2.4 encoder mode)
+      AttentionArgs sa;
+      sa.batch = uint32_t(b);
+      sa.heads = heads;
+      sa.head_dim = dh;
+      sa.q_len = sa.kv_len = t;
+      sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
       sa.k = {&qkv, ud, 3 * ud, t * 3 * ud};
       sa.v = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
+      sa.o = AttnView::dense(ctx, t, ud);
+      attention(seq, sa);
     }
-    attention(seq, sa);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});
     layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, cfg_.eps, x);
 

@@ -28,6 +28,36 @@ void decode_state_reorder(Sequence& seq, DecodeState& st, int set, const Tensor&
   }
 }
 
+void cached_self_attention(Sequence& seq, const Tensor& qkv, const Tensor& ctx, int64_t heads, DecodeState& st,
+                           const DecodeState::Caches& caches, size_t layer) {
+  const uint32_t b = uint32_t(qkv.dim(0)), t = uint32_t(qkv.dim(1)), d = uint32_t(qkv.dim(2) / 3);
+  KvAppendArgs app;
+  app.batch = b;
+  app.tokens = t;
+  app.dim = d;
+  app.max_t = uint32_t(st.max_len);
+  app.step = &st.step;
+  app.src = {&qkv, d, 3 * d, t * 3 * d};
+  app.cache = &caches.k[layer];
+  kv_append(seq, app);
+  app.src = {&qkv, 2 * d, 3 * d, t * 3 * d};
+  app.cache = &caches.v[layer];
+  kv_append(seq, app);
+  AttentionArgs a;
+  a.batch = b;
+  a.heads = uint32_t(heads);
+  a.head_dim = d / uint32_t(heads);
+  a.q_len = a.kv_len = t;
+  a.kv_len_add_past = true;  // + step[0] cached keys
+  a.step = &st.step;
+  a.causal = true;
+  a.q = {&qkv, 0, 3 * d, t * 3 * d};
+  a.k = AttnView::dense(caches.k[layer], uint32_t(st.max_len), d);
+  a.v = AttnView::dense(caches.v[layer], uint32_t(st.max_len), d);
+  a.o = AttnView::dense(ctx, t, d);
+  attention(seq, a);
+}
+
 void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t tokens, const Tensor& last) {
   const uint32_t t = uint32_t(tokens), d = uint32_t(x.numel() / (batch * tokens));
   KvAppendArgs pick;  // row b*T + T-1 of x into row b of last

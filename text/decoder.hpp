@@ -54,6 +54,10 @@ DecodeState decode_state_alloc(Allocator& arena, Allocator& host, int64_t batch,
                                size_t layers, bool reorderable);
 // Beam search: each row of cache set `set` continues row reorder[j] of the other set.
 void decode_state_reorder(Sequence& seq, DecodeState& st, int set, const Tensor& reorder);
+// Causal self-attention of one layer over its cache: appends this pass's K and V (from qkv
+// [B, T, 3D]: q | k | v) at position step[0] and attends over everything cached, into ctx [B, T, D].
+void cached_self_attention(Sequence& seq, const Tensor& qkv, const Tensor& ctx, int64_t heads, DecodeState& st,
+                           const DecodeState::Caches& caches, size_t layer);
 // A strided copy of each row's last position: x [B * T, D] -> last [B, D].
 void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t tokens, const Tensor& last);
 

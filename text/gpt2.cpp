@@ -87,31 +87,7 @@ void Gpt2Decoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, 
     // self-attention, causal over the cache: h += c_proj(attn(c_attn(ln_1(h))))
     layer_norm(seq, x, nullptr, L.ln1_w, L.ln1_b, cfg_.eps, y);
     linear(seq, y, L.attn, qkv.view(DType::F32, {rows, 3 * d}), {&L.attn_b});
-    KvAppendArgs app;
-    app.batch = uint32_t(b);
-    app.tokens = t;
-    app.dim = ud;
-    app.max_t = uint32_t(st.max_len);
-    app.step = &st.step;
-    app.src = {&qkv, ud, 3 * ud, t * 3 * ud};
-    app.cache = &caches.k[i];
-    kv_append(seq, app);
-    app.src = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
-    app.cache = &caches.v[i];
-    kv_append(seq, app);
-    AttentionArgs sa;
-    sa.batch = uint32_t(b);
-    sa.heads = heads;
-    sa.head_dim = dh;
-    sa.q_len = sa.kv_len = t;
-    sa.kv_len_add_past = true;
-    sa.step = &st.step;
-    sa.causal = true;
-    sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
-    sa.k = AttnView::dense(caches.k[i], uint32_t(st.max_len), ud);
-    sa.v = AttnView::dense(caches.v[i], uint32_t(st.max_len), ud);
-    sa.o = AttnView::dense(ctx, t, ud);
-    attention(seq, sa);
+    cached_self_attention(seq, qkv, ctx, cfg_.heads, st, caches, i);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_proj, x, {&L.attn_proj_b, Activation::None, &x});
 
     // cross-attention to the encoder states: h += c_proj(attn(q_attn(ln_cross_attn(h)), k|v))

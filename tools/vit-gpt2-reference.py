@@ -21,27 +21,22 @@ from PIL import Image
 
 torch.set_grad_enabled(False)
 HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("blip_ref", os.path.join(HERE, "blip-reference.py"))
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
+def load(name, file):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, file))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ref = load("blip_ref", "blip-reference.py")
+bpe_ref = load("bpe_ref", "bpe-reference.py")
 
 WORDS = "a an the man woman dog cat two birds standing next to each other on of with sitting table street red".split()
 
 
-def bytes_to_unicode():
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
 def bpe_vocab():
     """256 byte symbols, then every prefix of each word (with and without the space symbol Ġ)."""
-    symbols = [bytes_to_unicode()[b] for b in range(256)]
+    symbols = [bpe_ref.bytes_to_unicode()[b] for b in range(256)]
     merges, tokens = [], list(symbols)
     for w in WORDS:
         for word in (w, "\u0120" + w):
@@ -161,7 +156,7 @@ def main(out):
               "photo": os.path.join(HERE, "..", "tests", "data", "images", "rgb-420.jpg")}
     norm = {"size": {"width": 32, "height": 32}, "resample": 2, "rescale_factor": 1 / 255,
             "image_mean": pre["image_mean"], "image_std": pre["image_std"]}
-    seed = 5
+    seed = 713105  # the first seed from 5 in steps of 100 that passes (the search takes minutes)
     while True:  # weights whose greedy choices are not knife-edge, and a caption that ends at eos
         p = make_params(vc, dc, seed)
         results, ok, stops = {}, True, 0
@@ -197,7 +192,7 @@ def main(out):
                 for part in ("attn", "crossattention"):
                     tensors[f"decoder.transformer.h.{i}.{part}.bias"] = torch.tril(torch.ones(1, 1, 64, 64)).to(torch.uint8)
                     tensors[f"decoder.transformer.h.{i}.{part}.masked_bias"] = torch.tensor(-1e4)
-        save(os.path.join(d, "model.safetensors"), tensors)
+        ref.save_safetensors(os.path.join(d, "model.safetensors"), tensors)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
         with open(os.path.join(d, "preprocessor_config.json"), "w") as f:
@@ -214,23 +209,6 @@ def main(out):
         goldens["cases"][name] = {"ids": r["ids"], "ids_beam4_ml16": r["beam"]}
     with open(os.path.join(out, "goldens.json"), "w") as f:
         json.dump(goldens, f, indent=1)
-
-
-def save(path, tensors):
-    """safetensors with U8 and 0-d tensors too."""
-    import struct
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        dtype = {torch.float32: "F32", torch.uint8: "U8"}[t.dtype]
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 if __name__ == "__main__":

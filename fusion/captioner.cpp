@@ -1,0 +1,66 @@
+#include "fusion/captioner.hpp"
+
+#include "fusion/decoding.hpp"
+
+#include <chrono>
+
+namespace glimpse {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConfig& pre, const VitEncoder& encoder,
+                                          const TextDecoder& decoder, const std::vector<Image>& images,
+                                          const std::vector<uint32_t>& start, int64_t max_len,
+                                          const CaptionOptions& opt,
+                                          const std::function<std::string(const std::vector<uint32_t>&)>& detokenize) {
+  if (images.empty()) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  const BlipVisionConfig& vc = encoder.config();
+  const int64_t b = int64_t(images.size()), s = vc.image_size, n = vc.tokens(), d = vc.hidden;
+  std::vector<float> pixels;
+  for (const Image& img : images) pixel_values_append(pre, img, pixels);
+
+  // image: the vision encoder over the batch; its last LayerNorm covers all tokens
+  Allocator arena(ctx, MemoryKind::Device, "caption activations");
+  Tensor pv = arena.alloc(DType::F32, {b, 3, s, s});
+  tensor_upload(ctx, pv, pixels.data(), pixels.size() * 4);
+  Tensor states = arena.alloc(DType::F32, {b, n, d});
+  {
+    Sequence seq(ctx);
+    seq.dump("pixel_values", pv);
+    encoder.record(seq, arena, pv, states);
+    seq.dump("image_embeds", states);
+    seq.run();
+  }
+  std::vector<CaptionResult> results(images.size());
+  if (opt.keep_tensors)
+    for (int64_t i = 0; i < b; ++i) {
+      const size_t px = size_t(3 * s * s), em = size_t(n * d);
+      results[size_t(i)].pixel_values.assign(pixels.begin() + i * px, pixels.begin() + (i + 1) * px);
+      results[size_t(i)].image_embeds.resize(em);
+      tensor_download(ctx, states, results[size_t(i)].image_embeds.data(), em * 4, size_t(i) * em * 4);
+    }
+  const double encode_ms = ms_since(t0);
+
+  // text: the decoder cross-attending to the image
+  const auto t1 = std::chrono::steady_clock::now();
+  std::vector<std::vector<float>> logits0;
+  Decoding decoding(ctx, decoder);
+  const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
+  const double decode_ms = ms_since(t1);
+  for (int64_t i = 0; i < b; ++i) {
+    CaptionResult& r = results[size_t(i)];
+    r.ids = ids[size_t(i)];
+    r.text = detokenize(r.ids);
+    r.encode_ms = encode_ms;
+    r.decode_ms = decode_ms;
+    if (opt.keep_tensors) r.logits_step0 = logits0[size_t(i)];
+  }
+  return results;
+}
+
+}  // namespace glimpse
