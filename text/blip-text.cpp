@@ -94,7 +94,7 @@ void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, c
 
 void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t b, int64_t tokens,
                              const CrossKv& cross, const SelfAttention& self) const {
-  const int64_t d = cfg_.hidden, rows = b * tokens, n = cross.tokens;
+  const int64_t d = cfg_.hidden, rows = b * tokens;
   if (cross.batch != b) fail("BLIP text: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
   const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
   Tensor tmp = arena.alloc(DType::F32, {rows, d});
@@ -125,17 +125,7 @@ void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, i
 
     // cross-attention to the encoder states: x = LN(dense(attn) + x)
     linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    AttentionArgs ca;
-    ca.batch = uint32_t(b);
-    ca.heads = heads;
-    ca.head_dim = dh;
-    ca.q_len = t;
-    ca.kv_len = uint32_t(n);
-    ca.q = AttnView::dense(q, t, ud);
-    ca.k = {&cross.kv[i], 0, 2 * ud, uint32_t(n) * 2 * ud};
-    ca.v = {&cross.kv[i], ud, 2 * ud, uint32_t(n) * 2 * ud};
-    ca.o = AttnView::dense(ctx, t, ud);
-    attention(seq, ca);
+    cross_attention(seq, q, ctx, cfg_.heads, cross, i);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
     layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, cfg_.eps, x);
 

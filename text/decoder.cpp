@@ -58,6 +58,23 @@ void cached_self_attention(Sequence& seq, const Tensor& qkv, const Tensor& ctx, 
   attention(seq, a);
 }
 
+void cross_attention(Sequence& seq, const Tensor& q, const Tensor& ctx, int64_t heads, const CrossKv& cross,
+                     size_t layer) {
+  const uint32_t b = uint32_t(q.dim(0)), t = uint32_t(q.dim(1)), d = uint32_t(q.dim(2)), n = uint32_t(cross.tokens);
+  if (int64_t(b) != cross.batch) fail("cross-attention: queries for batch ", b, ", K/V for batch ", cross.batch);
+  AttentionArgs a;
+  a.batch = b;
+  a.heads = uint32_t(heads);
+  a.head_dim = d / uint32_t(heads);
+  a.q_len = t;
+  a.kv_len = n;
+  a.q = AttnView::dense(q, t, d);
+  a.k = {&cross.kv[layer], 0, 2 * d, n * 2 * d};
+  a.v = {&cross.kv[layer], d, 2 * d, n * 2 * d};
+  a.o = AttnView::dense(ctx, t, d);
+  attention(seq, a);
+}
+
 void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t tokens, const Tensor& last) {
   const uint32_t t = uint32_t(tokens), d = uint32_t(x.numel() / (batch * tokens));
   KvAppendArgs pick;  // row b*T + T-1 of x into row b of last

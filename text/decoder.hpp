@@ -58,6 +58,10 @@ void decode_state_reorder(Sequence& seq, DecodeState& st, int set, const Tensor&
 // [B, T, 3D]: q | k | v) at position step[0] and attends over everything cached, into ctx [B, T, D].
 void cached_self_attention(Sequence& seq, const Tensor& qkv, const Tensor& ctx, int64_t heads, DecodeState& st,
                            const DecodeState::Caches& caches, size_t layer);
+// Cross-attention of one layer: q [B, T, D] over the encoder states' cached K/V, into ctx [B, T, D]
+// (no mask: BLIP and VisionEncoderDecoder pass all-ones encoder masks).
+void cross_attention(Sequence& seq, const Tensor& q, const Tensor& ctx, int64_t heads, const CrossKv& cross,
+                     size_t layer);
 // A strided copy of each row's last position: x [B * T, D] -> last [B, D].
 void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t tokens, const Tensor& last);
 

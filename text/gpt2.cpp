@@ -67,9 +67,9 @@ DecodeState Gpt2Decoder::decode_alloc(Allocator& arena, Allocator& host, int64_t
 void Gpt2Decoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
                               const CrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
                               int set, const Tensor* reorder) const {
-  const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens, n = cross.tokens;
+  const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens;
   const int64_t inner = cfg_.inner ? cfg_.inner : 4 * cfg_.hidden;
-  const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
+  const uint32_t t = uint32_t(tokens);
   DecodeState::Caches& caches = st.caches[set];
   if (caches.k.empty()) fail("GPT-2: cache set ", set, " was not allocated (decode_alloc reorderable)");
   if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
@@ -93,17 +93,7 @@ void Gpt2Decoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, 
     // cross-attention to the encoder states: h += c_proj(attn(q_attn(ln_cross_attn(h)), k|v))
     layer_norm(seq, x, nullptr, L.lnx_w, L.lnx_b, cfg_.eps, y);
     linear(seq, y, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    AttentionArgs ca;
-    ca.batch = uint32_t(b);
-    ca.heads = heads;
-    ca.head_dim = dh;
-    ca.q_len = t;
-    ca.kv_len = uint32_t(n);
-    ca.q = AttnView::dense(q, t, ud);
-    ca.k = {&cross.kv[i], 0, 2 * ud, uint32_t(n) * 2 * ud};
-    ca.v = {&cross.kv[i], ud, 2 * ud, uint32_t(n) * 2 * ud};
-    ca.o = AttnView::dense(ctx, t, ud);
-    attention(seq, ca);
+    cross_attention(seq, q, ctx, cfg_.heads, cross, i);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_proj, x, {&L.cross_proj_b, Activation::None, &x});
 
     // mlp: h += c_proj(gelu_new(c_fc(ln_2(h))))
