@@ -83,14 +83,17 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
       v.resize(size_t(lq * d));
       tensor_download(ctx_, question_embeds, v.data(), v.size() * 4, size_t(i) * v.size() * 4);
     }
-  const double encode_ms = ms_since(t0);
+  double encode_ms = ms_since(t0);
 
   // the answer decoder over the question states (all-ones mask: nothing to mask)
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<float>> logits0;
   Decoding decoding(ctx_, *decoder_);
-  const auto out = decoding.generate(question_embeds, b, lq, start, gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
-  const double decode_ms = ms_since(t1);
+  double cross_ms = 0;
+  const auto out = decoding.generate(question_embeds, b, lq, start, gen, max_len, opt.keep_tensors ? &logits0 : nullptr,
+                                     &cross_ms);
+  const double decode_ms = ms_since(t1) - cross_ms;
+  encode_ms += cross_ms;  // the question's cross-attention K/V are per-request work
   for (int64_t i = 0; i < b; ++i) {
     AnswerResult& r = results[size_t(i)];
     r.ids = out[size_t(i)];

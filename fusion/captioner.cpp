@@ -44,14 +44,16 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
       results[size_t(i)].image_embeds.resize(em);
       tensor_download(ctx, states, results[size_t(i)].image_embeds.data(), em * 4, size_t(i) * em * 4);
     }
-  const double encode_ms = ms_since(t0);
+  double encode_ms = ms_since(t0);
 
   // text: the decoder cross-attending to the image
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<float>> logits0;
   Decoding decoding(ctx, decoder);
-  const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr);
-  const double decode_ms = ms_since(t1);
+  double cross_ms = 0;
+  const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr, &cross_ms);
+  const double decode_ms = ms_since(t1) - cross_ms;
+  encode_ms += cross_ms;  // the image's cross-attention K/V are per-image work
   for (int64_t i = 0; i < b; ++i) {
     CaptionResult& r = results[size_t(i)];
     r.ids = ids[size_t(i)];

@@ -3,6 +3,7 @@
 #include "runtime/error.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -25,7 +26,7 @@ struct Decoding::Request {
 std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
                                                           const std::vector<uint32_t>& prompt,
                                                           const GenerationConfig& gen, int64_t max_len,
-                                                          std::vector<std::vector<float>>* logits0) {
+                                                          std::vector<std::vector<float>>* logits0, double* cross_ms) {
   if (gen.num_beams > 1 && gen.do_sample) fail("generate: beam search with sampling is not supported");
   if (prompt.empty()) fail("generate: empty decoder prompt");
   const DecoderTokens tk = decoder_.tokens();
@@ -43,6 +44,7 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
   rq.reorder = rq.host.alloc(DType::U32, {rq.rows});
   rq.tokens.assign(size_t(rq.rows), 0);
 
+  const auto t0 = std::chrono::steady_clock::now();
   {  // the states' cross-attention K/V, once per input (copied per beam row)
     Sequence seq(ctx_);
     if (rq.beams > 1) {
@@ -58,6 +60,7 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
     }
     seq.run();
   }
+  if (cross_ms) *cross_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<std::vector<uint32_t>> ids(size_t(batch), prompt);
   prefill(rq, prompt, logits0);
   if (rq.beams > 1) decode_beam(rq, gen, prompt, max_len, ids);

@@ -16,10 +16,12 @@ class Decoding {
   Decoding(Context& ctx, const TextDecoder& decoder) : ctx_(ctx), decoder_(decoder) {}
 
   // states: [B, N, Ve] on the device. Every input starts from `prompt` and generates until
-  // max_len ids (prompt included) or [SEP]. With logits0, the first step's logits per input.
+  // max_len ids (prompt included) or eos. With logits0, the first step's logits per input; with
+  // cross_ms, the time spent on the states' cross-attention K/V (once per input: encoding work).
   std::vector<std::vector<uint32_t>> generate(const Tensor& states, int64_t batch, int64_t tokens,
                                               const std::vector<uint32_t>& prompt, const GenerationConfig& gen,
-                                              int64_t max_len, std::vector<std::vector<float>>* logits0 = nullptr);
+                                              int64_t max_len, std::vector<std::vector<float>>* logits0 = nullptr,
+                                              double* cross_ms = nullptr);
 
  private:
   struct Request;
