@@ -25,6 +25,7 @@ BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOp
   std::optional<SafeTensors> from_dir;
   if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
   WeightLoader w(ctx, weights_, *weights, opt.weights);
+  w.progress = opt.progress;
   vision_ = std::make_unique<VitEncoder>(w, cfg_.vision, VitLayout::Blip, "vision_model.");
   text_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);
 }

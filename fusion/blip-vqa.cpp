@@ -32,6 +32,7 @@ BlipVqa::BlipVqa(Context& ctx, const std::string& dir, const ModelOptions& opt, 
   std::optional<SafeTensors> from_dir;
   if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
   WeightLoader w(ctx, weights_, *weights, opt.weights);
+  w.progress = opt.progress;
   vision_ = std::make_unique<VitEncoder>(w, cfg_.vision, VitLayout::Blip, "vision_model.");
   encoder_ = std::make_unique<BlipText>(w, cfg_.text, "text_encoder.");
   decoder_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);

@@ -32,6 +32,7 @@ struct CaptionResult {
 
 struct ModelOptions {
   DType weights = DType::F32;  // F16 halves memory and bandwidth at a small accuracy cost
+  std::function<bool(float)> progress;  // load progress in [0, 1]; returning false cancels
 };
 
 class Captioner {

@@ -62,6 +62,7 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
   }
   if (cross_ms) *cross_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<std::vector<uint32_t>> ids(size_t(batch), prompt);
+  check_stop(gen);
   prefill(rq, prompt, logits0);
   if (rq.beams > 1) decode_beam(rq, gen, prompt, max_len, ids);
   else decode_greedy(rq, gen, lp, max_len, ids);
@@ -122,13 +123,18 @@ void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t l
     bool all_done = true;
     for (int64_t i = 0; i < rq.rows; ++i) {
       uint32_t& tok = rq.tokens[size_t(i)];
-      if (finished[size_t(i)]) tok = tk.pad;
-      else ids[size_t(i)].push_back(tok);
+      if (finished[size_t(i)]) {
+        tok = tk.pad;
+      } else {
+        ids[size_t(i)].push_back(tok);
+        if (gen.on_token) gen.on_token(size_t(i), tok);
+      }
       if (tok == tk.eos && !gen.ignore_eos) finished[size_t(i)] = true;
       all_done = all_done && finished[size_t(i)];
     }
     ++len;
     if (all_done || len >= max_len) break;
+    check_stop(gen);
     feed(rq, len);
     step.run();
   }
@@ -151,11 +157,19 @@ void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::
     search.step(logits.data(), vocab, rq.tokens, source);
     ++len;
     if (search.done()) break;
+    check_stop(gen);
     feed(rq, len);
     tensor_upload(ctx_, rq.reorder, source.data(), source.size() * 4);
     step_into[(k + 1) % 2].run();  // the prefill filled set 0
   }
   ids = search.best();
+  if (gen.on_token)
+    for (size_t i = 0; i < ids.size(); ++i)
+      for (size_t t = prompt.size(); t < ids[i].size(); ++t) gen.on_token(i, ids[i][t]);
+}
+
+void Decoding::check_stop(const GenerationConfig& gen) {
+  if (gen.should_stop && gen.should_stop()) fail("cancelled");
 }
 
 }  // namespace glimpse

@@ -85,6 +85,7 @@ VitGpt2Captioner::VitGpt2Captioner(Context& ctx, const std::string& dir, const M
   std::optional<SafeTensors> from_dir;
   if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
   WeightLoader w(ctx, weights_, *weights, opt.weights);
+  w.progress = opt.progress;
   encoder_ = std::make_unique<VitEncoder>(w, cfg_.encoder, VitLayout::HuggingFaceVit, "encoder.");
   decoder_ = std::make_unique<Gpt2Decoder>(w, cfg_.decoder);
 }

@@ -43,6 +43,7 @@ class TensorSource {
   // The tensor called `name`, or nullptr. `shape` is what the caller expects (a generator makes
   // it; a checkpoint ignores it and the caller checks).
   virtual const StTensor* find(const std::string& name, const Shape& shape = {}) const = 0;
+  virtual size_t count() const { return 0; }  // how many tensors it holds (0: unknown), for progress
 };
 
 class SafeTensors : public TensorSource {
@@ -60,6 +61,7 @@ class SafeTensors : public TensorSource {
   const StTensor& require(const std::string& name, const Shape& shape) const;
   std::vector<std::string> names() const;
   size_t size() const { return tensors_.size(); }
+  size_t count() const override { return tensors_.size(); }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   // The values of a float tensor converted to fp32.

@@ -2,6 +2,7 @@
 
 #include "runtime/error.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace glimpse {
@@ -19,25 +20,36 @@ const StTensor& WeightLoader::find(std::initializer_list<std::string> names, con
   fail("tensor ", all, ": missing from the checkpoint (expected shape ", shape_str(shape), ")");
 }
 
+void WeightLoader::loaded(size_t tensors) {
+  loaded_ += tensors;
+  const size_t total = st_.count();
+  if (progress && !progress(total ? std::min(1.0f, float(loaded_) / float(total)) : 0.0f)) fail("load cancelled");
+}
+
 Tensor WeightLoader::tensor(std::initializer_list<std::string> names, const Shape& shape, Shape as_shape) {
   const StTensor& t = find(names, shape);
   const std::vector<float> values = SafeTensors::to_f32(t);
   Tensor out = arena_.alloc(DType::F32, as_shape.empty() ? shape : as_shape);
   if (out.numel() != t.numel()) fail("tensor ", t.name, ": cannot view ", shape_str(shape), " as ", out.describe());
   tensor_upload(ctx_, out, values.data(), values.size() * 4);
+  loaded();
   return out;
 }
 
 LinearWeight WeightLoader::linear(const std::string& name, int64_t out, int64_t in, WeightLayout layout) {
   const Shape shape = layout == WeightLayout::OutIn ? Shape{out, in} : Shape{in, out};
   const StTensor& t = find({name}, shape);
-  return linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, layout, linear_dtype_);
+  LinearWeight w = linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, layout, linear_dtype_);
+  loaded();
+  return w;
 }
 
 LinearWeight WeightLoader::linear_as(const std::string& name, const Shape& file_shape, int64_t out, int64_t in) {
   const StTensor& t = find({name}, file_shape);
   if (t.numel() != out * in) fail("tensor ", name, ": ", shape_str(file_shape), " cannot serve as [", out, ", ", in, "]");
-  return linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, WeightLayout::OutIn, linear_dtype_);
+  LinearWeight w = linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, WeightLayout::OutIn, linear_dtype_);
+  loaded();
+  return w;
 }
 
 LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, const std::vector<int64_t>& outs,
@@ -50,7 +62,9 @@ LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, c
     const std::vector<float> part = SafeTensors::to_f32(find({names[i]}, {outs[i], in}));
     stacked.insert(stacked.end(), part.begin(), part.end());
   }
-  return linear_weight_upload(ctx_, arena_, stacked.data(), HostType::F32, total, in, WeightLayout::OutIn, linear_dtype_);
+  LinearWeight w = linear_weight_upload(ctx_, arena_, stacked.data(), HostType::F32, total, in, WeightLayout::OutIn, linear_dtype_);
+  loaded(names.size());
+  return w;
 }
 
 Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
@@ -61,6 +75,7 @@ Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const 
   }
   Tensor out = arena_.alloc(DType::F32, {int64_t(all.size())});
   tensor_upload(ctx_, out, all.data(), all.size() * 4);
+  loaded(names.size());
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "runtime/ops.hpp"
 #include "runtime/safetensors.hpp"
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -38,7 +39,14 @@ class WeightLoader {
   Context& context() { return ctx_; }
   DType linear_dtype() const { return linear_dtype_; }
 
+  // Called with the fraction of the source's tensors loaded so far after each one; returning
+  // false cancels the load (Error "load cancelled").
+  std::function<bool(float)> progress;
+
  private:
+  void loaded(size_t tensors = 1);
+
+  size_t loaded_ = 0;
   Context& ctx_;
   Allocator& arena_;
   const TensorSource& st_;

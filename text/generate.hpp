@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct GenerationConfig {
   float top_p = 1.0f;
   uint64_t seed = 0;
   bool ignore_eos = false;  // benchmarks: always generate the full length
+  // Checked before every device submission; returning true ends generation with Error "cancelled".
+  std::function<bool()> should_stop;
+  // Each generated token of input `index` as it is chosen (greedy and sampling; beam search
+  // reports the winning sequence's tokens when it ends).
+  std::function<void(size_t index, uint32_t token)> on_token;
 };
 
 // Vectorised beam search as transformers >= 4.50 runs it (§5.2): 2 x num_beams candidates per
