@@ -27,6 +27,7 @@ class BlipCaptioner : public Captioner {
   BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {}, const TensorSource* weights = nullptr);
 
   std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) override;
+  std::string detokenize(const std::vector<uint32_t>& ids) const override { return tok_->decode(ids); }
   const BlipConfig& config() const { return cfg_; }
   const ImageProcessorConfig& preprocessor() const { return pre_; }
   const WordPiece& tokenizer() const { return *tok_; }

@@ -39,6 +39,7 @@ class Captioner {
  public:
   virtual ~Captioner() = default;
   virtual std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) = 0;
+  virtual std::string detokenize(const std::vector<uint32_t>& ids) const = 0;
 };
 
 // The captioning flow both families share: preprocess, the vision encoder over the batch, then

@@ -32,6 +32,7 @@ class VitGpt2Captioner : public Captioner {
                    const TensorSource* weights = nullptr);
   // Prompts are refused, as the image-to-text pipeline refuses them for these models.
   std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) override;
+  std::string detokenize(const std::vector<uint32_t>& ids) const override { return tok_->decode(ids); }
   const VitGpt2Config& config() const { return cfg_; }
   const BytePairTokenizer& tokenizer() const { return *tok_; }
 

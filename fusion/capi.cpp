@@ -1,0 +1,417 @@
+// The C API (include/glimpse.h) over the C++ models: argument checks, status codes and messages,
+// callbacks, and nothing thrown across the boundary.
+#include "glimpse.h"
+
+#include "fusion/blip-captioner.hpp"
+#include "fusion/registry.hpp"
+#include "fusion/vit-gpt2.hpp"
+#include "runtime/error.hpp"
+#include "vision/decode.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+
+using namespace glimpse;
+
+struct glimpse_model {
+  std::unique_ptr<Context> ctx;
+  ModelKind kind = ModelKind::BlipCaption;
+  std::unique_ptr<Captioner> captioner;
+  std::unique_ptr<BlipVqa> vqa;
+  glimpse_model_info info{};
+  glimpse_log_fn log = nullptr;
+  void* log_user_data = nullptr;
+};
+
+struct glimpse_session {
+  glimpse_model* model = nullptr;
+  std::string last_error;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+void copy_str(char* dst, size_t cap, const std::string& s) {
+  std::strncpy(dst, s.c_str(), cap - 1);
+  dst[cap - 1] = '\0';
+}
+
+// Maps a failure to a status. Model and image loading name their stage through `fallback`.
+glimpse_status classify(const std::string& msg, glimpse_status fallback) {
+  auto has = [&](const char* s) { return msg.find(s) != std::string::npos; };
+  if (has("cancelled")) return GLIMPSE_ERROR_CANCELLED;
+  if (has("out of device memory") || has("OUT_OF_HOST_MEMORY") || has("OUT_OF_DEVICE_MEMORY")) return GLIMPSE_ERROR_OUT_OF_MEMORY;
+  if (has("cannot open") || has("no such file") || has("not a model folder")) return GLIMPSE_ERROR_IO;
+  if (has("Vulkan") || has("VK_ERROR")) return GLIMPSE_ERROR_DEVICE;
+  return fallback;
+}
+
+// Runs `body`, turning every exception into a status and a message (thread-local, the
+// session's, and the log callback's).
+glimpse_status guard(glimpse_status fallback, glimpse_session* session, const glimpse_model* model,
+                     const std::function<void()>& body) {
+  glimpse_status status = GLIMPSE_OK;
+  std::string message;
+  try {
+    body();
+  } catch (const glimpse::Error& e) {
+    message = e.what();
+    status = classify(message, fallback);
+  } catch (const std::bad_alloc&) {
+    message = "out of memory";
+    status = GLIMPSE_ERROR_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    message = std::string("internal error: ") + e.what();
+    status = GLIMPSE_ERROR_INTERNAL;
+  } catch (...) {
+    message = "internal error";
+    status = GLIMPSE_ERROR_INTERNAL;
+  }
+  t_last_error = message;
+  if (session) session->last_error = message;
+  if (status != GLIMPSE_OK && model && model->log) model->log(model->log_user_data, 2, message.c_str());
+  return status;
+}
+
+glimpse_status invalid(const char* what, glimpse_session* session = nullptr) {
+  t_last_error = what;
+  if (session) session->last_error = what;
+  return GLIMPSE_ERROR_INVALID_ARGUMENT;
+}
+
+Image to_image(const glimpse_image& in) {
+  switch (in.kind) {
+    case GLIMPSE_IMAGE_PATH:
+      if (!in.path) fail("image: path is NULL");
+      return image_load(in.path);
+    case GLIMPSE_IMAGE_ENCODED:
+      if (!in.data || !in.size) fail("image: no encoded bytes");
+      return image_decode(static_cast<const uint8_t*>(in.data), in.size, "image buffer");
+    case GLIMPSE_IMAGE_PIXELS: {
+      const size_t bpp = in.format == GLIMPSE_PIXELS_RGB8 ? 3 : 4;
+      if (in.format != GLIMPSE_PIXELS_RGB8 && in.format != GLIMPSE_PIXELS_RGBA8 && in.format != GLIMPSE_PIXELS_BGRA8)
+        fail("image: unknown pixel format ", int(in.format));
+      if (!in.data || !in.width || !in.height) fail("image: pixels need data, width and height");
+      if (uint64_t(in.width) * in.height > DecodeOptions{}.max_pixels)
+        fail("image: ", in.width, "x", in.height, " exceeds the pixel limit of ", DecodeOptions{}.max_pixels);
+      const size_t stride = in.stride ? in.stride : in.width * bpp;
+      if (stride < in.width * bpp) fail("image: stride ", stride, " is shorter than a row (", in.width * bpp, " bytes)");
+      Image img;
+      img.width = int(in.width);
+      img.height = int(in.height);
+      img.rgb.resize(size_t(in.width) * in.height * 3);
+      const auto* src = static_cast<const uint8_t*>(in.data);
+      for (uint32_t y = 0; y < in.height; ++y)
+        for (uint32_t x = 0; x < in.width; ++x) {
+          const uint8_t* p = src + y * stride + x * bpp;
+          uint8_t* q = &img.rgb[(size_t(y) * in.width + x) * 3];
+          const bool bgr = in.format == GLIMPSE_PIXELS_BGRA8;
+          q[0] = bgr ? p[2] : p[0];
+          q[1] = p[1];
+          q[2] = bgr ? p[0] : p[2];
+        }
+      return img;
+    }
+  }
+  fail("image: unknown kind ", int(in.kind));
+}
+
+GenerationConfig to_generation(const glimpse_generate_params* p, std::vector<uint32_t>& streamed,
+                               const std::function<std::string(const std::vector<uint32_t>&)>& detok) {
+  GenerationConfig g{0};
+  if (!p) return g;
+  g.max_new_tokens = int(p->max_new_tokens);
+  g.max_length = int(p->max_length);
+  g.min_length = int(p->min_length);
+  g.num_beams = int(p->num_beams ? p->num_beams : 1);
+  g.length_penalty = p->length_penalty;
+  g.early_stopping = p->early_stopping != 0;
+  g.do_sample = p->do_sample != 0;
+  g.temperature = p->temperature;
+  g.top_k = int(p->top_k);
+  g.top_p = p->top_p;
+  g.seed = p->seed;
+  if (p->abort) {
+    const glimpse_abort_fn fn = p->abort;
+    void* ud = p->abort_user_data;
+    g.should_stop = [fn, ud] { return fn(ud) != 0; };
+  }
+  if (p->on_token) {
+    const glimpse_token_fn fn = p->on_token;
+    void* ud = p->token_user_data;
+    g.on_token = [fn, ud, &streamed, detok](size_t, uint32_t token) {
+      streamed.push_back(token);
+      fn(ud, token, detok(streamed).c_str());
+    };
+  }
+  return g;
+}
+
+void fill_result(glimpse_result* out, const std::string& text, const std::vector<uint32_t>& ids, double enc, double dec) {
+  out->text = static_cast<char*>(std::malloc(text.size() + 1));
+  out->token_ids = static_cast<uint32_t*>(std::malloc(std::max<size_t>(ids.size(), 1) * sizeof(uint32_t)));
+  if (!out->text || !out->token_ids) {
+    std::free(out->text);
+    std::free(out->token_ids);
+    *out = glimpse_result{};
+    throw std::bad_alloc();
+  }
+  std::memcpy(out->text, text.c_str(), text.size() + 1);
+  std::memcpy(out->token_ids, ids.data(), ids.size() * sizeof(uint32_t));
+  out->token_count = ids.size();
+  out->encode_ms = enc;
+  out->decode_ms = dec;
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t glimpse_version(void) { return GLIMPSE_VERSION; }
+const char* glimpse_last_error(void) { return t_last_error.c_str(); }
+
+const char* glimpse_status_name(glimpse_status status) {
+  switch (status) {
+    case GLIMPSE_OK: return "GLIMPSE_OK";
+    case GLIMPSE_ERROR_INVALID_ARGUMENT: return "GLIMPSE_ERROR_INVALID_ARGUMENT";
+    case GLIMPSE_ERROR_IO: return "GLIMPSE_ERROR_IO";
+    case GLIMPSE_ERROR_MODEL: return "GLIMPSE_ERROR_MODEL";
+    case GLIMPSE_ERROR_IMAGE: return "GLIMPSE_ERROR_IMAGE";
+    case GLIMPSE_ERROR_DEVICE: return "GLIMPSE_ERROR_DEVICE";
+    case GLIMPSE_ERROR_OUT_OF_MEMORY: return "GLIMPSE_ERROR_OUT_OF_MEMORY";
+    case GLIMPSE_ERROR_CANCELLED: return "GLIMPSE_ERROR_CANCELLED";
+    case GLIMPSE_ERROR_WRONG_MODEL: return "GLIMPSE_ERROR_WRONG_MODEL";
+    case GLIMPSE_ERROR_INTERNAL: return "GLIMPSE_ERROR_INTERNAL";
+  }
+  return "GLIMPSE_STATUS_UNKNOWN";
+}
+
+glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
+  if (!count) return invalid("glimpse_devices: count is NULL");
+  return guard(GLIMPSE_ERROR_DEVICE, nullptr, nullptr, [&] {
+    const auto list = devices_list();
+    const uint32_t chosen = device_choose(list, std::getenv("GLIMPSE_DEVICE") ? std::getenv("GLIMPSE_DEVICE") : "");
+    if (!devices) {
+      *count = uint32_t(list.size());
+      return;
+    }
+    const uint32_t n = std::min<uint32_t>(*count, uint32_t(list.size()));
+    for (uint32_t i = 0; i < n; ++i) {
+      if (devices[i].struct_size < sizeof(glimpse_device_info)) fail("glimpse_devices: struct_size too small");
+      glimpse_device_info& d = devices[i];
+      d.index = list[i].index;
+      copy_str(d.name, sizeof d.name, list[i].name);
+      copy_str(d.type, sizeof d.type, list[i].type_name());
+      copy_str(d.driver, sizeof d.driver, list[i].driver_name + " " + list[i].driver_info);
+      d.memory_bytes = list[i].device_local_bytes;
+      d.subgroup_size = list[i].subgroup_size;
+      d.fp16_storage = list[i].storage_16bit;
+      d.fp16_arithmetic = list[i].float16_arithmetic;
+      d.preferred = list[i].index == chosen;
+    }
+    *count = n;
+  });
+}
+
+glimpse_model_params glimpse_model_default_params(void) {
+  glimpse_model_params p{};
+  p.struct_size = sizeof p;
+  return p;
+}
+void glimpse_model_default_params_ptr(glimpse_model_params* out) {
+  if (out) *out = glimpse_model_default_params();
+}
+
+glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params* params, glimpse_model** model) {
+  if (!model) return invalid("glimpse_model_load: model is NULL");
+  *model = nullptr;
+  if (!folder) return invalid("glimpse_model_load: folder is NULL");
+  if (params && params->struct_size < sizeof(glimpse_model_params))
+    return invalid("glimpse_model_load: params.struct_size is too small (use glimpse_model_default_params)");
+  auto m = std::make_unique<glimpse_model>();
+  const glimpse_model_params p = params ? *params : glimpse_model_default_params();
+  m->log = p.log;
+  m->log_user_data = p.log_user_data;
+  const glimpse_status s = guard(GLIMPSE_ERROR_MODEL, nullptr, m.get(), [&] {
+    ContextOptions copt;
+    if (p.device) copt.device = p.device;
+    m->ctx = std::make_unique<Context>(copt);
+    ModelOptions opt;
+    opt.weights = p.fp16_weights ? DType::F16 : DType::F32;
+    if (p.progress) {
+      const glimpse_progress_fn fn = p.progress;
+      void* ud = p.progress_user_data;
+      opt.progress = [fn, ud](float f) { return fn(ud, f) != 0; };
+    }
+    m->kind = model_kind(folder);
+    glimpse_model_info& info = m->info;
+    info.struct_size = sizeof info;
+    copy_str(info.weights_dtype, sizeof info.weights_dtype, p.fp16_weights ? "f16" : "f32");
+    copy_str(info.device, sizeof info.device, m->ctx->info().name);
+    if (m->kind == ModelKind::BlipVqa) {
+      m->vqa = std::make_unique<BlipVqa>(*m->ctx, folder, opt);
+      const BlipConfig& c = m->vqa->config();
+      copy_str(info.architecture, sizeof info.architecture, "BlipForQuestionAnswering");
+      info.task = GLIMPSE_TASK_ANSWER;
+      info.image_size = uint32_t(c.vision.image_size);
+      info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
+      info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
+      info.vocab_size = uint32_t(c.text.vocab);
+    } else if (m->kind == ModelKind::BlipCaption) {
+      auto cap = std::make_unique<BlipCaptioner>(*m->ctx, folder, opt);
+      const BlipConfig& c = cap->config();
+      copy_str(info.architecture, sizeof info.architecture, "BlipForConditionalGeneration");
+      info.task = GLIMPSE_TASK_CAPTION;
+      info.image_size = uint32_t(c.vision.image_size);
+      info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
+      info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
+      info.vocab_size = uint32_t(c.text.vocab);
+      m->captioner = std::move(cap);
+    } else {
+      auto cap = std::make_unique<VitGpt2Captioner>(*m->ctx, folder, opt);
+      const VitGpt2Config& c = cap->config();
+      copy_str(info.architecture, sizeof info.architecture, "VisionEncoderDecoderModel");
+      info.task = GLIMPSE_TASK_CAPTION;
+      info.image_size = uint32_t(c.encoder.image_size);
+      info.vision_hidden = uint32_t(c.encoder.hidden), info.vision_layers = uint32_t(c.encoder.layers);
+      info.text_hidden = uint32_t(c.decoder.hidden), info.text_layers = uint32_t(c.decoder.layers);
+      info.vocab_size = uint32_t(c.decoder.vocab);
+      m->captioner = std::move(cap);
+    }
+    if (p.progress) p.progress(p.progress_user_data, 1.0f);
+  });
+  if (s == GLIMPSE_OK) *model = m.release();
+  return s;
+}
+
+void glimpse_model_free(glimpse_model* model) { delete model; }
+
+glimpse_status glimpse_model_info_get(const glimpse_model* model, glimpse_model_info* info) {
+  if (!model || !info) return invalid("glimpse_model_info_get: NULL argument");
+  if (info->struct_size < sizeof(glimpse_model_info)) return invalid("glimpse_model_info_get: struct_size too small");
+  *info = model->info;
+  t_last_error.clear();
+  return GLIMPSE_OK;
+}
+
+glimpse_status glimpse_session_create(glimpse_model* model, glimpse_session** session) {
+  if (!session) return invalid("glimpse_session_create: session is NULL");
+  *session = nullptr;
+  if (!model) return invalid("glimpse_session_create: model is NULL");
+  *session = new (std::nothrow) glimpse_session{model, {}};
+  if (!*session) return invalid("glimpse_session_create: out of memory");
+  t_last_error.clear();
+  return GLIMPSE_OK;
+}
+
+void glimpse_session_free(glimpse_session* session) { delete session; }
+const char* glimpse_session_last_error(const glimpse_session* session) {
+  return session ? session->last_error.c_str() : "glimpse_session_last_error: session is NULL";
+}
+
+glimpse_image glimpse_image_from_path(const char* path) {
+  glimpse_image i{};
+  i.struct_size = sizeof i;
+  i.kind = GLIMPSE_IMAGE_PATH;
+  i.path = path;
+  return i;
+}
+glimpse_image glimpse_image_from_encoded(const void* data, size_t size) {
+  glimpse_image i{};
+  i.struct_size = sizeof i;
+  i.kind = GLIMPSE_IMAGE_ENCODED;
+  i.data = data;
+  i.size = size;
+  return i;
+}
+glimpse_image glimpse_image_from_pixels(const void* data, uint32_t width, uint32_t height, uint32_t stride,
+                                        glimpse_pixel_format format) {
+  glimpse_image i{};
+  i.struct_size = sizeof i;
+  i.kind = GLIMPSE_IMAGE_PIXELS;
+  i.data = data;
+  i.width = width;
+  i.height = height;
+  i.stride = stride;
+  i.format = format;
+  return i;
+}
+
+glimpse_generate_params glimpse_generate_default_params(void) {
+  glimpse_generate_params p{};
+  p.struct_size = sizeof p;
+  p.num_beams = 1;
+  p.length_penalty = 1.0f;
+  p.temperature = 1.0f;
+  p.top_k = 50;
+  p.top_p = 1.0f;
+  return p;
+}
+void glimpse_generate_default_params_ptr(glimpse_generate_params* out) {
+  if (out) *out = glimpse_generate_default_params();
+}
+
+glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* image,
+                               const glimpse_generate_params* params, glimpse_result* result) {
+  if (!session || !image || !result) return invalid("glimpse_caption: NULL argument", session);
+  *result = glimpse_result{};
+  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_caption: image.struct_size too small", session);
+  if (params && params->struct_size < sizeof(glimpse_generate_params))
+    return invalid("glimpse_caption: params.struct_size too small (use glimpse_generate_default_params)", session);
+  glimpse_model* m = session->model;
+  if (!m->captioner) {
+    const char* msg = "glimpse_caption: this model answers questions (use glimpse_answer)";
+    session->last_error = t_last_error = msg;
+    return GLIMPSE_ERROR_WRONG_MODEL;
+  }
+  Image img;
+  const glimpse_status s = guard(GLIMPSE_ERROR_IMAGE, session, m, [&] { img = to_image(*image); });
+  if (s != GLIMPSE_OK) return s;
+  return guard(GLIMPSE_ERROR_INTERNAL, session, m, [&] {
+    std::vector<uint32_t> streamed;
+    CaptionOptions opt;
+    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->captioner->detokenize(ids); });
+    if (params && params->prompt) opt.prompt = params->prompt;
+    const CaptionResult r = m->captioner->caption({img}, opt).at(0);
+    fill_result(result, r.text, r.ids, r.encode_ms, r.decode_ms);
+  });
+}
+
+glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* image, const char* question,
+                              const glimpse_generate_params* params, glimpse_result* result) {
+  if (!session || !image || !question || !result) return invalid("glimpse_answer: NULL argument", session);
+  *result = glimpse_result{};
+  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_answer: image.struct_size too small", session);
+  if (params && params->struct_size < sizeof(glimpse_generate_params))
+    return invalid("glimpse_answer: params.struct_size too small (use glimpse_generate_default_params)", session);
+  glimpse_model* m = session->model;
+  if (!m->vqa) {
+    const char* msg = "glimpse_answer: this model captions (use glimpse_caption)";
+    session->last_error = t_last_error = msg;
+    return GLIMPSE_ERROR_WRONG_MODEL;
+  }
+  Image img;
+  const glimpse_status s = guard(GLIMPSE_ERROR_IMAGE, session, m, [&] { img = to_image(*image); });
+  if (s != GLIMPSE_OK) return s;
+  return guard(GLIMPSE_ERROR_INVALID_ARGUMENT, session, m, [&] {
+    std::vector<uint32_t> streamed;
+    AnswerOptions opt;
+    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->vqa->tokenizer().decode(ids); });
+    const AnswerResult r = m->vqa->answer({img}, question, opt).at(0);
+    fill_result(result, r.text, r.ids, r.encode_ms, r.decode_ms);
+  });
+}
+
+void glimpse_result_free(glimpse_result* result) {
+  if (!result) return;
+  std::free(result->text);
+  std::free(result->token_ids);
+  *result = glimpse_result{};
+}
+
+}  // extern "C"

@@ -1,0 +1,202 @@
+/* glimpse: vision-language models (image captioning, visual question answering) on Vulkan.
+ *
+ * The C API for applications that embed glimpse. A model (weights, immutable once loaded) is
+ * shared by threads; a session holds one caller's per-request state. Every function returns a
+ * glimpse_status; the message of the last failure is available from glimpse_last_error() on the
+ * same thread, and from glimpse_session_last_error() for a session. Nothing here aborts or prints
+ * on bad input; messages reach a log callback only when one is set.
+ *
+ * Structs with a struct_size field are versioned: get them from the *_default_params() functions
+ * (or their _ptr variants, for FFIs that cannot return structs by value) and set what you need.
+ *
+ * Thread safety is stated on every function. */
+#ifndef GLIMPSE_H
+#define GLIMPSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GLIMPSE_VERSION_MAJOR 0
+#define GLIMPSE_VERSION_MINOR 2
+#define GLIMPSE_VERSION_PATCH 0
+#define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
+
+#if defined(_WIN32)
+#define GLIMPSE_API __declspec(dllexport)
+#else
+#define GLIMPSE_API __attribute__((visibility("default")))
+#endif
+
+typedef enum glimpse_status {
+  GLIMPSE_OK = 0,
+  GLIMPSE_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, a bad size, an empty question, ... */
+  GLIMPSE_ERROR_IO = 2,               /* a file cannot be read */
+  GLIMPSE_ERROR_MODEL = 3,            /* a model folder is broken, incomplete or unsupported */
+  GLIMPSE_ERROR_IMAGE = 4,            /* an image cannot be decoded or is too large */
+  GLIMPSE_ERROR_DEVICE = 5,           /* no usable Vulkan device, or a device failure */
+  GLIMPSE_ERROR_OUT_OF_MEMORY = 6,
+  GLIMPSE_ERROR_CANCELLED = 7,        /* the abort or progress callback asked to stop */
+  GLIMPSE_ERROR_WRONG_MODEL = 8,      /* e.g. glimpse_answer on a captioning model */
+  GLIMPSE_ERROR_INTERNAL = 9
+} glimpse_status;
+
+typedef struct glimpse_model glimpse_model;
+typedef struct glimpse_session glimpse_session;
+
+/* Callbacks. user_data is passed back untouched. */
+typedef void (*glimpse_log_fn)(void* user_data, int level, const char* message); /* level: 0 info, 1 warning, 2 error */
+typedef int (*glimpse_progress_fn)(void* user_data, float fraction);             /* return 0 to cancel the load */
+typedef void (*glimpse_token_fn)(void* user_data, uint32_t token_id, const char* text_so_far);
+typedef int (*glimpse_abort_fn)(void* user_data);                                /* return non-zero to stop */
+
+/* ---- library ------------------------------------------------------------------------------- */
+
+/* The runtime version (compare with GLIMPSE_VERSION). Thread-safe. */
+GLIMPSE_API uint32_t glimpse_version(void);
+/* The last failure's message on this thread ("" if none). Valid until the thread's next glimpse
+ * call. Thread-safe (per thread). */
+GLIMPSE_API const char* glimpse_last_error(void);
+/* A status's name, e.g. "GLIMPSE_ERROR_IMAGE". Thread-safe. */
+GLIMPSE_API const char* glimpse_status_name(glimpse_status status);
+
+/* ---- devices -------------------------------------------------------------------------------- */
+
+typedef struct glimpse_device_info {
+  uint32_t struct_size;
+  uint32_t index;
+  char name[256];
+  char type[32];   /* "discrete GPU", "integrated GPU", "virtual GPU", "CPU", "other" */
+  char driver[256];
+  uint64_t memory_bytes;
+  uint32_t subgroup_size;
+  int fp16_storage, fp16_arithmetic;
+  int preferred; /* the device glimpse picks by default */
+} glimpse_device_info;
+
+/* Lists Vulkan devices: with devices == NULL only *count is set; otherwise up to *count entries
+ * are filled (each entry's struct_size must be set) and *count becomes the number written.
+ * Thread-safe. */
+GLIMPSE_API glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count);
+
+/* ---- models --------------------------------------------------------------------------------- */
+
+typedef struct glimpse_model_params {
+  uint32_t struct_size;
+  const char* device;  /* index or name substring; NULL: $GLIMPSE_DEVICE, else the preferred device */
+  int fp16_weights;    /* store weights as fp16: half the memory, a small accuracy cost */
+  glimpse_log_fn log;
+  void* log_user_data;
+  glimpse_progress_fn progress;
+  void* progress_user_data;
+} glimpse_model_params;
+
+GLIMPSE_API glimpse_model_params glimpse_model_default_params(void);
+GLIMPSE_API void glimpse_model_default_params_ptr(glimpse_model_params* out);
+
+/* Loads a Hugging Face model folder (BLIP captioning or VQA, ViT-GPT2). On failure *model is
+ * NULL. Thread-safe (each call loads its own model). */
+GLIMPSE_API glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params* params,
+                                              glimpse_model** model);
+/* Frees a model; every session on it must be freed first. Not concurrent with other calls on
+ * the model. NULL is ignored. */
+GLIMPSE_API void glimpse_model_free(glimpse_model* model);
+
+typedef enum glimpse_task { GLIMPSE_TASK_CAPTION = 1, GLIMPSE_TASK_ANSWER = 2 } glimpse_task;
+
+typedef struct glimpse_model_info {
+  uint32_t struct_size;
+  char architecture[64];  /* "BlipForConditionalGeneration", "BlipForQuestionAnswering", "VisionEncoderDecoderModel" */
+  glimpse_task task;
+  uint32_t image_size;     /* the encoder's input width = height */
+  uint32_t vision_hidden, vision_layers, text_hidden, text_layers, vocab_size;
+  char weights_dtype[8];   /* "f32" or "f16" */
+  char device[256];
+} glimpse_model_info;
+
+/* Thread-safe. */
+GLIMPSE_API glimpse_status glimpse_model_info_get(const glimpse_model* model, glimpse_model_info* info);
+
+/* ---- sessions and requests ------------------------------------------------------------------- */
+
+/* A session serves one request at a time; use one per thread. Many sessions on one model run
+ * concurrently. glimpse_session_create is thread-safe; a session's own calls are not concurrent. */
+GLIMPSE_API glimpse_status glimpse_session_create(glimpse_model* model, glimpse_session** session);
+GLIMPSE_API void glimpse_session_free(glimpse_session* session);
+/* The session's last failure ("" if none). */
+GLIMPSE_API const char* glimpse_session_last_error(const glimpse_session* session);
+
+typedef enum glimpse_image_kind {
+  GLIMPSE_IMAGE_PATH = 1,     /* path */
+  GLIMPSE_IMAGE_ENCODED = 2,  /* data/size: JPEG, PNG, BMP, GIF, ... bytes */
+  GLIMPSE_IMAGE_PIXELS = 3    /* data, width, height, stride, format */
+} glimpse_image_kind;
+
+typedef enum glimpse_pixel_format {
+  GLIMPSE_PIXELS_RGB8 = 1,
+  GLIMPSE_PIXELS_RGBA8 = 2, /* alpha dropped, as HF's convert("RGB") does */
+  GLIMPSE_PIXELS_BGRA8 = 3  /* e.g. a QImage::Format_ARGB32 on little-endian, a Windows DIB */
+} glimpse_pixel_format;
+
+typedef struct glimpse_image {
+  uint32_t struct_size;
+  glimpse_image_kind kind;
+  const char* path;
+  const void* data;
+  size_t size;
+  uint32_t width, height, stride; /* stride: bytes per row (0: tightly packed) */
+  glimpse_pixel_format format;
+} glimpse_image;
+
+GLIMPSE_API glimpse_image glimpse_image_from_path(const char* path);
+GLIMPSE_API glimpse_image glimpse_image_from_encoded(const void* data, size_t size);
+GLIMPSE_API glimpse_image glimpse_image_from_pixels(const void* data, uint32_t width, uint32_t height, uint32_t stride,
+                                                    glimpse_pixel_format format);
+
+typedef struct glimpse_generate_params {
+  uint32_t struct_size;
+  const char* prompt;      /* captioning: the caption continues this text (BLIP); NULL for none */
+  uint32_t max_new_tokens; /* 0: use max_length */
+  uint32_t max_length;     /* 0: the model's default (20), counting the prompt */
+  uint32_t min_length;
+  uint32_t num_beams;      /* 1: greedy */
+  float length_penalty;
+  int early_stopping;
+  int do_sample;
+  float temperature;
+  uint32_t top_k;
+  float top_p;
+  uint64_t seed;
+  glimpse_token_fn on_token; /* streaming; called on the calling thread */
+  void* token_user_data;
+  glimpse_abort_fn abort;    /* polled before every device submission */
+  void* abort_user_data;
+} glimpse_generate_params;
+
+GLIMPSE_API glimpse_generate_params glimpse_generate_default_params(void);
+GLIMPSE_API void glimpse_generate_default_params_ptr(glimpse_generate_params* out);
+
+typedef struct glimpse_result {
+  char* text;          /* UTF-8, owned by the result */
+  uint32_t* token_ids; /* the decoder start, any prompt and the generated ids */
+  size_t token_count;
+  double encode_ms, decode_ms;
+} glimpse_result;
+
+/* Captions one image. On success fill *result; free it with glimpse_result_free. */
+GLIMPSE_API glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* image,
+                                           const glimpse_generate_params* params, glimpse_result* result);
+/* Answers a question about one image (VQA models). */
+GLIMPSE_API glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* image, const char* question,
+                                          const glimpse_generate_params* params, glimpse_result* result);
+/* Frees what a result owns and zeroes it. NULL and zeroed results are ignored. Thread-safe. */
+GLIMPSE_API void glimpse_result_free(glimpse_result* result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GLIMPSE_H */

@@ -1,0 +1,202 @@
+/* The C API from C: load, caption, VQA, the three image inputs, callbacks, and failures that
+ * return a status and a message instead of crashing. Prints "N passed, M failed". */
+#include "glimpse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (cond) ++passed;                                                              \
+    else {                                                                           \
+      ++failed;                                                                      \
+      fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", __FILE__, __LINE__, #cond, glimpse_last_error()); \
+    }                                                                                \
+  } while (0)
+
+static const uint32_t kGreedy[] = {193, 39, 120, 91, 185, 120, 91, 185, 120, 91, 39, 120, 91, 185, 120, 91, 86, 39, 120, 91};
+
+static char* path_of(const char* rel) {
+  static char buf[4][1024];
+  static int n;
+  char* b = buf[n++ % 4];
+  snprintf(b, 1024, "%s/%s", GLIMPSE_TEST_DATA, rel);
+  return b;
+}
+
+static unsigned char* read_file(const char* path, size_t* size) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  *size = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char* data = malloc(*size);
+  if (fread(data, 1, *size, f) != *size) *size = 0;
+  fclose(f);
+  return data;
+}
+
+static int same_ids(const glimpse_result* r, const uint32_t* want, size_t n) {
+  return r->token_count == n && memcmp(r->token_ids, want, n * sizeof(uint32_t)) == 0;
+}
+
+typedef struct {
+  float last;
+  int calls, monotonic, cancel_at;
+} progress_state;
+
+static int on_progress(void* ud, float f) {
+  progress_state* s = ud;
+  if (f < s->last) s->monotonic = 0;
+  s->last = f;
+  return ++s->calls != s->cancel_at;
+}
+
+typedef struct {
+  int tokens, stop_after;
+  char text[4096];
+} stream_state;
+
+static void on_token(void* ud, uint32_t token, const char* text) {
+  stream_state* s = ud;
+  (void)token;
+  ++s->tokens;
+  snprintf(s->text, sizeof s->text, "%s", text);
+}
+
+static int should_abort(void* ud) {
+  const stream_state* s = ud;
+  return s->stop_after > 0 && s->tokens >= s->stop_after;
+}
+
+int main(void) {
+  CHECK(glimpse_version() == GLIMPSE_VERSION);
+  uint32_t count = 0;
+  CHECK(glimpse_devices(NULL, &count) == GLIMPSE_OK && count >= 1);
+  glimpse_device_info info[4];
+  for (int i = 0; i < 4; ++i) info[i].struct_size = sizeof info[i];
+  count = 4;
+  CHECK(glimpse_devices(info, &count) == GLIMPSE_OK && strlen(info[0].name) > 0);
+
+  /* load with progress: monotonic, ending at 1 */
+  glimpse_model_params mp = glimpse_model_default_params();
+  progress_state progress = {0, 0, 1, -1};
+  mp.progress = on_progress;
+  mp.progress_user_data = &progress;
+  glimpse_model* model = NULL;
+  CHECK(glimpse_model_load(path_of("blip/tiny-base"), &mp, &model) == GLIMPSE_OK && model != NULL);
+  CHECK(progress.calls > 10 && progress.monotonic && progress.last == 1.0f);
+  glimpse_model_info mi;
+  mi.struct_size = sizeof mi;
+  CHECK(glimpse_model_info_get(model, &mi) == GLIMPSE_OK && strcmp(mi.architecture, "BlipForConditionalGeneration") == 0 &&
+        mi.task == GLIMPSE_TASK_CAPTION && mi.image_size == 64 && mi.vision_hidden == 32 && strcmp(mi.weights_dtype, "f32") == 0);
+
+  glimpse_session* session = NULL;
+  CHECK(glimpse_session_create(model, &session) == GLIMPSE_OK);
+  glimpse_result r;
+
+  /* from a path, with streaming */
+  glimpse_generate_params gp = glimpse_generate_default_params();
+  stream_state stream = {0, 0, ""};
+  gp.on_token = on_token;
+  gp.token_user_data = &stream;
+  glimpse_image img = glimpse_image_from_path(path_of("blip/pattern.png"));
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_OK);
+  CHECK(same_ids(&r, kGreedy, 20));
+  CHECK(stream.tokens == 19 && strcmp(stream.text, r.text) == 0);
+  CHECK(r.encode_ms > 0 && r.decode_ms > 0);
+  glimpse_result_free(&r);
+  CHECK(r.text == NULL && r.token_ids == NULL);
+
+  /* from encoded bytes */
+  size_t size = 0;
+  unsigned char* bytes = read_file(path_of("blip/pattern.png"), &size);
+  img = glimpse_image_from_encoded(bytes, size);
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_OK && same_ids(&r, kGreedy, 20));
+  glimpse_result_free(&r);
+
+  /* raw pixels: the same picture as tight RGB and as padded BGRA give the same caption */
+  enum { W = 40, H = 30, STRIDE = W * 4 + 12 };
+  unsigned char rgb[W * H * 3], bgra[H * STRIDE];
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const unsigned char v = (unsigned char)((x * 37 + y * 91 + c * 53) ^ (x * y * 7));
+        rgb[(y * W + x) * 3 + c] = v;
+        bgra[y * STRIDE + x * 4 + (2 - c)] = v;
+        bgra[y * STRIDE + x * 4 + 3] = 255;
+      }
+  glimpse_result r1, r2;
+  img = glimpse_image_from_pixels(rgb, W, H, 0, GLIMPSE_PIXELS_RGB8);
+  CHECK(glimpse_caption(session, &img, NULL, &r1) == GLIMPSE_OK);
+  img = glimpse_image_from_pixels(bgra, W, H, STRIDE, GLIMPSE_PIXELS_BGRA8);
+  CHECK(glimpse_caption(session, &img, NULL, &r2) == GLIMPSE_OK);
+  CHECK(r1.token_count > 1 && r1.token_count == r2.token_count &&
+        memcmp(r1.token_ids, r2.token_ids, r1.token_count * sizeof(uint32_t)) == 0);
+  glimpse_result_free(&r1);
+  glimpse_result_free(&r2);
+
+  /* a prompt continues the caption */
+  gp = glimpse_generate_default_params();
+  gp.prompt = "a photography of";
+  img = glimpse_image_from_path(path_of("blip/pattern.png"));
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_OK && r.token_count >= 4 && r.token_ids[1] == 136 &&
+        strncmp(r.text, "a photography of", 16) == 0);
+  glimpse_result_free(&r);
+
+  /* abort after two tokens: cancelled within a step */
+  gp = glimpse_generate_default_params();
+  stream_state stop = {0, 2, ""};
+  gp.on_token = on_token;
+  gp.token_user_data = &stop;
+  gp.abort = should_abort;
+  gp.abort_user_data = &stop;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_CANCELLED && stop.tokens == 2);
+  CHECK(strstr(glimpse_session_last_error(session), "cancelled") != NULL);
+
+  /* failures: a status and a message, nothing else */
+  img = glimpse_image_from_path("/nonexistent/photo.jpg");
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_IO && strstr(glimpse_last_error(), "photo.jpg"));
+  unsigned char junk[300];
+  for (int i = 0; i < 300; ++i) junk[i] = (unsigned char)(i * 7);
+  junk[0] = 0xff, junk[1] = 0xd8, junk[2] = 0xff; /* a JPEG that is not one */
+  img = glimpse_image_from_encoded(junk, sizeof junk);
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_IMAGE && strstr(glimpse_last_error(), "JPEG"));
+  bytes[size / 2] ^= 0x55; /* a PNG with a damaged middle */
+  img = glimpse_image_from_encoded(bytes, size / 2);
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_IMAGE);
+  img = glimpse_image_from_pixels(rgb, W, H, 10, GLIMPSE_PIXELS_RGB8);
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_IMAGE && strstr(glimpse_last_error(), "stride"));
+  CHECK(glimpse_caption(session, NULL, NULL, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT);
+  CHECK(glimpse_answer(session, &img, "what?", NULL, &r) == GLIMPSE_ERROR_WRONG_MODEL);
+  glimpse_model* broken = (glimpse_model*)1;
+  CHECK(glimpse_model_load(path_of("images"), NULL, &broken) != GLIMPSE_OK && broken == NULL &&
+        strstr(glimpse_last_error(), "config.json"));
+  CHECK(glimpse_model_load("/nonexistent/model", NULL, &broken) == GLIMPSE_ERROR_IO);
+  progress_state cancel = {0, 0, 1, 5};
+  mp.progress_user_data = &cancel;
+  CHECK(glimpse_model_load(path_of("blip/tiny-base"), &mp, &broken) == GLIMPSE_ERROR_CANCELLED && broken == NULL);
+  free(bytes);
+  glimpse_session_free(session);
+  glimpse_model_free(model);
+
+  /* VQA */
+  CHECK(glimpse_model_load(path_of("blip/tiny-vqa"), NULL, &model) == GLIMPSE_OK);
+  CHECK(glimpse_session_create(model, &session) == GLIMPSE_OK);
+  img = glimpse_image_from_path(path_of("blip/pattern.png"));
+  const uint32_t answer[] = {202, 19, 171, 0, 102};
+  CHECK(glimpse_answer(session, &img, "how many cats are there?", NULL, &r) == GLIMPSE_OK && same_ids(&r, answer, 5) &&
+        strcmp(r.text, "[unused18] is") == 0);
+  glimpse_result_free(&r);
+  CHECK(glimpse_answer(session, &img, "   ", NULL, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_session_last_error(session), "question is empty"));
+  CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_WRONG_MODEL);
+  glimpse_session_free(session);
+  glimpse_model_free(model);
+  glimpse_result_free(NULL);
+
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
