@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ make                       # toolchain
+  cmake g++ make pkg-config            # toolchain; pkg-config for the install test
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
