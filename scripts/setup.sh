@@ -11,7 +11,8 @@ packages=(
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
   libjpeg62-turbo-dev libstb-dev       # JPEG as Pillow decodes it; PNG, BMP, GIF, PNM, TGA
   libedit-dev libopencv-dev            # the VQA sample app: line editing; its window and camera
-  xvfb xauth                           # a display for the sample app's window test
+  qt6-base-dev                         # the Qt 6 desktop sample (samples/desktop)
+  xvfb xauth                           # a display for the sample apps' window tests
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
 )

@@ -1,0 +1,306 @@
+#include "window.hpp"
+
+#include <QComboBox>
+#include <QDir>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QImageReader>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include <vector>
+
+Window::Window(QWidget* parent) : QMainWindow(parent), worker_(new Worker) {
+  setWindowTitle(QStringLiteral("glimpse"));
+  setAcceptDrops(true);
+  build_ui();
+  worker_->moveToThread(&thread_);
+  connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+  connect_worker();
+  thread_.start();
+}
+
+Window::~Window() {
+  worker_->cancel = true;  // a running generation stops at its next device submission
+  thread_.quit();
+  thread_.wait();
+}
+
+void Window::build_ui() {
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+
+  auto* bar = new QHBoxLayout;
+  auto* open = new QPushButton(tr("Open image…"), central);
+  connect(open, &QPushButton::clicked, this, &Window::choose_image);
+  bar->addWidget(open);
+  bar->addWidget(new QLabel(tr("Model:"), central));
+  models_ = new QComboBox(central);
+  models_->setMinimumContentsLength(24);
+  models_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  models_->addItem(tr("Open model folder…"));
+  // Picking an entry loads that folder; the last entry asks for a new one.
+  connect(models_, qOverload<int>(&QComboBox::activated), this, [this](int i) {
+    if (i == models_->count() - 1) {
+      choose_model();
+    } else {
+      open_model(models_->itemData(i).toString());
+    }
+  });
+  bar->addWidget(models_, 1);
+  bar->addWidget(new QLabel(tr("Device:"), central));
+  devices_ = new QComboBox(central);
+  devices_->addItem(tr("default"), QString());
+  uint32_t count = 0;
+  if (glimpse_devices(nullptr, &count) == GLIMPSE_OK && count > 0) {
+    std::vector<glimpse_device_info> list(count);
+    for (auto& d : list) d.struct_size = sizeof d;
+    if (glimpse_devices(list.data(), &count) == GLIMPSE_OK) {
+      for (uint32_t i = 0; i < count; ++i) {
+        devices_->addItem(QStringLiteral("%1 (%2)").arg(QString::fromUtf8(list[i].name), QString::fromUtf8(list[i].type)),
+                          QString::number(list[i].index));
+      }
+    }
+  }
+  // A new device reloads every loaded model there.
+  connect(devices_, qOverload<int>(&QComboBox::activated), this, [this](int) {
+    for (int i = 0; i + 1 < models_->count(); ++i) {
+      if (models_->itemData(i, Qt::UserRole + 1).toBool()) open_model(models_->itemData(i).toString());
+    }
+  });
+  bar->addWidget(devices_);
+  cancel_ = new QPushButton(tr("Cancel"), central);
+  cancel_->setEnabled(false);
+  connect(cancel_, &QPushButton::clicked, this, [this] {
+    queue_.clear();
+    worker_->cancel = true;
+  });
+  bar->addWidget(cancel_);
+  layout->addLayout(bar);
+
+  image_ = new QLabel(tr("Open or drop an image"), central);
+  image_->setAlignment(Qt::AlignCenter);
+  image_->setMinimumSize(384, 288);
+  image_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+  layout->addWidget(image_, 1);
+
+  caption_ = new QLabel(central);
+  caption_->setWordWrap(true);
+  caption_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  QFont big = caption_->font();
+  big.setPointSizeF(big.pointSizeF() * 1.4);
+  caption_->setFont(big);
+  layout->addWidget(caption_);
+
+  auto* qa = new QHBoxLayout;
+  question_ = new QLineEdit(central);
+  question_->setPlaceholderText(tr("Ask a question about the image"));
+  ask_ = new QPushButton(tr("Ask"), central);
+  connect(ask_, &QPushButton::clicked, this, [this] { ask(question_->text()); });
+  connect(question_, &QLineEdit::returnPressed, this, [this] { ask(question_->text()); });
+  qa->addWidget(question_, 1);
+  qa->addWidget(ask_);
+  layout->addLayout(qa);
+  answers_ = new QPlainTextEdit(central);
+  answers_->setReadOnly(true);
+  answers_->setMaximumBlockCount(1000);
+  answers_->setFixedHeight(96);
+  layout->addWidget(answers_);
+  setCentralWidget(central);
+
+  progress_ = new QProgressBar(this);
+  progress_->setRange(0, 100);
+  progress_->setMaximumWidth(160);
+  progress_->hide();
+  status_ = new QLabel(this);
+  statusBar()->addWidget(status_, 1);
+  statusBar()->addPermanentWidget(progress_);
+  resize(640, 600);
+}
+
+void Window::connect_worker() {
+  connect(worker_, &Worker::progress, this, [this](int percent) {
+    progress_->show();
+    progress_->setValue(percent);
+  });
+  connect(worker_, &Worker::loaded, this, [this](const QString& folder, bool answers, const QString& description) {
+    (answers ? has_answerer_ : has_captioner_) = true;
+    const int i = models_->findData(folder);
+    models_->setItemData(i, true, Qt::UserRole + 1);
+    status_->setText(tr("Loaded %1: %2").arg(QFileInfo(folder).fileName(), description));
+    // A captioning model that arrives while an image is open captions it.
+    if (!answers && !image_path_.isEmpty() && !queued(Kind::caption)) caption_image();
+    finished();
+  });
+  connect(worker_, &Worker::caption_token, this, [this](const QString& text) { caption_->setText(text); });
+  connect(worker_, &Worker::answer_token, this, [this](const QString& text) { status_->setText(tr("A: %1").arg(text)); });
+  connect(worker_, &Worker::captioned, this, [this](const QString& text, double encode_ms, double decode_ms) {
+    caption_->setText(text);
+    status_->setText(tr("Captioned in %1 ms (encode %2 ms, decode %3 ms)")
+                         .arg(encode_ms + decode_ms, 0, 'f', 0)
+                         .arg(encode_ms, 0, 'f', 0)
+                         .arg(decode_ms, 0, 'f', 0));
+    finished();
+    emit caption_finished(caption_->text());
+  });
+  connect(worker_, &Worker::answered,
+          this, [this](const QString& question, const QString& text, double encode_ms, double decode_ms) {
+            answers_->appendPlainText(QStringLiteral("Q: %1\nA: %2").arg(question, text));
+            status_->setText(tr("Answered in %1 ms").arg(encode_ms + decode_ms, 0, 'f', 0));
+            finished();
+            emit answer_finished(text);
+          });
+  connect(worker_, &Worker::cancelled, this, [this] {
+    status_->setText(tr("Cancelled"));
+    finished();
+  });
+  connect(worker_, &Worker::failed, this, [this](const QString& message) {
+    status_->setText(tr("Error: %1").arg(message));
+    finished();
+    emit request_failed(message);
+  });
+}
+
+void Window::enqueue(Kind kind, const QString& label, std::function<void()> start) {
+  queue_.push_back({kind, label, std::move(start)});
+  if (!busy_) next();
+}
+
+bool Window::queued(Kind kind) const {
+  for (const Request& r : queue_) {
+    if (r.kind == kind) return true;
+  }
+  return false;
+}
+
+void Window::next() {
+  if (queue_.empty()) return;
+  Request r = std::move(queue_.front());
+  queue_.pop_front();
+  set_busy(r.label);
+  worker_->cancel = false;  // here, not on the worker: a Cancel pressed from now on is kept
+  QMetaObject::invokeMethod(worker_, std::move(r.start), Qt::QueuedConnection);
+}
+
+void Window::finished() {
+  busy_ = false;
+  cancel_->setEnabled(false);
+  progress_->hide();
+  next();
+}
+
+void Window::set_busy(const QString& what) {
+  busy_ = true;
+  cancel_->setEnabled(true);
+  status_->setText(what);
+}
+
+void Window::open_model(const QString& folder) {
+  int i = models_->findData(folder);
+  if (i < 0) {
+    i = models_->count() - 1;
+    models_->insertItem(i, QFileInfo(folder).fileName(), folder);
+    models_->setItemData(i, folder, Qt::ToolTipRole);
+  }
+  models_->setCurrentIndex(i);
+  const QString device = devices_->currentData().toString();
+  enqueue(Kind::load, tr("Loading %1…").arg(QFileInfo(folder).fileName()),
+          [w = worker_, folder, device] { w->load(folder, device); });
+}
+
+void Window::select_device(const QString& device) {
+  for (int i = 1; i < devices_->count(); ++i) {
+    if (devices_->itemData(i).toString() == device || devices_->itemText(i).contains(device, Qt::CaseInsensitive)) {
+      devices_->setCurrentIndex(i);
+      return;
+    }
+  }
+  // Not listed: the library resolves it (and names the problem if it cannot) on the next load.
+  devices_->addItem(device, device);
+  devices_->setCurrentIndex(devices_->count() - 1);
+}
+
+bool Window::open_image(const QString& path) {
+  QImageReader reader(path);
+  reader.setAutoTransform(true);  // EXIF orientation, as glimpse applies it (model-spec.md)
+  const QImage image = reader.read();
+  if (image.isNull()) {
+    status_->setText(tr("Error: cannot read %1: %2").arg(path, reader.errorString()));
+    return false;
+  }
+  image_path_ = path;
+  pixmap_ = QPixmap::fromImage(image);
+  show_pixmap();
+  caption_->clear();
+  answers_->clear();
+  setWindowTitle(QStringLiteral("glimpse — %1").arg(QFileInfo(path).fileName()));
+  if (has_captioner_ || queued(Kind::load) || busy_) {
+    caption_image();
+  } else {
+    status_->setText(tr("Open a captioning model (BLIP or ViT-GPT2 folder) to caption this image"));
+  }
+  return true;
+}
+
+void Window::caption_image() {
+  enqueue(Kind::caption, tr("Captioning…"), [w = worker_, path = image_path_] { w->caption(path); });
+}
+
+void Window::ask(const QString& question) {
+  if (question.trimmed().isEmpty()) return;
+  if (image_path_.isEmpty()) {
+    status_->setText(tr("Open an image first"));
+    return;
+  }
+  question_->clear();
+  enqueue(Kind::answer, tr("Answering…"), [w = worker_, path = image_path_, question] { w->answer(path, question); });
+}
+
+QString Window::caption_shown() const { return caption_->text(); }
+
+QString Window::status() const { return status_->text(); }
+
+void Window::show_pixmap() {
+  if (pixmap_.isNull()) return;
+  image_->setPixmap(pixmap_.scaled(image_->size(), Qt::KeepAspectRatio, Qt::SmoothTransformation));
+}
+
+void Window::resizeEvent(QResizeEvent* event) {
+  QMainWindow::resizeEvent(event);
+  show_pixmap();
+}
+
+void Window::choose_image() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open image"), QString(),
+                                                    tr("Images (*.jpg *.jpeg *.png *.bmp *.gif);;All files (*)"));
+  if (!path.isEmpty()) open_image(path);
+}
+
+void Window::choose_model() {
+  const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a model folder (config.json, model.safetensors, …)"));
+  if (!folder.isEmpty()) open_model(folder);
+}
+
+void Window::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls() && event->mimeData()->urls().first().isLocalFile()) event->acceptProposedAction();
+}
+
+void Window::dropEvent(QDropEvent* event) {
+  const QString path = event->mimeData()->urls().first().toLocalFile();
+  // A dropped folder is a model; a dropped file an image.
+  if (QFileInfo(path).isDir()) {
+    open_model(path);
+  } else {
+    open_image(path);
+  }
+  event->acceptProposedAction();
+}

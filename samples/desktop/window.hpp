@@ -1,0 +1,87 @@
+// glimpse-desktop's main window: the image, its caption streaming in token by token, a question
+// box with the answers below it, and the device and model pickers. Every model call is queued
+// to the Worker's thread; the window only reacts to its signals.
+#ifndef GLIMPSE_DESKTOP_WINDOW_HPP
+#define GLIMPSE_DESKTOP_WINDOW_HPP
+
+#include "worker.hpp"
+
+#include <QMainWindow>
+#include <QThread>
+
+#include <deque>
+#include <functional>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+
+class Window : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  explicit Window(QWidget* parent = nullptr);
+  ~Window() override;
+
+  bool open_image(const QString& path);  // false (and the reason in the status bar) if unreadable
+  QString status() const;
+  void open_model(const QString& folder);
+  void select_device(const QString& device);  // an index or a name substring, as --device takes
+  void ask(const QString& question);
+  QString caption_shown() const;
+
+ signals:
+  void caption_finished(const QString& caption);  // the text shown, once a caption completes
+  void answer_finished(const QString& answer);
+  void request_failed(const QString& message);
+
+ protected:
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;
+  void resizeEvent(QResizeEvent* event) override;
+
+ private:
+  void build_ui();
+  void connect_worker();
+  // Requests run one at a time, in order; a busy worker makes later ones wait here.
+  enum class Kind { load, caption, answer };
+  void enqueue(Kind kind, const QString& label, std::function<void()> start);
+  bool queued(Kind kind) const;
+  void next();
+  void finished();
+  void set_busy(const QString& what);
+  void caption_image();
+  void show_pixmap();
+  void choose_image();
+  void choose_model();
+
+  QThread thread_;
+  Worker* worker_;  // owned by thread_ (deleteLater on finish)
+  struct Request {
+    Kind kind;
+    QString label;
+    std::function<void()> start;
+  };
+  std::deque<Request> queue_;
+  bool busy_ = false;
+
+  QString image_path_;
+  QPixmap pixmap_;
+  bool has_captioner_ = false, has_answerer_ = false;
+
+  QComboBox* devices_;
+  QComboBox* models_;
+  QPushButton* cancel_;
+  QLabel* image_;
+  QLabel* caption_;
+  QLineEdit* question_;
+  QPushButton* ask_;
+  QPlainTextEdit* answers_;
+  QProgressBar* progress_;
+  QLabel* status_;
+};
+
+#endif
