@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The README's test command: set up, build, run every test. Arguments go to ctest (e.g. -L fast).
+# The README's test command: set up, build, run every test, then (for the whole suite) the C API
+# tests again under ASan/LSan (scripts/sanitize.sh). Arguments go to ctest (e.g. -L fast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-cd build && ctest --output-on-failure "$@"
+(cd build && ctest --output-on-failure "$@")
+if [ $# -eq 0 ]; then scripts/sanitize.sh; fi

@@ -1,6 +1,7 @@
 // The embedding API under concurrency: 4 threads x 25 requests on one shared model, each thread
 // with its own session, give exactly the sequential results. Uses the C++ wrapper (glimpse.hpp)
-// over libglimpse.so only.
+// over libglimpse.so only. Also: Cancel pressed on another thread (as a window's button would be)
+// stops a long generation within one decode step.
 #include "glimpse.hpp"
 
 #include <atomic>
@@ -65,6 +66,39 @@ int main() {
     } catch (const glimpse::embed::Error& e) {
       check(e.status() == GLIMPSE_ERROR_IO && std::string(e.what()).find("nothere.png") != std::string::npos,
             "a missing image throws GLIMPSE_ERROR_IO naming the file");
+    }
+    // Abort from another thread: a 500-token caption (min_length keeps EOS away) is cancelled by
+    // the main thread once 3 tokens are out; at most one more token may follow the request.
+    {
+      struct Stream {
+        std::atomic<bool> stop{false};
+        std::atomic<int> tokens{0}, after_stop{0};
+      } s;
+      glimpse_generate_params p = glimpse_generate_default_params();
+      p.max_length = p.min_length = 500;
+      p.token_user_data = &s;
+      p.on_token = [](void* ud, uint32_t, const char*) {
+        auto* st = static_cast<Stream*>(ud);
+        ++st->tokens;
+        if (st->stop) ++st->after_stop;
+      };
+      p.abort_user_data = &s;
+      p.abort = [](void* ud) -> int { return static_cast<Stream*>(ud)->stop ? 1 : 0; };
+      glimpse_status status = GLIMPSE_OK;
+      std::thread worker([&] {
+        glimpse::embed::Session session(caption_model);
+        try {
+          session.caption(images[0], p);
+        } catch (const glimpse::embed::Error& e) {
+          status = e.status();
+        }
+      });
+      while (s.tokens < 3) std::this_thread::yield();
+      s.stop = true;
+      worker.join();
+      std::printf("abort: %d tokens before the request, %d after\n", s.tokens - s.after_stop, s.after_stop.load());
+      check(status == GLIMPSE_ERROR_CANCELLED, "an abort from another thread cancels the caption");
+      check(s.after_stop <= 1 && s.tokens < 100, "the caption stops within one decode step of the abort");
     }
     check(std::string(caption_model.info().architecture) == "BlipForConditionalGeneration", "model info");
   } catch (const std::exception& e) {
