@@ -3,7 +3,7 @@
 // It links only libglimpse.so and its public headers, like any desktop application would.
 //
 //   glimpse-desktop [--model FOLDER]... [--device D] [--image FILE] [--question TEXT]...
-//                   [--quit-after-caption] [--screenshot FILE.png]
+//                   [--pixels] [--quit-after-caption] [--screenshot FILE.png]
 //
 // --quit-after-caption prints "caption: TEXT" (the text the window shows) and exits once the
 // first caption completes; with --screenshot it saves the window first. CI runs it so under Xvfb.
@@ -41,14 +41,16 @@ int main(int argc, char** argv) {
   const QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                       QStringLiteral("With --quit-after-caption: save the window as this PNG."),
                                       QStringLiteral("file"));
-  cli.addOptions({model, device, image, question, quit, screenshot});
+  const QCommandLineOption pixels(QStringLiteral("pixels"),
+                                  QStringLiteral("Hand --image to the library as decoded pixels (as a paste is), not as a file."));
+  cli.addOptions({model, device, image, pixels, question, quit, screenshot});
   cli.process(app);
 
   Window window;
   window.show();
   if (cli.isSet(device)) window.select_device(cli.value(device));
   for (const QString& folder : cli.values(model)) window.open_model(folder);
-  if (cli.isSet(image) && !window.open_image(cli.value(image)) && cli.isSet(quit)) {
+  if (cli.isSet(image) && !window.open_image(cli.value(image), cli.isSet(pixels)) && cli.isSet(quit)) {
     std::fprintf(stderr, "glimpse-desktop: %s\n", window.status().toUtf8().constData());
     return 1;
   }

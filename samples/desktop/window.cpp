@@ -1,6 +1,9 @@
 #include "window.hpp"
 
+#include <QClipboard>
 #include <QComboBox>
+#include <QGuiApplication>
+#include <QShortcut>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -23,6 +26,7 @@ Window::Window(QWidget* parent) : QMainWindow(parent), worker_(new Worker) {
   setWindowTitle(QStringLiteral("glimpse"));
   setAcceptDrops(true);
   build_ui();
+  connect(new QShortcut(QKeySequence::Paste, this), &QShortcut::activated, this, &Window::paste);
   worker_->moveToThread(&thread_);
   connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
   connect_worker();
@@ -138,7 +142,7 @@ void Window::connect_worker() {
     models_->setItemData(i, true, Qt::UserRole + 1);
     status_->setText(tr("Loaded %1: %2").arg(QFileInfo(folder).fileName(), description));
     // A captioning model that arrives while an image is open captions it.
-    if (!answers && !image_path_.isEmpty() && !queued(Kind::caption)) caption_image();
+    if (!answers && !picture_.empty() && !queued(Kind::caption)) caption_image();
     finished();
   });
   connect(worker_, &Worker::caption_token, this, [this](const QString& text) { caption_->setText(text); });
@@ -229,7 +233,7 @@ void Window::select_device(const QString& device) {
   devices_->setCurrentIndex(devices_->count() - 1);
 }
 
-bool Window::open_image(const QString& path) {
+bool Window::open_image(const QString& path, bool as_pixels) {
   QImageReader reader(path);
   reader.setAutoTransform(true);  // EXIF orientation, as glimpse applies it (model-spec.md)
   const QImage image = reader.read();
@@ -237,32 +241,53 @@ bool Window::open_image(const QString& path) {
     status_->setText(tr("Error: cannot read %1: %2").arg(path, reader.errorString()));
     return false;
   }
-  image_path_ = path;
-  pixmap_ = QPixmap::fromImage(image);
+  if (as_pixels) {
+    open_pixels(image, QFileInfo(path).fileName());
+  } else {
+    show_picture({path, QImage()}, image, QFileInfo(path).fileName());
+  }
+  return true;
+}
+
+void Window::open_pixels(const QImage& image, const QString& title) {
+  show_picture({QString(), image.convertToFormat(QImage::Format_RGBA8888)}, image, title);
+}
+
+void Window::show_picture(Picture picture, const QImage& shown, const QString& title) {
+  picture_ = std::move(picture);
+  pixmap_ = QPixmap::fromImage(shown);
   show_pixmap();
   caption_->clear();
   answers_->clear();
-  setWindowTitle(QStringLiteral("glimpse — %1").arg(QFileInfo(path).fileName()));
+  setWindowTitle(QStringLiteral("glimpse — %1").arg(title));
   if (has_captioner_ || queued(Kind::load) || busy_) {
     caption_image();
   } else {
     status_->setText(tr("Open a captioning model (BLIP or ViT-GPT2 folder) to caption this image"));
   }
-  return true;
+}
+
+void Window::paste() {
+  const QImage image = QGuiApplication::clipboard()->image();
+  if (image.isNull()) {
+    status_->setText(tr("The clipboard holds no image"));
+    return;
+  }
+  open_pixels(image, tr("pasted image"));
 }
 
 void Window::caption_image() {
-  enqueue(Kind::caption, tr("Captioning…"), [w = worker_, path = image_path_] { w->caption(path); });
+  enqueue(Kind::caption, tr("Captioning…"), [w = worker_, p = picture_] { w->caption(p); });
 }
 
 void Window::ask(const QString& question) {
   if (question.trimmed().isEmpty()) return;
-  if (image_path_.isEmpty()) {
+  if (picture_.empty()) {
     status_->setText(tr("Open an image first"));
     return;
   }
   question_->clear();
-  enqueue(Kind::answer, tr("Answering…"), [w = worker_, path = image_path_, question] { w->answer(path, question); });
+  enqueue(Kind::answer, tr("Answering…"), [w = worker_, p = picture_, question] { w->answer(p, question); });
 }
 
 QString Window::caption_shown() const { return caption_->text(); }

@@ -26,7 +26,10 @@ class Window : public QMainWindow {
   explicit Window(QWidget* parent = nullptr);
   ~Window() override;
 
-  bool open_image(const QString& path);  // false (and the reason in the status bar) if unreadable
+  // Shows and captions an image file; false (and the reason in the status bar) if unreadable.
+  // as_pixels hands the library the decoded QImage instead of the file, as a pasted image is.
+  bool open_image(const QString& path, bool as_pixels = false);
+  void open_pixels(const QImage& image, const QString& title);  // e.g. from the clipboard
   QString status() const;
   void open_model(const QString& folder);
   void select_device(const QString& device);  // an index or a name substring, as --device takes
@@ -54,9 +57,11 @@ class Window : public QMainWindow {
   void finished();
   void set_busy(const QString& what);
   void caption_image();
+  void show_picture(Picture picture, const QImage& shown, const QString& title);
   void show_pixmap();
   void choose_image();
   void choose_model();
+  void paste();
 
   QThread thread_;
   Worker* worker_;  // owned by thread_ (deleteLater on finish)
@@ -68,7 +73,7 @@ class Window : public QMainWindow {
   std::deque<Request> queue_;
   bool busy_ = false;
 
-  QString image_path_;
+  Picture picture_;
   QPixmap pixmap_;
   bool has_captioner_ = false, has_answerer_ = false;
 

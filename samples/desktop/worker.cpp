@@ -53,29 +53,35 @@ void Worker::run_failed(const glimpse::embed::Error& e) {
   }
 }
 
-void Worker::caption(const QString& image_path) {
+static glimpse_image to_glimpse(const Picture& p, const QByteArray& path_utf8) {
+  if (!p.path.isEmpty()) return glimpse_image_from_path(path_utf8.constData());
+  return glimpse_image_from_pixels(p.pixels.constBits(), static_cast<uint32_t>(p.pixels.width()),
+                                   static_cast<uint32_t>(p.pixels.height()),
+                                   static_cast<uint32_t>(p.pixels.bytesPerLine()), GLIMPSE_PIXELS_RGBA8);
+}
+
+void Worker::caption(const Picture& picture) {
   if (!captioner_.session) {
     emit failed(QStringLiteral("no captioning model is loaded"));
     return;
   }
   try {
-    // The file itself goes to the library (not the QImage's pixels), so the caption is the one
-    // `glimpse caption` gives for the same file: same decoder, same EXIF handling.
-    const glimpse::embed::Result r = captioner_.session->caption(image_path.toStdString(), params(false));
+    const QByteArray path = picture.path.toUtf8();
+    const glimpse::embed::Result r = captioner_.session->caption(to_glimpse(picture, path), params(false));
     emit captioned(QString::fromStdString(r.text), r.encode_ms, r.decode_ms);
   } catch (const glimpse::embed::Error& e) {
     run_failed(e);
   }
 }
 
-void Worker::answer(const QString& image_path, const QString& question) {
+void Worker::answer(const Picture& picture, const QString& question) {
   if (!answerer_.session) {
     emit failed(QStringLiteral("no question-answering model is loaded (open a BLIP VQA folder)"));
     return;
   }
   try {
     const glimpse::embed::Result r =
-        answerer_.session->answer(image_path.toStdString(), question.toStdString(), params(true));
+        answerer_.session->answer(to_glimpse(picture, picture.path.toUtf8()), question.toStdString(), params(true));
     emit answered(question, QString::fromStdString(r.text), r.encode_ms, r.decode_ms);
   } catch (const glimpse::embed::Error& e) {
     run_failed(e);

@@ -6,11 +6,21 @@
 
 #include "glimpse.hpp"
 
+#include <QImage>
 #include <QObject>
 #include <QString>
 
 #include <atomic>
 #include <memory>
+
+// What is captioned: a file (handed to the library as it is, so the caption equals
+// `glimpse caption`'s for it) or pixels with no file behind them (a pasted image), handed over
+// as RGBA rows with the QImage's stride.
+struct Picture {
+  QString path;
+  QImage pixels;  // Format_RGBA8888 when path is empty
+  bool empty() const { return path.isEmpty() && pixels.isNull(); }
+};
 
 class Worker : public QObject {
   Q_OBJECT
@@ -24,8 +34,8 @@ class Worker : public QObject {
   // Loads a checkpoint folder on a device ("" = glimpse's preferred one). A captioning model and
   // a question-answering model can be loaded side by side; a new one replaces the same task's.
   void load(const QString& folder, const QString& device);
-  void caption(const QString& image_path);
-  void answer(const QString& image_path, const QString& question);
+  void caption(const Picture& picture);
+  void answer(const Picture& picture, const QString& question);
 
  signals:
   void progress(int percent);
