@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config            # toolchain; pkg-config for the install test
+  curl                                 # scripts/get-model.sh (Hub downloads) and its test
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
