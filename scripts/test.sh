@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: set up, build, run every test, then (for the whole suite) the C API
-# tests again under ASan/LSan (scripts/sanitize.sh). Arguments go to ctest (e.g. -L fast).
+# The README's test command: set up, build, run every test, then (for the whole suite) every test
+# again under ASan + UBSan + LSan (scripts/sanitize.sh). Arguments go to ctest (e.g. -L fast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
