@@ -137,7 +137,7 @@ void Window::connect_worker() {
     progress_->setValue(percent);
   });
   connect(worker_, &Worker::loaded, this, [this](const QString& folder, bool answers, const QString& description) {
-    (answers ? has_answerer_ : has_captioner_) = true;
+    if (!answers) has_captioner_ = true;
     const int i = models_->findData(folder);
     models_->setItemData(i, true, Qt::UserRole + 1);
     status_->setText(tr("Loaded %1: %2").arg(QFileInfo(folder).fileName(), description));

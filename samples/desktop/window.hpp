@@ -75,7 +75,7 @@ class Window : public QMainWindow {
 
   Picture picture_;
   QPixmap pixmap_;
-  bool has_captioner_ = false, has_answerer_ = false;
+  bool has_captioner_ = false;  // once one has loaded, an opened image is captioned
 
   QComboBox* devices_;
   QComboBox* models_;
