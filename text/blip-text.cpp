@@ -41,11 +41,7 @@ BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string
 }
 
 CrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
-  CrossKv kv;
-  kv.batch = batch;
-  kv.tokens = tokens;
-  for (size_t i = 0; i < layers.size(); ++i) kv.kv.push_back(arena.alloc(DType::F32, {batch, tokens, 2 * int64_t(cfg_.hidden)}));
-  return kv;
+  return cross_kv_alloc(arena, batch, tokens, layers.size(), cfg_.hidden);
 }
 
 void BlipText::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {

@@ -4,6 +4,14 @@
 
 namespace glimpse {
 
+CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width) {
+  CrossKv kv;
+  kv.batch = batch;
+  kv.tokens = tokens;
+  for (size_t i = 0; i < layers; ++i) kv.kv.push_back(arena.alloc(DType::F32, {batch, tokens, 2 * width}));
+  return kv;
+}
+
 DecodeState decode_state_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t width,
                                size_t layers, bool reorderable) {
   DecodeState st;

@@ -50,6 +50,7 @@ class TextDecoder {
 };
 
 // Shared pieces of decoders.
+CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width);
 DecodeState decode_state_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t width,
                                size_t layers, bool reorderable);
 // Beam search: each row of cache set `set` continues row reorder[j] of the other set.
