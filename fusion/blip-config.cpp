@@ -45,7 +45,13 @@ void check_heads(int hidden, int heads, const std::string& where) {
 
 }  // namespace
 
+static BlipConfig blip_config_read(const std::string& path);
+
 BlipConfig blip_config_load(const std::string& path) {
+  return json_read(path, [&] { return blip_config_read(path); });
+}
+
+static BlipConfig blip_config_read(const std::string& path) {
   const json j = json_load(path);
   if (!j.is_object()) fail(path, ": not a JSON object");
   BlipConfig c;

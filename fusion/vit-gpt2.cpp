@@ -21,7 +21,13 @@ int get_int(const nlohmann::json& j, const char* key, int fallback, const std::s
 
 }  // namespace
 
+static VitGpt2Config vit_gpt2_config_read(const std::string& path);
+
 VitGpt2Config vit_gpt2_config_load(const std::string& path) {
+  return json_read(path, [&] { return vit_gpt2_config_read(path); });
+}
+
+static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
   const nlohmann::json j = json_load(path);
   if (j.value("model_type", "") != "vision-encoder-decoder")
     fail(path, ": model_type '", j.value("model_type", ""), "' is not 'vision-encoder-decoder'");

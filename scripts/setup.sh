@@ -16,6 +16,7 @@ packages=(
   xvfb xauth                           # a display for the sample apps' window tests
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
+  clang-14 libclang-rt-14-dev          # libFuzzer targets (scripts/fuzz.sh)
 )
 for arg in "$@"; do
   case "$arg" in

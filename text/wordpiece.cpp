@@ -15,6 +15,7 @@ using unicode::utf8_encode;
 WordPiece::WordPiece(std::vector<std::string> tokens, std::vector<bool> special, WordPieceOptions opt,
                      const std::string& source)
     : opt_(std::move(opt)), tokens_(std::move(tokens)), special_(std::move(special)) {
+  special_.resize(tokens_.size(), false);
   for (uint32_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], i);  // first wins on duplicates
   auto need = [&](const std::string& t) {
     const int64_t i = id(t);
@@ -40,7 +41,10 @@ WordPiece WordPiece::from_vocab_txt(const std::string& path, const WordPieceOpti
     tokens.push_back(line);
   }
   if (tokens.empty()) fail(path, ": empty vocabulary");
-  return WordPiece(std::move(tokens), std::vector<bool>(tokens.size(), false), opt, path);
+  // The flags are sized before `tokens` is moved: argument evaluation order is unspecified, and
+  // clang's left-to-right order left them empty (found by fuzz-wordpiece).
+  std::vector<bool> special(tokens.size(), false);
+  return WordPiece(std::move(tokens), std::move(special), opt, path);
 }
 
 WordPiece WordPiece::from_tokenizer_json(const std::string& path) {
