@@ -5,7 +5,9 @@
 #include "runtime/error.hpp"
 #include "runtime/json-file.hpp"
 
+#include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 namespace glimpse {
 
@@ -15,8 +17,14 @@ const char* const kSupported =
     "VisionEncoderDecoderModel with a vit encoder and a gpt2 decoder";
 }
 
+static ModelKind model_kind_read(const std::string& path);
+
 ModelKind model_kind(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
+  return json_read(path, [&] { return model_kind_read(path); });
+}
+
+static ModelKind model_kind_read(const std::string& path) {
   const nlohmann::json j = json_load(path);
   const std::string type = j.is_object() ? j.value("model_type", "") : "";
   std::string arch;
@@ -49,6 +57,27 @@ std::unique_ptr<BlipVqa> vqa_open(Context& ctx, const std::string& dir, const Mo
   if (model_kind(dir) != ModelKind::BlipVqa)
     fail(dir, ": not a visual question answering model (BlipForQuestionAnswering); use 'glimpse caption'");
   return std::make_unique<BlipVqa>(ctx, dir, opt);
+}
+
+std::string bundled_model_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> places;
+  if (const char* env = std::getenv("GLIMPSE_MODELS_DIR"); env && *env) places.emplace_back(env);
+#ifdef GLIMPSE_SOURCE_MODELS_DIR
+  places.emplace_back(GLIMPSE_SOURCE_MODELS_DIR);
+#endif
+#ifdef GLIMPSE_INSTALL_MODELS_DIR
+  places.emplace_back(GLIMPSE_INSTALL_MODELS_DIR);
+#endif
+  std::string tried;
+  for (const std::string& p : places) {
+    const fs::path dir = fs::path(p) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(dir / "config.json", ec)) return dir.string();
+    tried += (tried.empty() ? "" : ", ") + dir.string();
+  }
+  fail("the bundled model ", name, " is not in ", tried.empty() ? std::string("any known place") : tried,
+       "; set GLIMPSE_MODELS_DIR or pass --model DIR");
 }
 
 }  // namespace glimpse

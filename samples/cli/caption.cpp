@@ -15,11 +15,13 @@ namespace glimpse::cli {
 namespace {
 
 const char* const kCaptionUsage =
-    "usage: glimpse caption --model DIR [--prompt TEXT] [generation] [--f16] [--json] [--dump-tensors DIR]\n"
-    "                       IMAGE|FOLDER...\n";
+    "usage: glimpse caption [--model DIR] [--prompt TEXT] [generation] [--f16] [--json] [--dump-tensors DIR]\n"
+    "                       IMAGE|FOLDER...\n"
+    "  without --model: the bundled blip-scenes-caption, which knows only synthetic scenes (models/README.md)\n";
 const char* const kVqaUsage =
-    "usage: glimpse vqa --model DIR --question TEXT [generation] [--f16] [--json] [--dump-tensors DIR]\n"
-    "                   IMAGE|FOLDER...\n";
+    "usage: glimpse vqa [--model DIR] --question TEXT [generation] [--f16] [--json] [--dump-tensors DIR]\n"
+    "                   IMAGE|FOLDER...\n"
+    "  without --model: the bundled blip-scenes-vqa, which knows only synthetic scenes (models/README.md)\n";
 const char* const kDumpUsage =
     "  --dump-tensors DIR  writes pixel_values, image_embeds, logits_step0, ... as DIR/<image>/<name>.npy\n";
 
@@ -31,7 +33,7 @@ struct Request {
   std::vector<std::string> inputs;
 };
 
-Request parse(const std::vector<std::string>& args, const char* text_flag, const char* usage) {
+Request parse(const std::vector<std::string>& args, const char* text_flag, const char* usage, const char* bundled) {
   Request c;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -48,8 +50,8 @@ Request parse(const std::vector<std::string>& args, const char* text_flag, const
     else if (a.size() > 1 && a[0] == '-') fail("unknown option '", a, "'\n", usage, kGenerationUsage, kDumpUsage);
     else c.inputs.push_back(a);
   }
-  if (c.model_dir.empty()) fail("--model DIR is required (a Hugging Face model folder)\n", usage);
   if (c.inputs.empty()) fail("no images given\n", usage);
+  if (c.model_dir.empty()) c.model_dir = bundled_model_dir(bundled);
   return c;
 }
 
@@ -77,7 +79,7 @@ int for_each_image(const Request& c, const std::function<nlohmann::json(const st
 }  // namespace
 
 int caption_main(const Common& common, const std::vector<std::string>& args) {
-  const Request c = parse(args, "--prompt", kCaptionUsage);
+  const Request c = parse(args, "--prompt", kCaptionUsage, kBundledCaptionModel);
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
@@ -98,7 +100,7 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
 }
 
 int vqa_main(const Common& common, const std::vector<std::string>& args) {
-  const Request c = parse(args, "--question", kVqaUsage);
+  const Request c = parse(args, "--question", kVqaUsage, kBundledVqaModel);
   if (c.text.empty()) fail("vqa: --question TEXT is required\n", kVqaUsage);
   ContextOptions copt;
   copt.device = common.device;

@@ -22,8 +22,9 @@
 namespace {
 
 const char* const kUsage =
-    "usage: glimpse-vqa --model DIR (--image PATH | --camera N) [--show [--show-save PNG]]\n"
+    "usage: glimpse-vqa [--model DIR] (--image PATH | --camera N) [--show [--show-save PNG]]\n"
     "                   [--device INDEX|NAME] [generation options]\n"
+    "  without --model: the bundled blip-scenes-vqa, which knows only synthetic scenes\n"
     "  then type questions; ':image PATH' switches the image, ':help' lists commands, ':quit' leaves\n";
 
 // One line from the user: editline with history on a terminal, plain lines from a pipe.
@@ -81,8 +82,8 @@ int main(int argc, char** argv) {
         return 0;
       } else fail("unknown option '", args[i], "'\n", kUsage);
     }
-    if (model_dir.empty() || (image_path.empty() && camera_index < 0))
-      fail("--model and --image (or --camera) are required\n", kUsage);
+    if (image_path.empty() && camera_index < 0) fail("--image (or --camera) is required\n", kUsage);
+    if (model_dir.empty()) model_dir = bundled_model_dir(kBundledVqaModel);
 
     ContextOptions copt;
     copt.device = device;
