@@ -8,6 +8,8 @@
 #include "runtime/error.hpp"
 #include "vision/decode.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -231,15 +233,20 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
   if (!model) return invalid("glimpse_model_load: model is NULL");
   *model = nullptr;
   if (!folder) return invalid("glimpse_model_load: folder is NULL");
-  if (params && params->struct_size < sizeof(glimpse_model_params))
+  // 0.2's struct ended before memory_limit_bytes: accept it, with the newer fields at their defaults.
+  constexpr size_t kV02Size = offsetof(glimpse_model_params, memory_limit_bytes);
+  if (params && params->struct_size < kV02Size)
     return invalid("glimpse_model_load: params.struct_size is too small (use glimpse_model_default_params)");
   auto m = std::make_unique<glimpse_model>();
-  const glimpse_model_params p = params ? *params : glimpse_model_default_params();
+  glimpse_model_params p = glimpse_model_default_params();
+  if (params) std::memcpy(&p, params, std::min<size_t>(params->struct_size, sizeof p));
+  p.struct_size = sizeof p;
   m->log = p.log;
   m->log_user_data = p.log_user_data;
   const glimpse_status s = guard(GLIMPSE_ERROR_MODEL, nullptr, m.get(), [&] {
     ContextOptions copt;
     if (p.device) copt.device = p.device;
+    copt.memory_limit_bytes = p.memory_limit_bytes;
     m->ctx = std::make_unique<Context>(copt);
     ModelOptions opt;
     opt.weights = p.fp16_weights ? DType::F16 : DType::F32;

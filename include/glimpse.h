@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define GLIMPSE_VERSION_MAJOR 0
-#define GLIMPSE_VERSION_MINOR 2
+#define GLIMPSE_VERSION_MINOR 3
 #define GLIMPSE_VERSION_PATCH 0
 #define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
 
@@ -92,6 +92,11 @@ typedef struct glimpse_model_params {
   void* log_user_data;
   glimpse_progress_fn progress;
   void* progress_user_data;
+  /* Added in 0.3: a cap on the device memory this model's context allocates (weights, work
+     buffers, KV caches); 0: $GLIMPSE_MEMORY_LIMIT_MB, else none. Past it, the load or the request
+     fails with GLIMPSE_ERROR_OUT_OF_MEMORY and the model (if loaded) stays usable. Callers built
+     against 0.2 pass the shorter struct_size and get no cap. */
+  uint64_t memory_limit_bytes;
 } glimpse_model_params;
 
 GLIMPSE_API glimpse_model_params glimpse_model_default_params(void);

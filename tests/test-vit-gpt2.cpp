@@ -2,6 +2,7 @@
 // and the registry that opens any supported model folder.
 #include "tests/op-test.hpp"
 
+#include "fusion/blip-config.hpp"
 #include "fusion/registry.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "runtime/error.hpp"
@@ -20,6 +21,7 @@ using namespace glimpse;
 using glimpse::test::context;
 using glimpse::test::max_abs_diff;
 using glimpse::test::npy_load;
+using glimpse::test::ScopedEnv;
 namespace fs = std::filesystem;
 
 namespace {
@@ -75,6 +77,33 @@ TEST_CASE("the registry opens each supported model and names the unsupported", "
   std::ofstream(dir / "config.json") << R"({"model_type": "vision-encoder-decoder", "encoder": {"model_type": "swin"},
                                            "decoder": {"model_type": "trocr"}})";
   CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("encoder 'swin' and decoder 'trocr' is not supported"));
+  // Fields of the wrong JSON type are named errors, not the JSON library's exceptions (fuzz-config).
+  for (const char* bad : {R"({"model_type": 5})", R"("just a string")", R"({"model_type": "blip", "architectures": [7]})",
+                          R"({"model_type": "vision-encoder-decoder", "encoder": "vit", "decoder": {}})"}) {
+    std::ofstream(dir / "config.json") << bad;
+    const std::string cfg = (dir / "config.json").string();
+    if (std::string(bad).find("[7]") == std::string::npos) CHECK_THROWS_AS(model_kind(dir.string()), Error);
+    CHECK_THROWS_AS(blip_config_load(cfg), Error);
+    CHECK_THROWS_AS(vit_gpt2_config_load(cfg), Error);
+  }
+  std::ofstream(dir / "config.json") << R"({"model_type": 5})";
+  CHECK_THROWS_WITH(vit_gpt2_config_load((dir / "config.json").string()), Catch::Contains("config.json: unexpected layout"));
   fs::remove_all(dir);
   CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("config.json: cannot open"));
+}
+
+TEST_CASE("bundled models are found through GLIMPSE_MODELS_DIR first, else the source tree", "[vit-gpt2][model]") {
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-bundled-" + std::to_string(::getpid()));
+  fs::create_directories(dir / kBundledCaptionModel);
+  std::ofstream(dir / kBundledCaptionModel / "config.json") << "{}";
+  {
+    ScopedEnv env("GLIMPSE_MODELS_DIR", dir.string().c_str());
+    CHECK(bundled_model_dir(kBundledCaptionModel) == (dir / kBundledCaptionModel).string());
+    // Not in the override: the source tree's models/ is next, and the error names every place tried.
+    CHECK(bundled_model_dir(kBundledVqaModel) == (fs::path(GLIMPSE_TEST_SOURCE_DIR) / "models" / kBundledVqaModel).string());
+    CHECK_THROWS_WITH(bundled_model_dir("no-such-model"),
+                      Catch::Contains("the bundled model no-such-model is not in " + (dir / "no-such-model").string()) &&
+                          Catch::Contains("set GLIMPSE_MODELS_DIR or pass --model DIR"));
+  }
+  fs::remove_all(dir);
 }
