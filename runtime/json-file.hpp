@@ -6,12 +6,28 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace glimpse {
 
 // Parses `path`; throws Error "PATH: cannot open" or "PATH: not valid JSON: ...".
 nlohmann::json json_load(const std::string& path);
+
+// A non-negative integer (an id, a count); anything else (a float like 4e75, whose conversion
+// would be undefined, a string, a negative number) is an Error naming `what` in `path`.
+inline uint64_t json_uint(const nlohmann::json& v, const std::string& path, const std::string& what) {
+  if (!v.is_number_unsigned()) fail(path, ": ", what, " must be a non-negative integer, found ", v.dump());
+  return v.get<uint64_t>();
+}
+
+// An integer within int's range, the same way.
+inline int json_int(const nlohmann::json& v, const std::string& path, const std::string& what) {
+  if (!v.is_number_integer() || v.get<int64_t>() < -(int64_t(1) << 31) || v.get<int64_t>() >= (int64_t(1) << 31) ||
+      (v.is_number_unsigned() && v.get<uint64_t>() >= (uint64_t(1) << 31)))
+    fail(path, ": ", what, " must be an integer, found ", v.dump());
+  return int(v.get<int64_t>());
+}
 
 // Runs `read` (which interprets JSON from `path`) and turns the JSON library's own exceptions, e.g.
 // a field of the wrong type ("model_type": 5), into an Error naming the file (found by fuzzing).

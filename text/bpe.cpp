@@ -88,7 +88,7 @@ BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path
     const nlohmann::json& vocab = model.at("vocab");
     std::vector<std::string> tokens(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      const uint64_t i = it.value().get<uint64_t>();
+      const uint64_t i = json_uint(it.value(), path, "the vocabulary id of " + it.key());
       if (i >= tokens.size()) fail(path, ": vocabulary id ", i, " of ", it.key(), " is out of range");
       tokens[i] = it.key();
     }

@@ -57,7 +57,8 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& path) {
     WordPieceOptions opt;
     opt.unk = model.value("unk_token", opt.unk);
     opt.prefix = model.value("continuing_subword_prefix", opt.prefix);
-    opt.max_word_chars = model.value("max_input_chars_per_word", opt.max_word_chars);
+    if (model.contains("max_input_chars_per_word"))
+      opt.max_word_chars = size_t(json_uint(model["max_input_chars_per_word"], path, "max_input_chars_per_word"));
     if (j.contains("normalizer") && j["normalizer"].is_object()) {
       const json& n = j["normalizer"];
       if (n.value("type", "") != "BertNormalizer")
@@ -72,7 +73,7 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& path) {
     std::vector<std::string> tokens(vocab.size());
     std::vector<bool> filled(vocab.size(), false);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      const uint64_t i = it.value().get<uint64_t>();
+      const uint64_t i = json_uint(it.value(), path, "the vocabulary id of " + it.key());
       if (i >= tokens.size() || filled[i]) fail(path, ": vocabulary ids are not 0..", tokens.size() - 1, " (", it.key(), " = ", i, ")");
       tokens[i] = it.key();
       filled[i] = true;
@@ -80,7 +81,7 @@ WordPiece WordPiece::from_tokenizer_json(const std::string& path) {
     std::vector<bool> special(tokens.size(), false);
     if (j.contains("added_tokens"))
       for (const json& t : j["added_tokens"]) {
-        const uint64_t i = t.at("id").get<uint64_t>();
+        const uint64_t i = json_uint(t.at("id"), path, "an added token's id");
         if (i < tokens.size() && t.value("special", false)) special[i] = true;
       }
     return WordPiece(std::move(tokens), std::move(special), opt, path);

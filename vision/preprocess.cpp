@@ -17,19 +17,19 @@ ImageProcessorConfig image_processor_load(const std::string& path) {
     if (j.contains("size")) {
       const json& size = j["size"];
       if (size.is_number_integer()) {
-        c.width = c.height = size.get<int>();
+        c.width = c.height = json_int(size, path, "size");
       } else if (size.contains("height") && size.contains("width")) {
-        c.height = size["height"].get<int>();
-        c.width = size["width"].get<int>();
+        c.height = json_int(size["height"], path, "size.height");
+        c.width = json_int(size["width"], path, "size.width");
       } else if (size.contains("shortest_edge")) {  // an old BLIP revision: 384 x 384 all the same (§2.7)
-        c.width = c.height = size["shortest_edge"].get<int>();
+        c.width = c.height = json_int(size["shortest_edge"], path, "size.shortest_edge");
       } else {
         fail(path, ": size ", size.dump(), " has neither height/width nor shortest_edge");
       }
     }
     if (c.width <= 0 || c.height <= 0 || c.width > 8192 || c.height > 8192)
       fail(path, ": size ", c.width, "x", c.height, " is out of range");
-    const int resample = j.value("resample", 3);
+    const int resample = j.contains("resample") ? json_int(j["resample"], path, "resample") : 3;
     if (resample != 2 && resample != 3) fail(path, ": resample ", resample, " is not supported (2 bilinear, 3 bicubic)");
     c.resample = Resample(resample);
     c.do_resize = j.value("do_resize", true);
