@@ -363,22 +363,35 @@ void glimpse_generate_default_params_ptr(glimpse_generate_params* out) {
   if (out) *out = glimpse_generate_default_params();
 }
 
-glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* image,
-                               const glimpse_generate_params* params, glimpse_result* result) {
-  if (!session || !image || !result) return invalid("glimpse_caption: NULL argument", session);
+namespace {
+
+// What glimpse_caption and glimpse_answer both do first: check the arguments and the model's task,
+// then decode the image. GLIMPSE_OK with `img` filled, else the failure (message already set).
+glimpse_status begin_request(const std::string& fn, glimpse_session* session, const glimpse_image* image,
+                             bool has_text, const glimpse_generate_params* params, glimpse_result* result,
+                             bool model_fits, const char* wrong_model, Image& img) {
+  if (!session || !image || !has_text || !result) return invalid((fn + ": NULL argument").c_str(), session);
   *result = glimpse_result{};
-  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_caption: image.struct_size too small", session);
+  if (image->struct_size < sizeof(glimpse_image))
+    return invalid((fn + ": image.struct_size too small").c_str(), session);
   if (params && params->struct_size < sizeof(glimpse_generate_params))
-    return invalid("glimpse_caption: params.struct_size too small (use glimpse_generate_default_params)", session);
-  glimpse_model* m = session->model;
-  if (!m->captioner) {
-    const char* msg = "glimpse_caption: this model answers questions (use glimpse_answer)";
-    session->last_error = t_last_error = msg;
+    return invalid((fn + ": params.struct_size too small (use glimpse_generate_default_params)").c_str(), session);
+  if (!model_fits) {
+    session->last_error = t_last_error = fn + ": " + wrong_model;
     return GLIMPSE_ERROR_WRONG_MODEL;
   }
+  return guard(GLIMPSE_ERROR_IMAGE, session, session->model, [&] { img = to_image(*image); });
+}
+
+}  // namespace
+
+glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* image,
+                               const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
-  const glimpse_status s = guard(GLIMPSE_ERROR_IMAGE, session, m, [&] { img = to_image(*image); });
+  const glimpse_status s = begin_request("glimpse_caption", session, image, true, params, result,
+                                         session && session->model->captioner, "this model answers questions (use glimpse_answer)", img);
   if (s != GLIMPSE_OK) return s;
+  glimpse_model* m = session->model;
   return guard(GLIMPSE_ERROR_INTERNAL, session, m, [&] {
     std::vector<uint32_t> streamed;
     CaptionOptions opt;
@@ -391,20 +404,11 @@ glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* im
 
 glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* image, const char* question,
                               const glimpse_generate_params* params, glimpse_result* result) {
-  if (!session || !image || !question || !result) return invalid("glimpse_answer: NULL argument", session);
-  *result = glimpse_result{};
-  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_answer: image.struct_size too small", session);
-  if (params && params->struct_size < sizeof(glimpse_generate_params))
-    return invalid("glimpse_answer: params.struct_size too small (use glimpse_generate_default_params)", session);
-  glimpse_model* m = session->model;
-  if (!m->vqa) {
-    const char* msg = "glimpse_answer: this model captions (use glimpse_caption)";
-    session->last_error = t_last_error = msg;
-    return GLIMPSE_ERROR_WRONG_MODEL;
-  }
   Image img;
-  const glimpse_status s = guard(GLIMPSE_ERROR_IMAGE, session, m, [&] { img = to_image(*image); });
+  const glimpse_status s = begin_request("glimpse_answer", session, image, question != nullptr, params, result,
+                                         session && session->model->vqa, "this model captions (use glimpse_caption)", img);
   if (s != GLIMPSE_OK) return s;
+  glimpse_model* m = session->model;
   return guard(GLIMPSE_ERROR_INVALID_ARGUMENT, session, m, [&] {
     std::vector<uint32_t> streamed;
     AnswerOptions opt;

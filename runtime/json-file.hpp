@@ -23,9 +23,10 @@ inline uint64_t json_uint(const nlohmann::json& v, const std::string& path, cons
 
 // An integer within int's range, the same way.
 inline int json_int(const nlohmann::json& v, const std::string& path, const std::string& what) {
-  if (!v.is_number_integer() || v.get<int64_t>() < -(int64_t(1) << 31) || v.get<int64_t>() >= (int64_t(1) << 31) ||
-      (v.is_number_unsigned() && v.get<uint64_t>() >= (uint64_t(1) << 31)))
-    fail(path, ": ", what, " must be an integer, found ", v.dump());
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                    : v.is_number_integer() ? v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX
+                                            : false;
+  if (!fits) fail(path, ": ", what, " must be an integer, found ", v.dump());
   return int(v.get<int64_t>());
 }
 
