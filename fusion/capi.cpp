@@ -269,6 +269,7 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
       info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
       info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
       info.vocab_size = uint32_t(c.text.vocab);
+      info.eos_token_id = uint32_t(c.text.sep), info.max_length = uint32_t(c.max_length);  // BLIP stops at [SEP]
     } else if (m->kind == ModelKind::BlipCaption) {
       auto cap = std::make_unique<BlipCaptioner>(*m->ctx, folder, opt);
       const BlipConfig& c = cap->config();
@@ -278,6 +279,7 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
       info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
       info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
       info.vocab_size = uint32_t(c.text.vocab);
+      info.eos_token_id = uint32_t(c.text.sep), info.max_length = uint32_t(c.max_length);
       m->captioner = std::move(cap);
     } else {
       auto cap = std::make_unique<VitGpt2Captioner>(*m->ctx, folder, opt);
@@ -288,6 +290,7 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
       info.vision_hidden = uint32_t(c.encoder.hidden), info.vision_layers = uint32_t(c.encoder.layers);
       info.text_hidden = uint32_t(c.decoder.hidden), info.text_layers = uint32_t(c.decoder.layers);
       info.vocab_size = uint32_t(c.decoder.vocab);
+      info.eos_token_id = uint32_t(c.decoder.eos), info.max_length = uint32_t(c.max_length);
       m->captioner = std::move(cap);
     }
     if (p.progress) p.progress(p.progress_user_data, 1.0f);
@@ -300,8 +303,12 @@ void glimpse_model_free(glimpse_model* model) { delete model; }
 
 glimpse_status glimpse_model_info_get(const glimpse_model* model, glimpse_model_info* info) {
   if (!model || !info) return invalid("glimpse_model_info_get: NULL argument");
-  if (info->struct_size < sizeof(glimpse_model_info)) return invalid("glimpse_model_info_get: struct_size too small");
-  *info = model->info;
+  // 0.3's struct ended before eos_token_id: fill what it has.
+  constexpr size_t kV03Size = offsetof(glimpse_model_info, eos_token_id);
+  if (info->struct_size < kV03Size) return invalid("glimpse_model_info_get: struct_size too small");
+  const uint32_t size = info->struct_size;
+  std::memcpy(info, &model->info, std::min<size_t>(size, sizeof(glimpse_model_info)));
+  info->struct_size = size;
   t_last_error.clear();
   return GLIMPSE_OK;
 }

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define GLIMPSE_VERSION_MAJOR 0
-#define GLIMPSE_VERSION_MINOR 3
+#define GLIMPSE_VERSION_MINOR 4
 #define GLIMPSE_VERSION_PATCH 0
 #define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
 
@@ -120,6 +120,11 @@ typedef struct glimpse_model_info {
   uint32_t vision_hidden, vision_layers, text_hidden, text_layers, vocab_size;
   char weights_dtype[8];   /* "f32" or "f16" */
   char device[256];
+  /* Added in 0.4: the id that ends generation (a result whose last id is this one stopped there;
+     otherwise it hit a length limit), and the default max_length (counting the decoder start and
+     any prompt). Callers built against 0.3 pass the shorter struct_size and get the fields before. */
+  uint32_t eos_token_id;
+  uint32_t max_length;
 } glimpse_model_info;
 
 /* Thread-safe. */

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config            # toolchain; pkg-config for the install test
-  curl                                 # scripts/get-model.sh (Hub downloads) and its test
+  curl                                 # scripts/get-model.sh (Hub downloads) and its test; server tests
   libvulkan-dev mesa-vulkan-drivers    # Vulkan loader + headers, lavapipe as the software device
   glslc glslang-tools spirv-tools      # GLSL -> SPIR-V (glslc, glslangValidator fallback), spirv-val
   nlohmann-json3-dev                   # config.json, safetensors headers, tokenizer.json
@@ -14,6 +14,9 @@ packages=(
   libedit-dev libopencv-dev            # the VQA sample app: line editing; its window and camera
   qt6-base-dev                         # the Qt 6 desktop sample (samples/desktop)
   xvfb xauth                           # a display for the sample apps' window tests
+  libcpp-httplib-dev                   # glimpse-server (samples/server)
+  python3-dev pybind11-dev python3-numpy  # the Python binding (python/)
+  python3-distributed                  # tools/distributed/caption_dask.py and its test (Dask)
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
   clang-14 libclang-rt-14-dev          # libFuzzer targets (scripts/fuzz.sh)

@@ -92,6 +92,18 @@ int main(void) {
   mi.struct_size = sizeof mi;
   CHECK(glimpse_model_info_get(model, &mi) == GLIMPSE_OK && strcmp(mi.architecture, "BlipForConditionalGeneration") == 0 &&
         mi.task == GLIMPSE_TASK_CAPTION && mi.image_size == 64 && mi.vision_hidden == 32 && strcmp(mi.weights_dtype, "f32") == 0);
+  CHECK(mi.eos_token_id == 102 && mi.max_length == 20);
+  /* a 0.3 caller's shorter struct: filled up to its end, nothing written past it */
+  {
+    unsigned char buf[sizeof(glimpse_model_info) + 8];
+    memset(buf, 0xAB, sizeof buf);
+    glimpse_model_info* old = (glimpse_model_info*)buf;
+    old->struct_size = (uint32_t)offsetof(glimpse_model_info, eos_token_id);
+    CHECK(glimpse_model_info_get(model, old) == GLIMPSE_OK && old->image_size == 64 &&
+          buf[offsetof(glimpse_model_info, eos_token_id)] == 0xAB);
+    old->struct_size = 16;
+    CHECK(glimpse_model_info_get(model, old) == GLIMPSE_ERROR_INVALID_ARGUMENT);
+  }
 
   glimpse_session* session = NULL;
   CHECK(glimpse_session_create(model, &session) == GLIMPSE_OK);
