@@ -10,7 +10,8 @@
 # memory stays reachable, and LSan sees only what is really lost. tests/lsan.supp lists the few
 # system libraries (D-Bus, fontconfig under the sample windows) that keep allocations for life.
 # The Python tests load the instrumented glimpse module into Debian's uninstrumented python3, so
-# they preload libasan (GLIMPSE_PYTHON_PRELOAD) and leave leak checking to the C/C++ tests.
+# they preload libasan (GLIMPSE_PYTHON_PRELOAD) and leave leak checking to the C/C++ tests;
+# libstdc++ is preloaded too, or ASan's __cxa_throw interceptor finds no real one to call.
 # -Werror is off here: GCC 12's -Wmaybe-uninitialized misfires inside <regex> and <functional>
 # under the sanitizers' instrumentation (the normal build keeps it).
 set -euo pipefail
@@ -19,7 +20,7 @@ flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fr
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DGLIMPSE_WERROR=OFF \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DGLIMPSE_PYTHON_PRELOAD="$(${CXX:-g++} -print-file-name=libasan.so)" >/dev/null
+  -DGLIMPSE_PYTHON_PRELOAD="$(${CXX:-g++} -print-file-name=libasan.so):$(${CXX:-g++} -print-file-name=libstdc++.so)" >/dev/null
 cmake --build build-asan -j"$(nproc)" >/dev/null
 driver=$(ls /usr/lib/*/libvulkan_lvp.so 2>/dev/null | head -1 || true)
 export ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0

@@ -99,6 +99,11 @@ TEST_CASE("server: UTF-8 deltas never split a character", "[server]") {
   CHECK(utf8_complete_prefix("x\xE2\x82\xAC") == 4);
   CHECK(utf8_complete_prefix("x\xF0\x9F\x98") == 1);     // an emoji cut after 3 of 4
   CHECK(utf8_complete_prefix("x\xF0\x9F\x98\x80") == 5);
+  // a trailing replacement character may still become a real one: held back
+  CHECK(stream_stable_prefix("a \xEF\xBF\xBD") == 2);
+  CHECK(stream_stable_prefix("a \xEF\xBF\xBD\xEF\xBF\xBD") == 2);
+  CHECK(stream_stable_prefix("a \xEF\xBF\xBD b") == 7);
+  CHECK(stream_stable_prefix("caf\xC3") == 3);
 }
 
 TEST_CASE("server: base64 and data URIs", "[server]") {

@@ -173,4 +173,11 @@ size_t utf8_complete_prefix(const std::string& s) {
   return (n - (i - 1)) >= need ? n : i - 1;
 }
 
+size_t stream_stable_prefix(const std::string& s) {
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  size_t n = utf8_complete_prefix(s);
+  while (n >= 3 && s.compare(n - 3, 3, kReplacement) == 0) n -= 3;
+  return n;
+}
+
 }  // namespace glimpse::server

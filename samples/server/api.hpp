@@ -54,5 +54,8 @@ nlohmann::json usage_chunk_json(const Completion& c);
 // The longest prefix of `s` that does not end inside a UTF-8 sequence (streamed deltas never
 // split a character).
 size_t utf8_complete_prefix(const std::string& s);
+// What of a growing text may be streamed now: whole characters, less any trailing U+FFFD, which
+// is how a decoder shows bytes of a character still to come (byte-level BPE) and may yet change.
+size_t stream_stable_prefix(const std::string& s);
 
 }  // namespace glimpse::server

@@ -74,7 +74,7 @@ Options options_parse(int argc, char** argv) {
     else if (a == "--host") o.host = value();
     else if (a == "--port") o.port = int(number_arg(a, value(), 0, 65535));
     else if (a == "--parallel") o.parallel = int(number_arg(a, value(), 1, 256));
-    else if (a == "--queue") o.queue = int(number_arg(a, value(), 0, 4096));
+    else if (a == "--queue") o.queue = int(number_arg(a, value(), 0, 1024));
     else if (a == "--timeout") o.timeout_s = number_arg(a, value(), 0.001, 86400);
     else if (a == "--max-body-mb") o.max_body_mb = number_arg(a, value(), 0.001, 4096);
     else if (a == "--media-path") o.media_path = value();
@@ -104,9 +104,13 @@ struct Server {
   std::atomic<uint64_t> next_id{0};
 };
 
+// Replies are JSON even when a string in them is not valid UTF-8 (a message echoing a client's
+// bytes): such bytes become U+FFFD, as Python's errors="replace" would.
+std::string json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void reply_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(json_text(body), "application/json");
 }
 
 void reply_error(httplib::Response& res, const ApiError& e) { reply_json(res, e.status, error_body(e)); }
@@ -201,7 +205,7 @@ Completion completion_for(Server& s, const Generation& g) {
   return c;
 }
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + json_text(j) + "\n\n"; }
 
 void chat_completions(Server& s, const httplib::Request& req, httplib::Response& res) {
   const Clock::time_point deadline =
@@ -248,7 +252,7 @@ void chat_completions(Server& s, const httplib::Request& req, httplib::Response&
         // A delta only when the text grows at its end; a decoder that rewrites earlier text
         // (rare: byte-level pieces completing a character) waits for the next clean extension.
         sink.on_text = [&](const std::string& text) {
-          const std::string whole = text.substr(0, utf8_complete_prefix(text));
+          const std::string whole = text.substr(0, stream_stable_prefix(text));
           if (whole.size() <= sent.size() || whole.compare(0, sent.size(), sent) != 0) return true;
           const bool ok = write(sse(chunk_json(c, whole.substr(sent.size()), false, false)));
           sent = whole;
@@ -320,6 +324,9 @@ int main(int argc, char** argv) {
   const size_t threads = size_t(opt.parallel + opt.queue + 4);  // spare threads answer 503s and /health
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(size_t(opt.max_body_mb * 1024 * 1024 * 4 / 3 + 65536));  // base64 inflates by 4/3
+  // Headers and body leave in separate writes: without TCP_NODELAY, Nagle holds the body until
+  // the client's delayed ACK (one client on loopback: 46 ms mean per caption without, 31 ms with).
+  http.set_tcp_nodelay(true);
   http.set_read_timeout(std::chrono::seconds(30));
   http.set_write_timeout(std::chrono::seconds(30));
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {

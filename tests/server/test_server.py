@@ -276,6 +276,29 @@ class Limits(unittest.TestCase):
             images.shutdown()
             images.server_close()
 
+    def test_503_while_loading(self):
+        # model.safetensors as a FIFO: the load blocks opening it until this test opens the other
+        # end, so "loading" lasts exactly as long as the test needs; then the load fails (not a
+        # regular file) and the server ends.
+        with tempfile.TemporaryDirectory() as d:
+            for name in os.listdir(CAPTION):
+                if name != "model.safetensors":
+                    shutil.copy(os.path.join(CAPTION, name), d)
+            fifo = os.path.join(d, "model.safetensors")
+            os.mkfifo(fifo)
+            server = Server(SERVER, d, wait_ready=False)
+            try:
+                self.assertEqual(server.get("/health"), (503, {"status": "loading"}))
+                status, body = server.chat(chat_body(data_uri(read(IMAGES[0]))))
+                self.assertEqual((status, body["error"]["code"]), (503, "loading"))
+                self.assertEqual(server.get("/v1/models")[0], 503)
+                with open(fifo, "wb"):
+                    pass
+                self.assertEqual(server.proc.wait(30), 1)
+                self.assertIn("not a regular file", server.proc.stderr.read())
+            finally:
+                server.close()
+
     def test_a_broken_model_folder_ends_the_server(self):
         with tempfile.TemporaryDirectory() as empty:
             server = Server(SERVER, empty, wait_ready=False)
