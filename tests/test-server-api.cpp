@@ -28,6 +28,16 @@ int status_of(const std::string& body) {
   return 200;
 }
 
+// The HTTP status an image URL gets: 200 when it resolves.
+int resolve_status(const std::string& url, const MediaPolicy& policy) {
+  try {
+    image_source_resolve(url, policy);
+  } catch (const ApiError& e) {
+    return e.status;
+  }
+  return 200;
+}
+
 }  // namespace
 
 TEST_CASE("server: chat request fields", "[server]") {
@@ -116,14 +126,7 @@ TEST_CASE("server: base64 and data URIs", "[server]") {
   MediaPolicy policy;
   policy.max_bytes = 4;
   CHECK(image_source_resolve("data:image/png;base64,AQIDBA==", policy).bytes == std::string("\1\2\3\4"));
-  auto status = [&](const std::string& url) {
-    try {
-      image_source_resolve(url, policy);
-    } catch (const ApiError& e) {
-      return e.status;
-    }
-    return 200;
-  };
+  auto status = [&](const std::string& url) { return resolve_status(url, policy); };
   CHECK(status("data:image/png;base64,AQIDBAU=") == 413);  // 5 bytes over a 4-byte limit
   CHECK(status("data:image/png;base64,") == 400);
   CHECK(status("data:image/png,abc") == 400);
@@ -145,14 +148,7 @@ TEST_CASE("server: file URLs stay inside the media root", "[server]") {
   CHECK(image_source_resolve(base + "/sub/a%20b.png", policy).path == policy.media_root + "/sub/a b.png");
   CHECK(image_source_resolve("file://localhost" + policy.media_root + "/sub/../sub/a%20b.png", policy).path ==
         policy.media_root + "/sub/a b.png");
-  auto status = [&](const std::string& url) {
-    try {
-      image_source_resolve(url, policy);
-    } catch (const ApiError& e) {
-      return e.status;
-    }
-    return 200;
-  };
+  auto status = [&](const std::string& url) { return resolve_status(url, policy); };
   CHECK(status(base + "/../x.png") == 403);
   CHECK(status(base + "x/y.png") == 403);  // a sibling whose name starts like the root
   CHECK(status(base + "/sub") == 400);     // a folder
