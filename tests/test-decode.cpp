@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -135,4 +136,13 @@ TEST_CASE("broken and hostile images fail with a clear error", "[vision][decode]
   std::copy(size, size + 8, bomb.begin() + 16);
   CHECK_THROWS_WITH(decode(bomb), Catch::Contains("30000x30000 = 900000000 pixels exceeds the limit of 178956970"));
   CHECK_THROWS_WITH(image_load((dir / "missing.png").string()), Catch::Contains("missing.png: cannot open"));
+  // A small PNG whose IDAT claims 2 GiB: refused before stb_image allocates what it claims
+  // (fuzz-image found stb growing its buffer to the claim).
+  std::vector<uint8_t> claim = read_bytes(dir / "rgb.png");
+  for (size_t at = 8; at + 12 <= claim.size(); at += 12 + ((size_t(claim[at]) << 24) | (claim[at + 1] << 16) | (claim[at + 2] << 8) | claim[at + 3]))
+    if (std::memcmp(&claim[at + 4], "IDAT", 4) == 0) {
+      claim[at] = 0x7f, claim[at + 1] = 0xff, claim[at + 2] = 0xff, claim[at + 3] = 0xff;
+      break;
+    }
+  CHECK_THROWS_WITH(decode(claim), Catch::Contains("IDAT chunk claims 2147483647 bytes"));
 }

@@ -7,6 +7,7 @@
 #include <csetjmp>
 #include <cstdlib>
 #include <cstdio>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -140,11 +141,29 @@ int png_exif_orientation(const uint8_t* data, size_t size) {
   return 1;
 }
 
+// stb_image grows its IDAT buffer to what a chunk header claims before reading the chunk: a
+// 1 KB file claiming a 2 GB chunk made it allocate 2 GB (found by fuzz-image). Every chunk must
+// fit in the bytes that are there.
+void png_check_chunks(const uint8_t* data, size_t size, const std::string& name) {
+  for (size_t at = 8; at + 12 <= size;) {
+    const uint32_t len = rd32(data + at, false);
+    if (len > size - at - 12) {
+      std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
+      for (char& ch : type) ch = std::isalpha(static_cast<unsigned char>(ch)) ? ch : '?';
+      fail(name, ": corrupt or truncated PNG (a ", type, " chunk claims ", len, " bytes, ", size - at - 12, " remain)");
+    }
+    if (std::memcmp(data + at + 4, "IEND", 4) == 0) return;
+    at += 12 + size_t(len);
+  }
+}
+
 Image stb_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
   if (size > size_t(INT32_MAX)) fail(name, ": file too large");
   // PNG states its size in the first chunk: check the limit before stb's own caps can hide it.
-  if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0)
+  if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
     check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
+    png_check_chunks(data, size, name);
+  }
   int w = 0, h = 0, comps = 0;
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comps))
     fail(name, ": not a decodable image (", stbi_failure_reason(), ")");
