@@ -1,5 +1,6 @@
 #include "runtime/device.hpp"
 
+#include "runtime/blas.hpp"
 #include "runtime/error.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/pipeline.hpp"
@@ -212,6 +213,17 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
     else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;
     else fail("GLIMPSE_GEMV must be 'split' or 'blocked', found '", gemv, "'");
   }
+  // Measured on lavapipe (2 cores, BLIP-base): OpenBLAS and fused host loops beat the best
+  // lavapipe shaders 2-5x on the GEMMs, and a host step costs nothing like a dispatch's ~30 us.
+  std::string want = options.backend == Backend::Vulkan ? "vulkan" : options.backend == Backend::Host ? "cpu" : "auto";
+  if (const char* env = std::getenv("GLIMPSE_BACKEND"); env && *env && options.backend == Backend::Auto) want = env;
+  if (want != "auto" && want != "cpu" && want != "vulkan") fail("GLIMPSE_BACKEND must be 'auto', 'cpu' or 'vulkan', found '", want, "'");
+  const bool can_host = caps.host_mapped && blas_get() != nullptr;
+  if (want == "cpu" && !can_host)
+    fail("GLIMPSE_BACKEND=cpu needs unified, host-mapped memory (", info.name, caps.host_mapped ? " has it" : " lacks it",
+         ") and OpenBLAS (", blas_get() ? "found" : "not found: apt-get install libopenblas0-pthread", ")");
+  caps.host_ops = want == "cpu" || (want == "auto" && can_host && info.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
+  if (caps.host_ops) caps.texel_weights = false;
   VkDeviceSize limit = info.max_storage_buffer_range;
   if (caps.texel_weights) limit = std::min<VkDeviceSize>(limit, VkDeviceSize(info.max_texel_buffer_elements) * 16);
   if (options.max_binding_bytes) limit = std::min(limit, options.max_binding_bytes);

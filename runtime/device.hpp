@@ -59,11 +59,22 @@ struct Caps {
   bool gpu_tuning = false;     // kernel shapes for GPUs, not CPUs (lavapipe); GLIMPSE_TUNING=gpu|cpu
   bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
   bool host_mapped = false;    // unified memory written directly, no staging; GLIMPSE_DISABLE_UMA=1
+  // The host backend: ops run as CPU code (OpenBLAS for GEMMs) over the mapped memory, not as
+  // shaders. Chosen on CPU devices (lavapipe) with unified memory when OpenBLAS loads;
+  // GLIMPSE_BACKEND=vulkan|cpu forces a side.
+  bool host_ops = false;
   VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
+};
+
+enum class Backend {
+  Auto,    // $GLIMPSE_BACKEND, else the host backend on CPU devices when it can run, else Vulkan
+  Vulkan,  // the shaders, always
+  Host,    // CPU code over mapped memory (Caps::host_ops); an Error where it cannot run
 };
 
 struct ContextOptions {
   std::string device;                // index or name substring; empty = $GLIMPSE_DEVICE, else the preferred
+  Backend backend = Backend::Auto;
   uint64_t memory_limit_bytes = 0;   // 0 = $GLIMPSE_MEMORY_LIMIT_MB or unlimited; allocations past it fail
   VkDeviceSize max_binding_bytes = 0;  // 0 = the device's limit; smaller values force GEMM splitting (tests)
 };

@@ -1,5 +1,8 @@
 // attention (flash-style, any Tq/Tk, causal or not, padding mask, growing KV) and kv_append.
 #include "runtime/ops-common.hpp"
+#include "runtime/ops-host.hpp"
+
+#include <memory>
 
 #include <cmath>
 
@@ -47,6 +50,23 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   }
 
   Context& ctx = seq.context();
+  const std::string label = str(op, a.causal ? " causal " : " ", a.batch, "x", a.heads, "x", a.q_len, "x",
+                                a.kv_len_add_past ? "(cache)" : std::to_string(a.kv_len), "x", a.head_dim);
+  if (ctx.caps().host_ops) {
+    // The step keeps its own copies of the tensors the views point at.
+    struct Held {
+      AttentionArgs a;
+      Tensor q, k, v, o, step, mask;
+    };
+    auto held = std::make_shared<Held>();
+    held->a = a;
+    held->q = *a.q.t, held->k = *a.k.t, held->v = *a.v.t, held->o = *a.o.t;
+    held->a.q.t = &held->q, held->a.k.t = &held->k, held->a.v.t = &held->v, held->a.o.t = &held->o;
+    if (a.step) held->step = *a.step, held->a.step = &held->step;
+    if (a.mask) held->mask = *a.mask, held->a.mask = &held->mask;
+    seq.host(label, [held] { host::attention(held->a); });
+    return;
+  }
   const Tensor& step = a.step ? *a.step : ctx.zeros();
   const bool texel = ctx.caps().texel_weights;  // same capability and kill switch as texel weights
   const BindingKind kv = texel ? BindingKind::Texel : BindingKind::Storage;
@@ -83,9 +103,7 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   const Bind v = texel ? Bind::texel(seq.texel_view(*a.v.t, VK_FORMAT_R32G32B32A32_SFLOAT)) : Bind::of(*a.v.t);
   const Bind binds[] = {Bind::of(*a.q.t), k, v, Bind::of(a.mask ? *a.mask : step),
                         Bind::of(*a.o.t), Bind::of(step)};
-  seq.dispatch(pipeline, binds, &push, split ? a.q_len : detail::div_up(a.q_len, wg * qb), a.heads, a.batch,
-               str(op, a.causal ? " causal " : " ", a.batch, "x", a.heads, "x", a.q_len, "x",
-                   a.kv_len_add_past ? "(cache)" : std::to_string(a.kv_len), "x", a.head_dim));
+  seq.dispatch(pipeline, binds, &push, split ? a.q_len : detail::div_up(a.q_len, wg * qb), a.heads, a.batch, label);
 }
 
 void kv_append(Sequence& seq, const KvAppendArgs& a) {
@@ -98,6 +116,19 @@ void kv_append(Sequence& seq, const KvAppendArgs& a) {
   if (total == 0) return;
 
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    struct Held {
+      KvAppendArgs a;
+      Tensor src, cache, step;
+    };
+    auto held = std::make_shared<Held>();
+    held->a = a;
+    held->src = *a.src.t, held->cache = *a.cache;
+    held->a.src.t = &held->src, held->a.cache = &held->cache;
+    if (a.step) held->step = *a.step, held->a.step = &held->step;
+    seq.host(str(op, " ", a.batch, "x", a.tokens, "x", a.dim), [held] { host::kv_append(held->a); });
+    return;
+  }
   const Pipeline& pipeline =
       ctx.pipelines().get({"kv_append", std::vector<BindingKind>(3, BindingKind::Storage), 9 * 4, {64}});
   const uint32_t push[9] = {a.batch, a.tokens, a.dim, a.src.offset, a.src.token_stride, a.src.batch_stride,

@@ -1,6 +1,9 @@
 // linear: weight packing at load, kernel choice and GEMM splitting along N at record time.
 #include "runtime/half.hpp"
 #include "runtime/ops-common.hpp"
+#include "runtime/ops-host.hpp"
+
+#include <optional>
 
 #include <cstring>
 
@@ -96,13 +99,23 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
   }
   if (m == 0) return;
 
+  if (opt.kernel == LinearKernel::SplitK && m > 8) fail("linear: the split-K GEMV kernel takes at most 8 rows, found ", m);
   const Caps& caps = ctx.caps();
+  if (caps.host_ops) {
+    // Copies, not pointers: the step runs after the caller's objects may be gone.
+    const host::HostWeight hw{w.packed, w.n, w.k, w.kp, w.dtype};
+    const std::optional<Tensor> bias = opt.bias ? std::optional<Tensor>(*opt.bias) : std::nullopt;
+    const std::optional<Tensor> residual = opt.residual ? std::optional<Tensor>(*opt.residual) : std::nullopt;
+    seq.host(str(op, " ", m, "x", w.k, "->", w.n), [x, m, hw, y, bias, residual, act = opt.act] {
+      host::linear(x, m, hw, y, bias ? &*bias : nullptr, act, residual ? &*residual : nullptr);
+    });
+    return;
+  }
   LinearKernel kernel = opt.kernel;
   if (kernel == LinearKernel::Auto) {
     if (m <= 8) kernel = caps.split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
     else kernel = caps.gpu_tuning ? LinearKernel::Tiled : LinearKernel::Blocked;
   }
-  if (kernel == LinearKernel::SplitK && m > 8) fail("linear: the split-K GEMV kernel takes at most 8 rows, found ", m);
 
   const bool f16 = w.dtype == DType::F16;
   const uint32_t x_aligned = w.k % 4 == 0 ? 1 : 0;

@@ -1,5 +1,8 @@
 // Embeddings, patch embedding, element-wise ops and on-device token selection.
 #include "runtime/ops-common.hpp"
+#include "runtime/ops-host.hpp"
+
+#include <optional>
 
 namespace glimpse {
 
@@ -31,6 +34,14 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
   if (rows == 0 || d == 0) return;
 
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    const std::optional<Tensor> pos = pos_table ? std::optional<Tensor>(*pos_table) : std::nullopt;
+    const std::optional<Tensor> past = step ? std::optional<Tensor>(*step) : std::nullopt;
+    seq.host(str(op, " ", rows, "x", d), [ids, ids_offset, batch, tokens, table, pos, pos0, past, y] {
+      host::embed_tokens(ids, ids_offset, batch, tokens, table, pos ? &*pos : nullptr, pos0, past ? &*past : nullptr, y);
+    });
+    return;
+  }
   const Pipeline& pipeline = ctx.pipelines().get(
       {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 8 * 4, {64, pos_table ? 1u : 0u}});
   const uint32_t push[8] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
@@ -50,6 +61,10 @@ void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, cons
   detail::expect_numel(op, "y", y, b * (np + 1) * d);
   if (b == 0 || d == 0) return;
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    seq.host(str(op, " ", b, "x", np + 1, "x", d), [patches, cls, pos, y] { host::class_prepend(patches, cls, pos, y); });
+    return;
+  }
   const Pipeline& pipeline =
       ctx.pipelines().get({"class_prepend", std::vector<BindingKind>(4, BindingKind::Storage), 3 * 4, {64}});
   const uint32_t push[3] = {u32(b, "B"), u32(np, "Np"), u32(d, "D")};
@@ -72,10 +87,14 @@ void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const Linea
   if (b == 0) return;
 
   Context& ctx = seq.context();
-  const Pipeline& pipeline = ctx.pipelines().get({"im2col", std::vector<BindingKind>(2, BindingKind::Storage), 7 * 4, {64}});
-  const uint32_t push[7] = {u32(b, "B"), u32(c, "C"), u32(h, "H"), u32(wd, "W"), patch, u32(gh, "gh"), u32(gw, "gw")};
-  const Bind binds[] = {Bind::of(image), Bind::of(cols)};
-  dispatch_elements(seq, pipeline, binds, push, uint64_t(b * np * k), str("im2col ", b, "x", np, "x", k));
+  if (ctx.caps().host_ops) {
+    seq.host(str("im2col ", b, "x", np, "x", k), [image, patch, cols] { host::im2col(image, patch, cols); });
+  } else {
+    const Pipeline& pipeline = ctx.pipelines().get({"im2col", std::vector<BindingKind>(2, BindingKind::Storage), 7 * 4, {64}});
+    const uint32_t push[7] = {u32(b, "B"), u32(c, "C"), u32(h, "H"), u32(wd, "W"), patch, u32(gh, "gh"), u32(gw, "gw")};
+    const Bind binds[] = {Bind::of(image), Bind::of(cols)};
+    dispatch_elements(seq, pipeline, binds, push, uint64_t(b * np * k), str("im2col ", b, "x", np, "x", k));
+  }
   LinearOptions opt;
   opt.bias = bias;
   linear(seq, cols.view(DType::F32, {b * np, k}), w, y, opt);
@@ -89,6 +108,11 @@ void eltwise(Sequence& seq, uint32_t code, const char* op, const Tensor& a, cons
   if (b) detail::expect_numel(op, "b", *b, a.numel());
   if (a.numel() == 0) return;
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    const std::optional<Tensor> bt = b ? std::optional<Tensor>(*b) : std::nullopt;
+    seq.host(str(op, " ", a.numel()), [code, a, bt, s, y] { host::eltwise(code, a, bt ? &*bt : nullptr, s, y); });
+    return;
+  }
   const Pipeline& pipeline =
       ctx.pipelines().get({"eltwise", std::vector<BindingKind>(3, BindingKind::Storage), 8, {64, code}});
   struct { uint32_t n; float scale; } push{u32(a.numel(), "n"), s};
@@ -116,6 +140,10 @@ void gather_rows(Sequence& seq, const Tensor& src, const Tensor& index, const Te
   if (index.numel() < rows) fail("gather_rows: index ", index.describe(), " has fewer than ", rows, " entries");
   if (rows == 0) return;
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    seq.host(str(op, " ", rows, "x", width), [src, index, dst] { host::gather_rows(src, index, dst); });
+    return;
+  }
   const Pipeline& pipeline =
       ctx.pipelines().get({"gather_rows", std::vector<BindingKind>(3, BindingKind::Storage), 12, {64}});
   const uint32_t push[3] = {u32(rows, "rows"), u32(width, "width"), u32(src.dim(0), "src rows")};
@@ -141,6 +169,10 @@ void argmax(Sequence& seq, const Tensor& x, const Tensor& ids, const Tensor& val
   if (int64_t(out_offset) + r.rows > ids.numel() || int64_t(out_offset) + r.rows > vals.numel())
     fail("argmax: outputs ", ids.describe(), " / ", vals.describe(), " hold fewer than ", out_offset, " + ", r.rows);
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    seq.host(str("argmax ", r.rows, "x", r.n), [x, ids, vals, out_offset] { host::argmax(x, ids, vals, out_offset); });
+    return;
+  }
   const Pipeline& pipeline = ctx.pipelines().get({"argmax", std::vector<BindingKind>(3, BindingKind::Storage), 16, {256}});
   const uint32_t push[4] = {r.rows, r.n, r.n, out_offset};
   const Bind binds[] = {Bind::of(x), Bind::of(ids), Bind::of(vals)};
@@ -156,6 +188,10 @@ void topk(Sequence& seq, const Tensor& x, uint32_t k, const Tensor& ids, const T
   detail::expect_numel("topk", "ids", ids, int64_t(r.rows) * k);
   detail::expect_numel("topk", "vals", vals, int64_t(r.rows) * k);
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    seq.host(str("topk ", r.rows, "x", r.n, " k=", k), [x, k, ids, vals] { host::topk(x, k, ids, vals); });
+    return;
+  }
   const uint32_t kmax = k <= 8 ? 8 : k <= 16 ? 16 : k <= 32 ? 32 : 64;
   const Pipeline& pipeline =
       ctx.pipelines().get({"topk", std::vector<BindingKind>(3, BindingKind::Storage), 16, {32, kmax}});

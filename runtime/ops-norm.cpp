@@ -1,5 +1,8 @@
 // layer_norm and softmax: one workgroup per row.
 #include "runtime/ops-common.hpp"
+#include "runtime/ops-host.hpp"
+
+#include <optional>
 
 namespace glimpse {
 
@@ -27,6 +30,13 @@ void layer_norm(Sequence& seq, const Tensor& x, const Tensor* residual, const Te
   if (rows == 0 || n == 0) return;
 
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    const std::optional<Tensor> res = residual ? std::optional<Tensor>(*residual) : std::nullopt;
+    seq.host(str(op, residual ? "+res " : " ", rows, "x", n), [x, res, gamma, beta, eps, y] {
+      host::layer_norm(x, res ? &*res : nullptr, gamma, beta, eps, y);
+    });
+    return;
+  }
   const bool vec4 = ctx.caps().texel_weights && n % 4 == 0;  // texel rows: same capability and switch
   const uint32_t wg = row_workgroup(ctx, n, vec4);
   const BindingKind in = vec4 ? BindingKind::Texel : BindingKind::Storage;
@@ -53,6 +63,10 @@ void softmax(Sequence& seq, const Tensor& x, const Tensor& y, float scale) {
   if (rows == 0 || n == 0) return;
 
   Context& ctx = seq.context();
+  if (ctx.caps().host_ops) {
+    seq.host(str(op, " ", rows, "x", n), [x, y, scale] { host::softmax(x, y, scale); });
+    return;
+  }
   const Pipeline& pipeline =
       ctx.pipelines().get({"softmax", std::vector<BindingKind>(2, BindingKind::Storage), 12, {row_workgroup(ctx, n, false)}});
   struct { uint32_t rows, n; float scale; } push{detail::u32(rows, "rows"), detail::u32(n, "n"), scale};

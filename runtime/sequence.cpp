@@ -2,10 +2,12 @@
 
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
+#include "runtime/ops-host.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <map>
 #include <sstream>
 
@@ -115,6 +117,17 @@ void npy_write(const std::string& path, const Tensor& t, const std::vector<std::
 
 }  // namespace
 
+void Sequence::dumps_write() {
+  for (const auto& [name, t] : dumps_) {
+    std::vector<std::byte> data(t.bytes);
+    tensor_download(ctx_, t, data.data(), data.size());
+    const std::string run = runs_ ? str(".", runs_) : std::string();
+    npy_write(str(dump_dir_, "/", name, run, ".npy"), t, data);
+  }
+  ++runs_;
+}
+
+
 VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
   if (pool_sets_left_ == 0) {
     VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings},
@@ -141,6 +154,7 @@ VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
 void Sequence::dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
                         uint32_t groups_y, uint32_t groups_z, std::string label) {
   if (ended_) fail("Sequence: cannot record '", label, "' after the sequence has run");
+  if (!host_steps_.empty()) fail("Sequence: host steps and dispatches cannot share a sequence");
   if (binds.size() != pipeline.bindings.size() || binds.size() > kMaxBindings)
     fail("internal error: ", pipeline.name, " takes ", pipeline.bindings.size(), " bindings, ", binds.size(), " given");
   const DeviceInfo& info = ctx_.info();
@@ -195,7 +209,30 @@ void Sequence::dispatch(const Pipeline& pipeline, std::span<const Bind> binds, c
     vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, static_cast<uint32_t>(labels_.size()));
 }
 
+void Sequence::host(std::string label, std::function<void()> step) {
+  if (runs_ > 0) fail("Sequence: cannot record '", label, "' after the sequence has run");
+  if (host_steps_.size() != labels_.size()) fail("Sequence: host steps and dispatches cannot share a sequence");
+  host_steps_.push_back(std::move(step));
+  labels_.push_back(std::move(label));
+}
+
 void Sequence::run() {
+  if (!host_steps_.empty()) {
+    // The host backend: the steps in order on this thread (each may use both cores), timed
+    // like dispatches when profiling.
+    using Clock = std::chrono::steady_clock;
+    std::lock_guard<std::mutex> one_at_a_time(host::run_mutex());
+    if (profiling_) timestamps_.assign(host_steps_.size() + 1, 0);
+    const Clock::time_point t0 = Clock::now();
+    for (size_t i = 0; i < host_steps_.size(); ++i) {
+      host_steps_[i]();
+      if (profiling_) timestamps_[i + 1] = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    }
+    timestamp_period_ns_ = 1;
+    dumps_write();
+    if (profiling_ && print_profile_) profile_print(stderr);
+    return;
+  }
   if (!ended_) {
     VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
@@ -214,13 +251,8 @@ void Sequence::run() {
   ctx_.queue_submit(submit, fence);
   VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence, VK_TRUE, UINT64_MAX));
 
-  for (const auto& [name, t] : dumps_) {
-    std::vector<std::byte> data(t.bytes);
-    tensor_download(ctx_, t, data.data(), data.size());
-    const std::string run = runs_ ? str(".", runs_) : std::string();
-    npy_write(str(dump_dir_, "/", name, run, ".npy"), t, data);
-  }
-  ++runs_;
+  timestamp_period_ns_ = ctx_.info().timestamp_period_ns;
+  dumps_write();
 
   if (profiling_) {
     const uint32_t n = static_cast<uint32_t>(std::min<size_t>(labels_.size() + 1, query_capacity_));
@@ -234,7 +266,7 @@ void Sequence::run() {
 std::vector<OpTime> Sequence::profile() const {
   std::vector<OpTime> out;
   std::map<std::string, size_t> index;
-  const double period = ctx_.info().timestamp_period_ns;
+  const double period = timestamp_period_ns_;
   for (size_t i = 0; i + 1 < timestamps_.size(); ++i) {
     auto [it, fresh] = index.try_emplace(labels_[i], out.size());
     if (fresh) out.push_back({labels_[i], 0, 0});
@@ -247,7 +279,7 @@ std::vector<OpTime> Sequence::profile() const {
 
 double Sequence::profile_total_ms() const {
   if (timestamps_.size() < 2) return 0;
-  return double(timestamps_.back() - timestamps_.front()) * ctx_.info().timestamp_period_ns * 1e-6;
+  return double(timestamps_.back() - timestamps_.front()) * timestamp_period_ns_ * 1e-6;
 }
 
 void Sequence::profile_print(std::FILE* out) const {

@@ -11,6 +11,7 @@
 #include "runtime/vk-handle.hpp"
 
 #include <cstdio>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,10 @@ class Sequence {
   // A uniform-texel-buffer view (RGBA32F / RGBA32UI) of `t`, owned by this sequence.
   VkBufferView texel_view(const Tensor& t, VkFormat format);
 
+  // Records one host step (the host backend, Caps::host_ops: ops run as CPU code over the
+  // mapped memory of the tensors). A sequence holds dispatches or host steps, never both.
+  void host(std::string label, std::function<void()> step);
+
   // Records one dispatch. `push` must hold pipeline.push_bytes bytes. Throws Error when a
   // binding is missing, of the wrong kind, or larger than the device allows.
   void dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
@@ -64,7 +69,7 @@ class Sequence {
   // Finishes recording on first use; submits and waits. Call again to replay.
   void run();
 
-  size_t dispatch_count() const { return labels_.size(); }
+  size_t dispatch_count() const { return labels_.size(); }  // dispatches or host steps
   bool profiling() const { return profiling_; }
   void profiling_set(bool on);  // before the first dispatch only
   // Per-label GPU time of the last run, in recording order of first appearance.
@@ -74,6 +79,7 @@ class Sequence {
 
  private:
   VkDescriptorSet descriptor_set_alloc(VkDescriptorSetLayout layout);
+  void dumps_write();
 
   Context& ctx_;
   CommandPoolHandle pool_;  // its own pool: sequences are recorded on many threads at once
@@ -87,7 +93,9 @@ class Sequence {
   uint32_t query_capacity_ = 0;
   std::vector<BufferViewHandle> views_;
   std::vector<std::string> labels_;
+  std::vector<std::function<void()>> host_steps_;
   std::vector<uint64_t> timestamps_;
+  double timestamp_period_ns_ = 1;
   std::string dump_dir_;  // $GLIMPSE_DUMP
   std::vector<std::pair<std::string, Tensor>> dumps_;
   int runs_ = 0;

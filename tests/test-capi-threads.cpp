@@ -70,8 +70,10 @@ int main() {
     // Abort from another thread: a 500-token caption (min_length keeps EOS away) is cancelled by
     // the main thread once 3 tokens are out; at most one more token may follow the request.
     {
+      // The third token's callback waits until the request is made, so a fast backend cannot
+      // race past it: then at most one more token may follow.
       struct Stream {
-        std::atomic<bool> stop{false};
+        std::atomic<bool> stop{false}, third{false};
         std::atomic<int> tokens{0}, after_stop{0};
       } s;
       glimpse_generate_params p = glimpse_generate_default_params();
@@ -79,8 +81,11 @@ int main() {
       p.token_user_data = &s;
       p.on_token = [](void* ud, uint32_t, const char*) {
         auto* st = static_cast<Stream*>(ud);
-        ++st->tokens;
         if (st->stop) ++st->after_stop;
+        if (++st->tokens == 3) {
+          st->third = true;
+          while (!st->stop) std::this_thread::yield();
+        }
       };
       p.abort_user_data = &s;
       p.abort = [](void* ud) -> int { return static_cast<Stream*>(ud)->stop ? 1 : 0; };
@@ -93,7 +98,7 @@ int main() {
           status = e.status();
         }
       });
-      while (s.tokens < 3) std::this_thread::yield();
+      while (!s.third) std::this_thread::yield();
       s.stop = true;
       worker.join();
       std::printf("abort: %d tokens before the request, %d after\n", s.tokens - s.after_stop, s.after_stop.load());

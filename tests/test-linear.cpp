@@ -114,18 +114,31 @@ TEST_CASE("linear reads GPT-2 Conv1D [K, N] weights", "[linear][ops]") {
 }
 
 TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
+  // y += x W^T (+ bias, activation first): the host backend accumulates in place when nothing
+  // comes between, through scratch otherwise, and reads before it writes in the fp16 GEMV.
   Context& ctx = context();
-  Allocator arena(ctx, MemoryKind::Device, "test");
-  const int64_t m = 9, k = 40, n = 24;
-  const Floats w = random_floats(size_t(n * k), 1), x = random_floats(size_t(m * k), 2), r = random_floats(size_t(m * n), 3);
-  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, n, k, WeightLayout::OutIn, DType::F32);
-  Tensor xt = upload(arena, x, {m, k}), yt = upload(arena, r, {m, n});
-  Sequence seq(ctx);
-  LinearOptions opt;
-  opt.residual = &yt;
-  linear(seq, xt, wt, yt, opt);
-  seq.run();
-  CHECK(nmse(download(yt), ref::linear(x, m, k, w, n, nullptr, Activation::None, r.data())) < 1e-10);
+  uint32_t seed = 1;
+  for (DType dtype : {DType::F32, DType::F16})
+    for (int64_t m : {1, 4, 9, 200})
+      for (bool bias : {false, true})
+        for (Activation act : {Activation::None, Activation::GeluErf}) {
+          INFO("linear in place m=" << m << " " << dtype_name(dtype) << (bias ? " +bias" : "") << " act=" << int(act));
+          Allocator arena(ctx, MemoryKind::Device, "test");
+          const int64_t k = 40, n = 24;
+          const Floats w = random_floats(size_t(n * k), seed++), x = random_floats(size_t(m * k), seed++);
+          const Floats r = random_floats(size_t(m * n), seed++), b = random_floats(size_t(n), seed++);
+          LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, n, k, WeightLayout::OutIn, dtype);
+          Tensor xt = upload(arena, x, {m, k}), yt = upload(arena, r, {m, n}), bt = upload(arena, b, {n});
+          Sequence seq(ctx);
+          LinearOptions opt;
+          opt.residual = &yt;
+          opt.bias = bias ? &bt : nullptr;
+          opt.act = act;
+          linear(seq, xt, wt, yt, opt);
+          seq.run();
+          const Floats w_ref = wt.dtype == DType::F16 ? round_to_half(w) : w;
+          CHECK(nmse(download(yt), ref::linear(x, m, k, w_ref, n, bias ? b.data() : nullptr, act, r.data())) < 1e-10);
+        }
 }
 
 TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {

@@ -87,7 +87,7 @@ TEST_CASE("sub-allocations honour the device alignment and do not overlap", "[ru
 }
 
 TEST_CASE("the discrete-GPU memory path: device-local memory, staged uploads and downloads", "[runtime]") {
-  auto discrete = context_with({{"GLIMPSE_DISABLE_UMA", "1"}});
+  auto discrete = context_with({{"GLIMPSE_DISABLE_UMA", "1"}, {"GLIMPSE_BACKEND", "vulkan"}});  // staging is Vulkan's
   Context& ctx = *discrete;
   REQUIRE_FALSE(ctx.caps().host_mapped);
   Allocator arena(ctx, MemoryKind::Device, "weights");
@@ -143,15 +143,17 @@ TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[r
     seq.run();
   };
   std::string path;
+  ContextOptions vulkan;  // pipelines exist only on the Vulkan backend
+  vulkan.backend = Backend::Vulkan;
   {
-    Context ctx;
+    Context ctx(vulkan);
     CHECK_FALSE(ctx.pipelines().cache_loaded());
     build_some(ctx);
     path = ctx.pipelines().cache_path();
   }
   REQUIRE(fs::exists(path));
   {
-    Context ctx;
+    Context ctx(vulkan);
     CHECK(ctx.pipelines().cache_loaded());
     build_some(ctx);
   }
@@ -161,13 +163,13 @@ TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[r
     f.put('\x5a');
   }
   {
-    Context ctx;
+    Context ctx(vulkan);
     CHECK_FALSE(ctx.pipelines().cache_loaded());
     build_some(ctx);
   }
   {  // a truncated file too
     fs::resize_file(path, 10);
-    Context ctx;
+    Context ctx(vulkan);
     CHECK_FALSE(ctx.pipelines().cache_loaded());
   }
   fs::remove_all(dir);
@@ -269,7 +271,9 @@ TEST_CASE("GLIMPSE_DUMP writes named intermediates as .npy after every run", "[r
 }
 
 TEST_CASE("bindings past maxStorageBufferRange are refused, not clipped", "[runtime]") {
-  Context& ctx = context();
+  ContextOptions vulkan;  // a shader binding's limit
+  vulkan.backend = Backend::Vulkan;
+  Context ctx(vulkan);
   const uint64_t limit = ctx.info().max_storage_buffer_range;
   if (limit > (uint64_t(1) << 30)) SUCCEED("device range too large to exceed cheaply");
   else {

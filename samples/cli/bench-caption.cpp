@@ -1,6 +1,6 @@
 // glimpse bench caption: BLIP captioning speed and memory in the real BLIP-base / BLIP-large
 // configurations with random weights (no download): image encode, decode per token, a 20-token
-// caption in all. tools/bench-caption-compare.sh runs the PyTorch peer beside it.
+// caption in all. tools/bench/caption-compare.sh runs the PyTorch peer beside it.
 #include "fusion/blip-captioner.hpp"
 #include "runtime/error.hpp"
 #include "samples/cli/commands.hpp"
@@ -146,6 +146,7 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   }
   const nlohmann::json out = {{"config", config},
                               {"device", ctx.info().name},
+                              {"backend", ctx.caps().host_ops ? "host" : "vulkan"},
                               {"weights", model_opt.weights == DType::F16 ? "f16" : "f32"},
                               {"tokens", tokens},
                               {"encode_ms", median(encode)},
@@ -156,8 +157,9 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   if (json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("glimpse bench caption: %s, %s weights, random, on %s; median of %d\n", config.c_str(),
-                out["weights"].get<std::string>().c_str(), ctx.info().name.c_str(), reps);
+    std::printf("glimpse bench caption: %s, %s weights, random, on %s (%s backend); median of %d\n", config.c_str(),
+                out["weights"].get<std::string>().c_str(), ctx.info().name.c_str(),
+                out["backend"].get<std::string>().c_str(), reps);
     std::printf("  encode            %9.1f ms\n  decode            %9.1f ms/token\n  total (%d tokens) %9.1f ms\n",
                 median(encode), median(per_token), tokens, median(total));
     std::printf("  peak memory       %9.0f MB host, %.0f MB device\n", peak_host_mb(), double(ctx.memory_peak()) / (1 << 20));

@@ -1,5 +1,6 @@
 // glimpse bench ops / bench startup: the op benchmark on BLIP-base shapes, beside OpenBLAS
 // measured in the same run (interleaved, medians), and the start-up cost with cold/warm caches.
+#include "runtime/blas.hpp"
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
 #include "runtime/memory.hpp"
@@ -7,7 +8,6 @@
 #include "runtime/pipeline.hpp"
 #include "samples/cli/commands.hpp"
 
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,30 +31,15 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// OpenBLAS, loaded at run time so glimpse itself never depends on it.
+// OpenBLAS (runtime/blas.hpp) as the yardstick, when it is installed.
 struct Blas {
-  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
-  using Sgemv = void (*)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
-  void* lib = nullptr;
-  Sgemm sgemm = nullptr;
-  Sgemv sgemv = nullptr;
-  std::string config;
-
-  Blas() {
-    for (const char* name : {"libopenblas.so.0", "libopenblas.so"})
-      if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
-    if (!lib) return;
-    sgemm = reinterpret_cast<Sgemm>(dlsym(lib, "cblas_sgemm"));
-    sgemv = reinterpret_cast<Sgemv>(dlsym(lib, "cblas_sgemv"));
-    if (auto cfg = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_config"))) config = cfg();
-    if (auto core = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_corename"))) config += str(", core ", core());
-  }
-  bool ok() const { return sgemm && sgemv; }
+  const glimpse::Blas* lib = glimpse::blas_get();
+  std::string config = lib ? lib->config : std::string();
+  bool ok() const { return lib != nullptr; }
   // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear.
   void linear(int m, int k, int n, const float* x, const float* w, float* y) const {
-    constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-    if (m == 1) sgemv(kRowMajor, kNoTrans, n, k, 1.0f, w, k, x, 1, 0.0f, y, 1);
-    else sgemm(kRowMajor, kNoTrans, kTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+    if (m == 1) lib->sgemv(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, n, k, 1.0f, w, k, x, 1, 0.0f, y, 1);
+    else lib->sgemm(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, glimpse::Blas::kTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
   }
 };
 

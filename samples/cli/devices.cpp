@@ -1,4 +1,5 @@
 // glimpse devices: every Vulkan device with the capabilities glimpse cares about.
+#include "runtime/blas.hpp"
 #include "runtime/device.hpp"
 #include "samples/cli/commands.hpp"
 
@@ -35,6 +36,15 @@ int devices_main(const Common& common, const std::vector<std::string>& args) {
   }
   std::printf("glimpse uses device %u (%s)%s\n", chosen, devices[chosen].name.c_str(),
               selector.empty() ? "; choose another with --device or GLIMPSE_DEVICE" : "");
+  ContextOptions opt;
+  opt.device = std::to_string(chosen);
+  const Context ctx(opt);
+  if (ctx.caps().host_ops)
+    std::printf("its ops run on the host backend (%s); GLIMPSE_BACKEND=vulkan runs the shaders\n",
+                blas_get()->config.c_str());
+  else
+    std::printf("its ops run as Vulkan compute shaders%s\n",
+                devices[chosen].type == VK_PHYSICAL_DEVICE_TYPE_CPU ? " (GLIMPSE_BACKEND=cpu: the host backend, with OpenBLAS)" : "");
   return 0;
 }
 

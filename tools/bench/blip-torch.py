@@ -4,7 +4,7 @@ eager fp32, image encode then 20 greedy tokens with a KV cache and the image's c
 computed once, one token id to the host per step (as generate() does). Prints one JSON object.
 
     OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE \\
-        /usr/bin/python3 tools/bench-blip-torch.py --config blip-base
+        /usr/bin/python3 tools/bench/blip-torch.py --config blip-base
 Needs Debian's python3-torch and, for an honest peer, libopenblas0-pthread.
 """
 import argparse
@@ -22,7 +22,7 @@ torch.set_grad_enabled(False)
 # Its strongest configuration here: OpenBLAS runs the matmuls on both cores; torch's own intra-op
 # threads on top of that only compete with them (blip-base encode: 0.41 s with 1, 0.9 s with 2).
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
-spec = importlib.util.spec_from_file_location("ref", os.path.join(os.path.dirname(__file__), "blip-reference.py"))
+spec = importlib.util.spec_from_file_location("ref", os.path.join(os.path.dirname(__file__), "..", "blip-reference.py"))
 ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)
 

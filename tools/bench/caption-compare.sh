@@ -1,29 +1,59 @@
 #!/usr/bin/env bash
-# glimpse vs the PyTorch peer on the same machine, interleaved (A B A B ...), medians of the
-# per-pair ratios. Usage: tools/bench-caption-compare.sh [blip-base|blip-large] [pairs] [glimpse options]
+# glimpse vs the PyTorch peer on the same machine, interleaved (torch, then each glimpse variant,
+# repeated), medians of the per-round ratios; prints a markdown table (the README's Performance
+# table comes from here). Usage:
+#   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--variant "LABEL=ENV ARGS"]...
+# A variant is environment assignments and `glimpse bench caption` options, e.g.
+#   --variant "host f32=GLIMPSE_BACKEND=cpu" --variant "host f16=GLIMPSE_BACKEND=cpu --f16"
+# Default variants: the host backend (f32, f16) and the Vulkan shaders (f32, f16).
 # Needs build/glimpse, Debian's python3-torch and libopenblas0-pthread.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-config=${1:-blip-base}
-pairs=${2:-3}
-shift $(( $# > 2 ? 2 : $# ))
+cd "$(dirname "$0")/../.."
+config=blip-base rounds=3 variants=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --variant) variants+=("$2"); shift 2 ;;
+    *) echo "caption-compare.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ ${#variants[@]} -gt 0 ] || variants=("host f32=GLIMPSE_BACKEND=cpu" "host f16=GLIMPSE_BACKEND=cpu --f16"
+                                       "vulkan f32=GLIMPSE_BACKEND=vulkan" "vulkan f16=GLIMPSE_BACKEND=vulkan --f16")
+# The peer's strongest configuration (README: PyTorch comparison); glimpse runs under the same.
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 out=$(mktemp)
-for i in $(seq "$pairs"); do
-  build/glimpse bench caption --config "$config" --reps 1 --json "$@" | sed 's/^/glimpse /' >> "$out"
-  /usr/bin/python3 tools/bench-blip-torch.py --config "$config" --reps 1 | sed 's/^/torch /' >> "$out"
+trap 'rm -f "$out"' EXIT
+for r in $(seq "$rounds"); do
+  /usr/bin/python3 tools/bench/blip-torch.py --config "$config" --reps 1 | sed "s/^/$r\ttorch\t/" >> "$out"
+  for v in "${variants[@]}"; do
+    label=${v%%=*} spec=${v#*=}
+    envs=() args=()
+    for w in $spec; do case "$w" in *=*) envs+=("$w") ;; *) args+=("$w") ;; esac; done
+    env "${envs[@]}" build/glimpse bench caption --config "$config" --reps 1 --json "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
+  done
 done
-/usr/bin/python3 - "$out" <<'PY'
+/usr/bin/python3 - "$out" "$config" <<'PY'
 import json, statistics, sys
-rows = [l.split(" ", 1) for l in open(sys.argv[1])]
-g = [json.loads(r) for k, r in rows if k == "glimpse"]
-t = [json.loads(r) for k, r in rows if k == "torch"]
-print(f"{g[0]['config']}: glimpse on {g[0]['device']} ({g[0]['weights']} weights) vs {t[0]['peer']}; {len(g)} interleaved pairs")
-for key in ("encode_ms", "decode_ms_per_token", "total_ms"):
-    gm, tm = statistics.median(x[key] for x in g), statistics.median(x[key] for x in t)
-    ratio = statistics.median(b[key] / a[key] for a, b in zip(g, t))
-    print(f"  {key:20s} glimpse {gm:9.1f}  torch {tm:9.1f}  torch/glimpse {ratio:5.2f}x")
-print(f"  peak host MB         glimpse {max(x['peak_host_mb'] for x in g):9.0f}  torch {max(x['peak_host_mb'] for x in t):9.0f}"
-      f"   (glimpse device {max(x['peak_device_mb'] for x in g):.0f} MB)")
+runs = {}
+for line in open(sys.argv[1]):
+    r, label, js = line.rstrip("\n").split("\t", 2)
+    runs.setdefault(label, {})[r] = json.loads(js)
+torch = runs.pop("torch")
+t0 = next(iter(torch.values()))
+print(f"{sys.argv[2]}, 20 tokens, batch 1; {len(torch)} interleaved rounds; peer: {t0['peer']}; medians, "
+      "ratios are medians of per-round glimpse/torch time (below 1: glimpse faster)\n")
+print("| | encode ms | decode ms/token | total ms | total vs torch | peak host MB |")
+print("|---|---|---|---|---|---|")
+med = lambda rows, k: statistics.median(x[k] for x in rows)
+print(f"| PyTorch eager fp32 | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
+      f"{med(torch.values(), 'total_ms'):.0f} | 1.00 | {max(x['peak_host_mb'] for x in torch.values()):.0f} |")
+for label, rows in runs.items():
+    pairs = [(rows[r], torch[r]) for r in rows if r in torch]
+    ratio = statistics.median(g["total_ms"] / t["total_ms"] for g, t in pairs)
+    enc = statistics.median(g["encode_ms"] / t["encode_ms"] for g, t in pairs)
+    dec = statistics.median(g["decode_ms_per_token"] / t["decode_ms_per_token"] for g, t in pairs)
+    g = list(rows.values())
+    print(f"| glimpse {label} | {med(g, 'encode_ms'):.0f} ({enc:.2f}x) | {med(g, 'decode_ms_per_token'):.1f} ({dec:.2f}x) | "
+          f"{med(g, 'total_ms'):.0f} | **{ratio:.2f}** | {max(x['peak_host_mb'] for x in g):.0f} |")
 PY
-rm -f "$out"

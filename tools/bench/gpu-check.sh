@@ -2,10 +2,12 @@
 # GPU checks for a session that borrows a GPU machine (the device tool): run from the repository
 # root there, with build/ (built here) and .gl/ (the Vulkan loader .debs, see the device tool's
 # README) carried. Writes the device list, the whole test suite on the GPU and the op benchmark
-# (GPU kernel shapes, and the CPU shapes for comparison) under $OUT. Prepared without a GPU at
-# hand: expect to adjust it on first use.
+# (GPU kernel shapes, and the CPU shapes for comparison) under OUTDIR (default $OUT). Usage:
+#   tools/bench/gpu-check.sh OUTDIR
+# Prepared without a GPU at hand (it runs end to end on lavapipe): expect to adjust it on first
+# use; the comparison with transformers on CUDA is not in it yet.
 set -u
-out=${OUT:-/tmp/glimpse-gpu-check}
+out=${1:-${OUT:-/tmp/glimpse-gpu-check}}
 mkdir -p "$out"
 if ls .gl/*.deb >/dev/null 2>&1; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -18,7 +20,7 @@ export GLIMPSE_CACHE_DIR="$out/pipeline-cache"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 build/glimpse devices > "$out/devices.txt" 2>&1
 echo "devices rc=$?" >> "$out/summary.txt"
-timeout 300 build/tests/glimpse_tests > "$out/tests.txt" 2>&1
+GLIMPSE_BACKEND=vulkan timeout 300 build/tests/glimpse_tests > "$out/tests.txt" 2>&1
 echo "tests rc=$?" >> "$out/summary.txt"
 timeout 120 build/glimpse bench ops --no-blas --reps 5 > "$out/bench-ops.txt" 2>&1
 echo "bench rc=$?" >> "$out/summary.txt"

@@ -1,0 +1,24 @@
+// OpenBLAS, loaded at run time (dlopen) so that glimpse never needs it to build or start: the
+// host backend (runtime/ops-host.cpp) runs linear layers and attention through it, and the op
+// benchmark uses it as its yardstick. Debian: libopenblas0-pthread.
+#pragma once
+
+#include <string>
+
+namespace glimpse {
+
+struct Blas {
+  // cblas_sgemm / cblas_sgemv with CBLAS's enum values as ints.
+  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+  using Sgemv = void (*)(int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+  static constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+  Sgemm sgemm = nullptr;
+  Sgemv sgemv = nullptr;
+  std::string config;  // "OpenBLAS 0.3.21 ..., core SkylakeX"
+};
+
+// The process's OpenBLAS, or nullptr when it cannot be loaded. Thread-safe.
+const Blas* blas_get();
+
+}  // namespace glimpse

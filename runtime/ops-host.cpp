@@ -1,0 +1,645 @@
+#include "runtime/ops-host.hpp"
+
+#include "runtime/blas.hpp"
+#include "runtime/error.hpp"
+#include "runtime/half.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define GLIMPSE_HOST_X86 1
+#define GLIMPSE_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define GLIMPSE_X86_SUPPORTS(feature) __builtin_cpu_supports(feature)
+#else
+#define GLIMPSE_TARGET_AVX2
+#define GLIMPSE_X86_SUPPORTS(feature) false
+#endif
+
+namespace glimpse::host {
+
+namespace {
+
+// ---- threads ------------------------------------------------------------------------------------
+
+// A pool of (cores - 1) threads that sleep between jobs (no spinning: OpenBLAS's own threads
+// need the cores between our loops). parallel_for splits [0, n) into chunks taken in turn.
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool pool;
+    return pool;
+  }
+  size_t threads() const { return workers_.size() + 1; }
+
+  // The caller works too; threads that wake after it has finished its share do not join (on a
+  // busy machine a wake-up can take a time slice), so it waits only for those already working.
+  void run(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+    std::lock_guard<std::mutex> job_lock(job_mutex_);  // one job at a time; other callers wait
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fn_ = &fn, n_ = n, chunk_ = chunk, next_ = 0, open_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lock(mutex_);
+    open_ = false;
+    done_.wait(lock, [&] { return active_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  Pool() {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 1; i < cores; ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  void work() {
+    for (;;) {
+      const int64_t begin = next_.fetch_add(chunk_);
+      if (begin >= n_) return;
+      (*fn_)(begin, std::min(n_, begin + chunk_));
+    }
+  }
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || (open_ && generation_ != seen); });
+        if (stop_) return;
+        seen = generation_;
+        ++active_;
+      }
+      work();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_ == 0) done_.notify_all();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex job_mutex_, mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0, chunk_ = 1;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool open_ = false, stop_ = false;
+};
+
+// fn(begin, end) over [0, n) items of about `cost` operations each: on one thread when the whole
+// is too small to repay waking another (decode steps), else split over the pool.
+void parallel_for(int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  Pool& pool = Pool::get();
+  if (pool.threads() == 1 || n < 2 || n * std::max<int64_t>(cost, 1) < (int64_t(1) << 16)) return fn(0, n);
+  const int64_t chunk = std::max<int64_t>(1, n / int64_t(pool.threads() * 4));
+  pool.run(n, chunk, fn);
+}
+
+// ---- memory -------------------------------------------------------------------------------------
+
+float* f32(const Tensor& t) {
+  if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
+  return reinterpret_cast<float*>(t.mapped);
+}
+uint32_t* u32p(const Tensor& t) {
+  if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
+  return reinterpret_cast<uint32_t*>(t.mapped);
+}
+
+const Blas& blas() {
+  const Blas* b = blas_get();
+  if (!b) fail("host backend: OpenBLAS is not loaded");
+  return *b;
+}
+
+// ---- vector math ----------------------------------------------------------------------------------
+// The encoder spends its non-GEMM time in exp (attention softmax: 4M per layer for BLIP-base)
+// and erf (GELU: 1.8M per layer). libm's are scalar calls; these are branch-free so the loops
+// below vectorise (AVX2 where the CPU has it), at float accuracy: exp within ~2 ulp (Cephes
+// expf's polynomial), erf within 1.5e-7 absolute (Abramowitz & Stegun 7.1.26).
+
+inline float bits_to_float(int32_t i) {
+  float f;
+  std::memcpy(&f, &i, 4);
+  return f;
+}
+
+__attribute__((always_inline)) inline float exp_approx(float x) {
+  const float xc = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 in two parts
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const float v = y * bits_to_float((int32_t(n) + 127) << 23);
+  return x < -87.0f ? 0.0f : v;  // exp(-inf) (masked keys) is exactly 0
+}
+
+__attribute__((always_inline)) inline float erf_approx(float x) {
+  const float a = std::fabs(x);
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  const float y = 1.0f - poly * exp_approx(-a * a);
+  return std::copysign(y, x);
+}
+
+// As shaders/common.glsl: GELU with erf (BERT, ViT) or tanh (GPT-2).
+__attribute__((always_inline)) inline float gelu_erf(float v) { return 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f)); }
+inline float gelu_tanh(float v) { return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v))); }
+
+// Loops compiled twice: for AVX2 + FMA and for the baseline, chosen once at run time.
+bool has_avx2_fma() {
+  static const bool yes = GLIMPSE_X86_SUPPORTS("avx2") && GLIMPSE_X86_SUPPORTS("fma");
+  return yes;
+}
+// y[i] = exp(x[i] - shift), returning the sum (8 partial sums, so the loop vectorises).
+__attribute__((always_inline)) inline float exp_sum_body(float* row, int64_t n, float scale, float shift) {
+  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      row[j + l] = exp_approx(row[j + l] * scale - shift);
+      part[l] += row[j + l];
+    }
+  float sum = 0;
+  for (; j < n; ++j) {
+    row[j] = exp_approx(row[j] * scale - shift);
+    sum += row[j];
+  }
+  for (int l = 0; l < 8; ++l) sum += part[l];
+  return sum;
+}
+GLIMPSE_TARGET_AVX2 float exp_sum_avx2(float* row, int64_t n, float scale, float shift) { return exp_sum_body(row, n, scale, shift); }
+float exp_sum_base(float* row, int64_t n, float scale, float shift) { return exp_sum_body(row, n, scale, shift); }
+float exp_sum(float* row, int64_t n, float scale, float shift) {
+  return has_avx2_fma() ? exp_sum_avx2(row, n, scale, shift) : exp_sum_base(row, n, scale, shift);
+}
+
+// dst[j] = act(src[j] + bias[j]) + res[j] over one row (bias, res optional; res may be dst).
+__attribute__((always_inline)) inline void epilogue_row_body(const float* src, const float* bias, const float* res,
+                                                             float* dst, int64_t n, Activation act) {
+  if (act == Activation::GeluErf) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = gelu_erf(src[j] + (bias ? bias[j] : 0.0f));
+      dst[j] = res ? v + res[j] : v;
+    }
+  } else if (act == Activation::GeluTanh) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = gelu_tanh(src[j] + (bias ? bias[j] : 0.0f));
+      dst[j] = res ? v + res[j] : v;
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = src[j] + (bias ? bias[j] : 0.0f);
+      dst[j] = res ? v + res[j] : v;
+    }
+  }
+}
+GLIMPSE_TARGET_AVX2 void epilogue_row_avx2(const float* src, const float* bias, const float* res, float* dst, int64_t n,
+                                           Activation act) {
+  epilogue_row_body(src, bias, res, dst, n, act);
+}
+void epilogue_row_base(const float* src, const float* bias, const float* res, float* dst, int64_t n, Activation act) {
+  epilogue_row_body(src, bias, res, dst, n, act);
+}
+void epilogue_row(const float* src, const float* bias, const float* res, float* dst, int64_t n, Activation act) {
+  if (has_avx2_fma()) epilogue_row_avx2(src, bias, res, dst, n, act);
+  else epilogue_row_base(src, bias, res, dst, n, act);
+}
+
+}  // namespace
+
+std::mutex& run_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// ---- linear -------------------------------------------------------------------------------------
+
+namespace {
+
+// fp16 -> fp32 with F16C when the CPU has it (every x86-64 since 2013), else one by one.
+#ifdef GLIMPSE_HOST_X86
+bool has_f16c() {
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID (clang's __builtin_cpu_supports lacks the name)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &a, &b, &c, &d) &&
+           (c & bit_F16C) != 0;
+  }();
+  return yes;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void halves_to_floats_f16c(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+#else
+bool has_f16c() { return false; }
+void halves_to_floats_f16c(const uint16_t*, float*, int64_t) {}
+#endif
+
+void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
+  if (has_f16c()) return halves_to_floats_f16c(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+// Decode with fp16 weights: y[r, j] for r < m <= 8 rows, each weight row read once (half the
+// bytes of fp32: decode streams the weights, so this is where fp16 pays on a CPU).
+#ifdef GLIMPSE_HOST_X86
+__attribute__((target("avx2,fma,f16c"))) void gemv_f16_avx2(const float* x, int64_t m, const uint16_t* w, int64_t kp,
+                                                             int64_t k, int64_t j0, int64_t j1, float* acc_out) {
+  const int64_t k8 = k / 8 * 8;
+  if (m == 1) {
+    // One row (greedy decode): four accumulators, so the FMA chain is not the limit.
+    const int64_t k32 = k / 32 * 32;
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint16_t* wj = w + j * kp;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+#define GLIMPSE_WV(c) _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wj + (c))))
+      int64_t c = 0;
+      for (; c < k32; c += 32) {
+        a0 = _mm256_fmadd_ps(GLIMPSE_WV(c), _mm256_loadu_ps(x + c), a0);
+        a1 = _mm256_fmadd_ps(GLIMPSE_WV(c + 8), _mm256_loadu_ps(x + c + 8), a1);
+        a2 = _mm256_fmadd_ps(GLIMPSE_WV(c + 16), _mm256_loadu_ps(x + c + 16), a2);
+        a3 = _mm256_fmadd_ps(GLIMPSE_WV(c + 24), _mm256_loadu_ps(x + c + 24), a3);
+      }
+      for (; c < k8; c += 8) a0 = _mm256_fmadd_ps(GLIMPSE_WV(c), _mm256_loadu_ps(x + c), a0);
+#undef GLIMPSE_WV
+      const __m256 acc = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      float sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+      for (; c < k; ++c) sum += half_to_float(wj[c]) * x[c];
+      acc_out[j - j0] = sum;
+    }
+    return;
+  }
+  for (int64_t j = j0; j < j1; ++j) {
+    const uint16_t* wj = w + j * kp;
+    __m256 acc[8];
+    for (int64_t r = 0; r < m; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < k8; c += 8) {
+      const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wj + c)));
+      for (int64_t r = 0; r < m; ++r) acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + c), acc[r]);
+    }
+    for (int64_t r = 0; r < m; ++r) {
+      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      float sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+      for (int64_t c = k8; c < k; ++c) sum += half_to_float(wj[c]) * x[r * k + c];
+      acc_out[(j - j0) * m + r] = sum;
+    }
+  }
+}
+#else
+void gemv_f16_avx2(const float*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, int64_t, float*) {}
+#endif
+
+void gemv_f16_plain(const float* x, int64_t m, const uint16_t* w, int64_t kp, int64_t k, int64_t j0, int64_t j1,
+                    float* acc_out) {
+  for (int64_t j = j0; j < j1; ++j)
+    for (int64_t r = 0; r < m; ++r) {
+      float sum = 0;
+      for (int64_t c = 0; c < k; ++c) sum += half_to_float(w[j * kp + c]) * x[r * k + c];
+      acc_out[(j - j0) * m + r] = sum;
+    }
+}
+
+}  // namespace
+
+void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, const Tensor* bias, Activation act,
+            const Tensor* residual) {
+  const int64_t n = w.n, k = w.k;
+  const float* xp = f32(x);
+  float* yp = f32(y);
+  const float* rp = residual ? f32(*residual) : nullptr;
+  const float* bp = bias ? f32(*bias) : nullptr;
+  if (w.dtype == DType::F16 && m <= 8) {
+    const auto* wp = reinterpret_cast<const uint16_t*>(w.packed.mapped);
+    if (!wp) fail("host backend: weight ", w.packed.describe(), " is not host-mapped");
+    parallel_for(n, m * k, [&](int64_t j0, int64_t j1) {
+      std::vector<float> acc(size_t((j1 - j0) * m));
+      if (has_f16c()) gemv_f16_avx2(xp, m, wp, w.kp, k, j0, j1, acc.data());
+      else gemv_f16_plain(xp, m, wp, w.kp, k, j0, j1, acc.data());
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t r = 0; r < m; ++r) {
+          float v = acc[size_t((j - j0) * m + r)] + (bp ? bp[j] : 0.0f);
+          if (act == Activation::GeluErf) v = gelu_erf(v);
+          else if (act == Activation::GeluTanh) v = gelu_tanh(v);
+          yp[r * n + j] = rp ? v + rp[r * n + j] : v;  // rp may be yp: read before the write
+        }
+    });
+    return;
+  }
+  // fp32 weights as they are; fp16 weights widened once per call for the GEMM (prefill and
+  // encoder: the product costs ~m/4 times the widening).
+  const float* wp = nullptr;
+  static thread_local std::vector<float> widened;
+  if (w.dtype == DType::F16) {
+    widened.resize(size_t(n * w.kp));
+    const auto* halves = reinterpret_cast<const uint16_t*>(w.packed.mapped);
+    float* dst = widened.data();  // this thread's buffer, written by the pool's threads too
+    parallel_for(n, w.kp, [&](int64_t j0, int64_t j1) {
+      halves_to_floats(halves + j0 * w.kp, dst + j0 * w.kp, (j1 - j0) * w.kp);
+    });
+    wp = dst;
+  } else {
+    wp = f32(w.packed);
+  }
+  const Blas& b = blas();
+  // y may be the residual itself: then the GEMM accumulates onto it (beta 1) when nothing comes
+  // between; otherwise the product goes to scratch first.
+  const bool in_place = rp == yp;
+  static thread_local std::vector<float> scratch;
+  float* out = yp;
+  float beta = 0;
+  if (in_place && act == Activation::None && !bp) beta = 1;
+  else if (in_place) {
+    scratch.resize(size_t(m * n));
+    out = scratch.data();
+  }
+  if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(n), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
+  else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(n), int(k), 1.0f, xp, int(k), wp, int(w.kp), beta, out, int(n));
+  if (beta == 1 || (!bp && act == Activation::None && !rp)) return;
+  parallel_for(m, n * (act == Activation::None ? 1 : 20), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) epilogue_row(out + r * n, bp, rp ? rp + r * n : nullptr, yp + r * n, n, act);
+  });
+}
+
+// ---- normalisation ------------------------------------------------------------------------------
+
+void layer_norm(const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta, float eps,
+                const Tensor& y) {
+  const int64_t n = x.dim(-1), rows = x.numel() / n;
+  const float *xp = f32(x), *rp = residual ? f32(*residual) : nullptr, *g = f32(gamma), *bt = f32(beta);
+  float* yp = f32(y);
+  parallel_for(rows, n * 4, [&](int64_t r0, int64_t r1) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t r = r0; r < r1; ++r) {
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        v[size_t(j)] = xp[r * n + j] + (rp ? rp[r * n + j] : 0.0f);
+        sum += v[size_t(j)];
+      }
+      const float mean = float(sum / double(n));
+      double var = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double d = double(v[size_t(j)] - mean);
+        var += d * d;
+      }
+      const float rstd = float(1.0 / std::sqrt(var / double(n) + double(eps)));
+      for (int64_t j = 0; j < n; ++j) yp[r * n + j] = (v[size_t(j)] - mean) * rstd * g[j] + bt[j];
+    }
+  });
+}
+
+namespace {
+
+// row[0..n) = softmax(row * scale), in place; entries at -inf stay 0.
+void softmax_row(float* row, int64_t n, float scale) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, row[j] * scale);
+  if (mx == -std::numeric_limits<float>::infinity()) {  // nothing visible: zeros, as the shaders give
+    std::fill(row, row + n, 0.0f);
+    return;
+  }
+  const float sum = exp_sum(row, n, scale, mx);
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+}
+
+}  // namespace
+
+void softmax(const Tensor& x, const Tensor& y, float scale) {
+  const int64_t n = x.dim(-1), rows = x.numel() / n;
+  const float* xp = f32(x);
+  float* yp = f32(y);
+  parallel_for(rows, n * 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      if (yp != xp) std::memcpy(yp + r * n, xp + r * n, size_t(n) * 4);
+      softmax_row(yp + r * n, n, scale);
+    }
+  });
+}
+
+// ---- attention ----------------------------------------------------------------------------------
+
+void attention(const AttentionArgs& a) {
+  const uint32_t tk = a.kv_len + (a.kv_len_add_past ? u32p(*a.step)[0] : 0u);
+  const uint32_t tq = a.q_len, dh = a.head_dim;
+  const float scale = a.scale != 0 ? a.scale : 1.0f / std::sqrt(float(dh));
+  const float *q = f32(*a.q.t) + a.q.offset, *k = f32(*a.k.t) + a.k.offset, *v = f32(*a.v.t) + a.v.offset;
+  float* o = f32(*a.o.t) + a.o.offset;
+  const float* mask = a.mask ? f32(*a.mask) : nullptr;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  // Scores of one (batch, head): row i holds query i's logits over the keys, then its weights.
+  auto weights_finish = [&](float* s, uint32_t b, uint32_t i) {
+    const float* mrow = mask ? mask + size_t(b) * a.mask_batch_stride : nullptr;
+    const int64_t visible = a.causal ? int64_t(tk) - int64_t(tq) + int64_t(i) : int64_t(tk) - 1;
+    for (uint32_t j = 0; j < tk; ++j) {
+      float x = s[j] * scale + (mrow ? mrow[j] : 0.0f);
+      s[j] = int64_t(j) > visible ? neg_inf : x;
+    }
+    softmax_row(s, tk, 1.0f);
+  };
+  const size_t pairs = size_t(a.batch) * a.heads;
+  if (tq > 8) {
+    // Prefill / encoder: every head's scores through OpenBLAS back to back (its threads stay
+    // busy), all softmax rows in one split over the pool, then every head's weighted sum: two
+    // hand-overs between OpenBLAS's threads and ours per call instead of two per head.
+    const Blas& bl = blas();
+    std::vector<float> s(pairs * tq * tk);
+    for (size_t p = 0; p < pairs; ++p) {
+      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
+               q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
+               int(a.k.token_stride), 0.0f, s.data() + p * tq * tk, int(tk));
+    }
+    parallel_for(int64_t(pairs * tq), int64_t(tk) * 8, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        weights_finish(s.data() + size_t(r) * tk, uint32_t(size_t(r) / tq / a.heads), uint32_t(size_t(r) % tq));
+    });
+    for (size_t p = 0; p < pairs; ++p) {
+      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, s.data() + p * tq * tk,
+               int(tk), v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
+               o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
+    }
+    return;
+  }
+  // Decode: a few queries against the cache, one (batch, head) per item.
+  parallel_for(int64_t(pairs), int64_t(tq) * tk * dh * 2, [&](int64_t p0, int64_t p1) {
+    std::vector<float> s(tk);
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+      for (uint32_t i = 0; i < tq; ++i) {
+        const float* qi = q + size_t(b) * a.q.batch_stride + size_t(i) * a.q.token_stride + h * dh;
+        for (uint32_t j = 0; j < tk; ++j) {
+          const float* kj = k + size_t(b) * a.k.batch_stride + size_t(j) * a.k.token_stride + h * dh;
+          float dot = 0;
+          for (uint32_t d = 0; d < dh; ++d) dot += qi[d] * kj[d];
+          s[j] = dot;
+        }
+        weights_finish(s.data(), b, i);
+        float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
+        std::fill(oi, oi + dh, 0.0f);
+        for (uint32_t j = 0; j < tk; ++j) {
+          const float* vj = v + size_t(b) * a.v.batch_stride + size_t(j) * a.v.token_stride + h * dh;
+          const float wj = s[j];
+          for (uint32_t d = 0; d < dh; ++d) oi[d] += wj * vj[d];
+        }
+      }
+    }
+  });
+}
+
+void kv_append(const KvAppendArgs& a) {
+  const uint32_t pos = a.pos0 + (a.step ? u32p(*a.step)[0] : 0u);
+  const float* src = f32(*a.src.t) + a.src.offset;
+  float* cache = f32(*a.cache);
+  for (uint32_t b = 0; b < a.batch; ++b)
+    for (uint32_t t = 0; t < a.tokens; ++t) {
+      if (uint64_t(pos) + t >= a.max_t) break;  // rows past the cache are dropped, as the shader does
+      std::memcpy(cache + (size_t(b) * a.max_t + pos + t) * a.dim,
+                  src + size_t(b) * a.src.batch_stride + size_t(t) * a.src.token_stride, size_t(a.dim) * 4);
+    }
+}
+
+// ---- embeddings and element-wise ----------------------------------------------------------------
+
+void embed_tokens(const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens, const Tensor& table,
+                  const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y) {
+  const int64_t v = table.dim(0), d = table.dim(1), rows = int64_t(batch) * tokens;
+  const int64_t p = pos_table ? pos_table->dim(0) : 1;
+  const uint32_t past = step ? u32p(*step)[0] : 0u;
+  const uint32_t* idp = u32p(ids) + ids_offset;
+  const float *tp = f32(table), *pp = pos_table ? f32(*pos_table) : nullptr;
+  float* yp = f32(y);
+  for (int64_t r = 0; r < rows; ++r) {
+    // Out-of-range ids and positions are clamped, as shaders/embed.comp does.
+    const int64_t id = std::min<int64_t>(idp[r], v - 1);
+    const int64_t pos = std::min<int64_t>(int64_t(pos0) + past + r % tokens, p - 1);
+    for (int64_t j = 0; j < d; ++j) yp[r * d + j] = tp[id * d + j] + (pp ? pp[pos * d + j] : 0.0f);
+  }
+}
+
+void class_prepend(const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y) {
+  const int64_t b = patches.dim(0), np = patches.dim(1), d = patches.dim(2);
+  const float *pa = f32(patches), *c = f32(cls), *po = f32(pos);
+  float* yp = f32(y);
+  for (int64_t i = 0; i < b; ++i) {
+    float* yb = yp + i * (np + 1) * d;
+    for (int64_t j = 0; j < d; ++j) yb[j] = c[j] + po[j];
+    for (int64_t t = 0; t < np; ++t)
+      for (int64_t j = 0; j < d; ++j) yb[(t + 1) * d + j] = pa[(i * np + t) * d + j] + po[(t + 1) * d + j];
+  }
+}
+
+void im2col(const Tensor& image, uint32_t patch, const Tensor& cols) {
+  const int64_t b = image.dim(0), c = image.dim(1), h = image.dim(2), w = image.dim(3), p = patch;
+  const int64_t gh = h / p, gw = w / p, k = c * p * p;
+  const float* src = f32(image);
+  float* dst = f32(cols);
+  parallel_for(b * gh * gw, k, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t bi = r / (gh * gw), gy = (r / gw) % gh, gx = r % gw;
+      float* row = dst + r * k;
+      for (int64_t ci = 0; ci < c; ++ci)  // Conv2d's weight order: [D, C, P, P]
+        for (int64_t y = 0; y < p; ++y)
+          std::memcpy(row + (ci * p + y) * p, src + ((bi * c + ci) * h + gy * p + y) * w + gx * p, size_t(p) * 4);
+    }
+  });
+}
+
+void eltwise(uint32_t code, const Tensor& a, const Tensor* b, float s, const Tensor& y) {
+  const int64_t n = a.numel();
+  const float *ap = f32(a), *bp = b ? f32(*b) : nullptr;
+  float* yp = f32(y);
+  parallel_for(n, code >= 2 ? 20 : 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float x = ap[i];
+      yp[i] = code == 0 ? x + bp[i] : code == 1 ? x * s : code == 2 ? gelu_erf(x) : gelu_tanh(x);
+    }
+  });
+}
+
+void gather_rows(const Tensor& src, const Tensor& index, const Tensor& dst) {
+  const int64_t src_rows = src.dim(0), width = src.numel() / src_rows, rows = dst.dim(0);
+  const float* sp = f32(src);
+  float* dp = f32(dst);
+  const uint32_t* ip = u32p(index);
+  // dst may alias src's rows (beam reordering into the same cache): read through a copy.
+  std::vector<float> copy;
+  const auto lo = [](const float* p) { return reinterpret_cast<uintptr_t>(p); };
+  if (lo(dp) < lo(sp + src.numel()) && lo(sp) < lo(dp + dst.numel())) {
+    copy.assign(sp, sp + src.numel());
+    sp = copy.data();
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t from = std::min<int64_t>(ip[r], src_rows - 1);
+    std::memcpy(dp + r * width, sp + from * width, size_t(width) * 4);
+  }
+}
+
+// ---- selection ----------------------------------------------------------------------------------
+
+void argmax(const Tensor& x, const Tensor& ids, const Tensor& vals, uint32_t out_offset) {
+  const int64_t n = x.dim(-1), rows = x.numel() / n;
+  const float* xp = f32(x);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = xp + r * n;
+    int64_t best = 0;
+    for (int64_t j = 1; j < n; ++j)
+      if (row[j] > row[best]) best = j;  // the first among ties
+    u32p(ids)[out_offset + r] = uint32_t(best);
+    f32(vals)[out_offset + r] = row[best];
+  }
+}
+
+void topk(const Tensor& x, uint32_t k, const Tensor& ids, const Tensor& vals) {
+  const int64_t n = x.dim(-1), rows = x.numel() / n;
+  const float* xp = f32(x);
+  std::vector<uint32_t> order(static_cast<size_t>(n));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = xp + r * n;
+    for (int64_t j = 0; j < n; ++j) order[size_t(j)] = uint32_t(j);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32_t i, uint32_t j) {
+      return row[i] > row[j] || (row[i] == row[j] && i < j);
+    });
+    for (uint32_t i = 0; i < k; ++i) {
+      u32p(ids)[r * k + i] = order[i];
+      f32(vals)[r * k + i] = row[order[i]];
+    }
+  }
+}
+
+}  // namespace glimpse::host
