@@ -44,12 +44,24 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
   if (fit == 0) fail("linear weight [", n, ", ", k, "]: one row needs ", row_bytes, " bytes, binding limit is ", caps.max_binding_bytes);
   w.chunk_rows = std::min<int64_t>(fit, n);
 
-  // Pack [N, Kp] (transposing Conv1D's [K, N]) on the host, upload once.
+  // Pack [N, Kp] (transposing Conv1D's [K, N]) straight into mapped memory, or on the host and
+  // upload once. (Straight in: no second copy of the biggest weight at the load's peak.)
+  w.packed = arena.alloc(w.dtype, {n, w.kp});
   const size_t count = size_t(n) * size_t(w.kp);
-  std::vector<float> f32;
-  std::vector<uint16_t> f16;
-  if (w.dtype == DType::F32) f32.assign(count, 0.0f);
-  else f16.assign(count, 0);
+  std::vector<float> f32_host;
+  std::vector<uint16_t> f16_host;
+  float* f32 = nullptr;
+  uint16_t* f16 = nullptr;
+  if (w.packed.mapped) {
+    std::memset(w.packed.mapped, 0, w.packed.bytes);
+    (w.dtype == DType::F32 ? reinterpret_cast<void*&>(f32) : reinterpret_cast<void*&>(f16)) = w.packed.mapped;
+  } else if (w.dtype == DType::F32) {
+    f32_host.assign(count, 0.0f);
+    f32 = f32_host.data();
+  } else {
+    f16_host.assign(count, 0);
+    f16 = f16_host.data();
+  }
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t c = 0; c < k; ++c) {
       const size_t from = layout == WeightLayout::OutIn ? size_t(r * k + c) : size_t(c * n + r);
@@ -60,8 +72,8 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
       else f16[to] = float_to_half(host_value(data, src, from));
     }
   }
-  w.packed = arena.alloc(w.dtype, {n, w.kp});
-  tensor_upload(ctx, w.packed, w.dtype == DType::F32 ? static_cast<const void*>(f32.data()) : f16.data(), w.packed.bytes);
+  if (!w.packed.mapped)
+    tensor_upload(ctx, w.packed, w.dtype == DType::F32 ? static_cast<const void*>(f32) : f16, w.packed.bytes);
 
   if (w.texel) {
     const VkFormat format = w.dtype == DType::F32 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32G32B32A32_UINT;

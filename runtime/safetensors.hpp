@@ -44,6 +44,9 @@ class TensorSource {
   // it; a checkpoint ignores it and the caller checks).
   virtual const StTensor* find(const std::string& name, const Shape& shape = {}) const = 0;
   virtual size_t count() const { return 0; }  // how many tensors it holds (0: unknown), for progress
+  // Done with `t` for now: a checkpoint lets the OS drop its pages (a later read faults them back
+  // in from the file), so a model's host memory peaks near its device copy, not file + copy.
+  virtual void release(const StTensor& t) const { (void)t; }
 };
 
 class SafeTensors : public TensorSource {
@@ -62,6 +65,7 @@ class SafeTensors : public TensorSource {
   std::vector<std::string> names() const;
   size_t size() const { return tensors_.size(); }
   size_t count() const override { return tensors_.size(); }
+  void release(const StTensor& t) const override;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   // The values of a float tensor converted to fp32.

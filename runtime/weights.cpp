@@ -32,6 +32,7 @@ Tensor WeightLoader::tensor(std::initializer_list<std::string> names, const Shap
   Tensor out = arena_.alloc(DType::F32, as_shape.empty() ? shape : as_shape);
   if (out.numel() != t.numel()) fail("tensor ", t.name, ": cannot view ", shape_str(shape), " as ", out.describe());
   tensor_upload(ctx_, out, values.data(), values.size() * 4);
+  st_.release(t);
   loaded();
   return out;
 }
@@ -40,6 +41,7 @@ LinearWeight WeightLoader::linear(const std::string& name, int64_t out, int64_t 
   const Shape shape = layout == WeightLayout::OutIn ? Shape{out, in} : Shape{in, out};
   const StTensor& t = find({name}, shape);
   LinearWeight w = linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, layout, linear_dtype_);
+  st_.release(t);
   loaded();
   return w;
 }
@@ -48,6 +50,7 @@ LinearWeight WeightLoader::linear_as(const std::string& name, const Shape& file_
   const StTensor& t = find({name}, file_shape);
   if (t.numel() != out * in) fail("tensor ", name, ": ", shape_str(file_shape), " cannot serve as [", out, ", ", in, "]");
   LinearWeight w = linear_weight_upload(ctx_, arena_, t.data, t.host_type(), out, in, WeightLayout::OutIn, linear_dtype_);
+  st_.release(t);
   loaded();
   return w;
 }
@@ -59,8 +62,10 @@ LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, c
   std::vector<float> stacked;
   stacked.reserve(size_t(total * in));
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::vector<float> part = SafeTensors::to_f32(find({names[i]}, {outs[i], in}));
+    const StTensor& t = find({names[i]}, {outs[i], in});
+    const std::vector<float> part = SafeTensors::to_f32(t);
     stacked.insert(stacked.end(), part.begin(), part.end());
+    st_.release(t);
   }
   LinearWeight w = linear_weight_upload(ctx_, arena_, stacked.data(), HostType::F32, total, in, WeightLayout::OutIn, linear_dtype_);
   loaded(names.size());
@@ -70,8 +75,10 @@ LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, c
 Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
   std::vector<float> all;
   for (size_t i = 0; i < names.size(); ++i) {
-    const std::vector<float> part = SafeTensors::to_f32(find({names[i]}, {sizes[i]}));
+    const StTensor& t = find({names[i]}, {sizes[i]});
+    const std::vector<float> part = SafeTensors::to_f32(t);
     all.insert(all.end(), part.begin(), part.end());
+    st_.release(t);
   }
   Tensor out = arena_.alloc(DType::F32, {int64_t(all.size())});
   tensor_upload(ctx_, out, all.data(), all.size() * 4);

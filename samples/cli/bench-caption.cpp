@@ -100,7 +100,7 @@ double peak_host_mb() {
 
 int bench_caption_main(const Common& common, const std::vector<std::string>& args) {
   std::string config = "blip-base";
-  int reps = 3, tokens = 20;
+  int reps = 3, tokens = 20, batch = 1;
   bool json = false;
   ModelOptions model_opt;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -111,6 +111,7 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
     if (args[i] == "--config") config = value();
     else if (args[i] == "--reps") reps = std::max(1, std::atoi(value().c_str()));
     else if (args[i] == "--tokens") tokens = std::clamp(std::atoi(value().c_str()), 1, 500);
+    else if (args[i] == "--batch") batch = std::clamp(std::atoi(value().c_str()), 1, 64);
     else if (args[i] == "--f16") model_opt.weights = DType::F16;
     else if (args[i] == "--json") json = true;
     else fail("bench caption: unknown option '", args[i], "'");
@@ -135,10 +136,12 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   CaptionOptions opt;
   opt.gen.max_new_tokens = tokens;
   opt.gen.ignore_eos = true;  // always the full length, as the PyTorch peer is forced to
-  model->caption({img}, opt);  // warm-up: pipelines and first-dispatch JIT
+  // --batch N: N images captioned together (encode throughput is the batch's images per second).
+  const std::vector<Image> images(size_t(batch), img);
+  model->caption(images, opt);  // warm-up: pipelines and first-dispatch JIT
   std::vector<double> encode, per_token, total;
   for (int r = 0; r < reps; ++r) {
-    const CaptionResult res = model->caption({img}, opt).at(0);
+    const CaptionResult res = model->caption(images, opt).at(0);
     const double generated = double(res.ids.size() - 1);
     encode.push_back(res.encode_ms);
     per_token.push_back(res.decode_ms / generated);
@@ -149,6 +152,8 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
                               {"backend", ctx.caps().host_ops ? "host" : "vulkan"},
                               {"weights", model_opt.weights == DType::F16 ? "f16" : "f32"},
                               {"tokens", tokens},
+                              {"batch", batch},
+                              {"encode_images_per_s", batch * 1000.0 / median(encode)},
                               {"encode_ms", median(encode)},
                               {"decode_ms_per_token", median(per_token)},
                               {"total_ms", median(total)},
@@ -160,8 +165,9 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
     std::printf("glimpse bench caption: %s, %s weights, random, on %s (%s backend); median of %d\n", config.c_str(),
                 out["weights"].get<std::string>().c_str(), ctx.info().name.c_str(),
                 out["backend"].get<std::string>().c_str(), reps);
-    std::printf("  encode            %9.1f ms\n  decode            %9.1f ms/token\n  total (%d tokens) %9.1f ms\n",
-                median(encode), median(per_token), tokens, median(total));
+    std::printf("  encode            %9.1f ms (batch %d: %.2f images/s)\n  decode            %9.1f ms/token\n"
+                "  total (%d tokens) %9.1f ms\n",
+                median(encode), batch, batch * 1000.0 / median(encode), median(per_token), tokens, median(total));
     std::printf("  peak memory       %9.0f MB host, %.0f MB device\n", peak_host_mb(), double(ctx.memory_peak()) / (1 << 20));
   }
   return 0;

@@ -22,7 +22,7 @@ const char* const kUsage =
     "  bench ops [--quick] [--reps N] [--no-blas] [--only linear|gemv|attn|rows]\n"
     "                        time every op on BLIP-base shapes (GFLOP/s, GB/s), beside OpenBLAS\n"
     "  bench startup         time device + pipeline creation and first dispatches (cold vs warm cache)\n"
-    "  bench caption [--config blip-base|blip-large] [--f16] [--tokens N] [--reps N] [--json]\n"
+    "  bench caption [--config blip-base|blip-large] [--f16] [--tokens N] [--batch N] [--reps N] [--json]\n"
     "                        BLIP captioning speed and memory with random weights in the real configs\n"
     "\n"
     "environment:\n"

@@ -84,6 +84,8 @@ def main():
     ap.add_argument("--config", default="blip-base", choices=sorted(CONFIGS))
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--encode-batch", type=int, default=0,
+                    help="instead: time encoding N images at once (and their cross-attention K/V)")
     args = ap.parse_args()
     c = CONFIGS[args.config]
     vc = c["vision"]
@@ -91,6 +93,15 @@ def main():
               max_position_embeddings=512, layer_norm_eps=1e-12, bos_token_id=30522, sep_token_id=102, pad_token_id=0,
               eos_token_id=2, encoder_hidden_size=c["encoder_hidden_size"])
     p = ref.make_params(vc, tc, 0)
+    if args.encode_batch:
+        pixel_values = torch.randn(args.encode_batch, 3, 384, 384)
+        caption(p, vc, tc, pixel_values[:1], 0)  # warm-up
+        enc = [caption(p, vc, tc, pixel_values, 0)[0] for _ in range(args.reps)]
+        print(json.dumps({"config": args.config, "peer": f"pytorch {torch.__version__}, {torch.get_num_threads()} threads",
+                          "batch": args.encode_batch, "encode_ms": statistics.median(enc),
+                          "encode_images_per_s": args.encode_batch * 1000 / statistics.median(enc),
+                          "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
     pixel_values = torch.randn(1, 3, 384, 384)
     caption(p, vc, tc, pixel_values, 2)  # warm-up
     enc, dec = [], []

@@ -2,18 +2,21 @@
 # glimpse vs the PyTorch peer on the same machine, interleaved (torch, then each glimpse variant,
 # repeated), medians of the per-round ratios; prints a markdown table (the README's Performance
 # table comes from here). Usage:
-#   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--variant "LABEL=ENV ARGS"]...
+#   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--encode-batch N]
+#                                  [--variant "LABEL=ENV ARGS"]...
+# --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
 #   --variant "host f32=GLIMPSE_BACKEND=cpu" --variant "host f16=GLIMPSE_BACKEND=cpu --f16"
 # Default variants: the host backend (f32, f16) and the Vulkan shaders (f32, f16).
 # Needs build/glimpse, Debian's python3-torch and libopenblas0-pthread.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-config=blip-base rounds=3 variants=()
+config=blip-base rounds=3 batch=0 variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --encode-batch) batch=$2; shift 2 ;;
     --variant) variants+=("$2"); shift 2 ;;
     *) echo "caption-compare.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -25,15 +28,17 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_NUM_THREADS=2 O
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
-  /usr/bin/python3 tools/bench/blip-torch.py --config "$config" --reps 1 | sed "s/^/$r\ttorch\t/" >> "$out"
+  peer_args=(--config "$config" --reps 1) glimpse_args=(--config "$config" --reps 1 --json)
+  [ "$batch" -gt 0 ] && peer_args+=(--encode-batch "$batch") glimpse_args+=(--batch "$batch" --tokens 1)
+  /usr/bin/python3 tools/bench/blip-torch.py "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
   for v in "${variants[@]}"; do
     label=${v%%=*} spec=${v#*=}
     envs=() args=()
     for w in $spec; do case "$w" in *=*) envs+=("$w") ;; *) args+=("$w") ;; esac; done
-    env "${envs[@]}" build/glimpse bench caption --config "$config" --reps 1 --json "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
+    env "${envs[@]}" build/glimpse bench caption "${glimpse_args[@]}" "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
   done
 done
-/usr/bin/python3 - "$out" "$config" <<'PY'
+/usr/bin/python3 - "$out" "$config" "$batch" <<'PY'
 import json, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -41,11 +46,21 @@ for line in open(sys.argv[1]):
     runs.setdefault(label, {})[r] = json.loads(js)
 torch = runs.pop("torch")
 t0 = next(iter(torch.values()))
+med = lambda rows, k: statistics.median(x[k] for x in rows)
+if int(sys.argv[3]):
+    print(f"{sys.argv[2]} image encode, batch {sys.argv[3]}; {len(torch)} interleaved rounds; peer: {t0['peer']}; "
+          "medians; ratio: median of per-round glimpse/torch throughput (above 1: glimpse faster)\n")
+    print("| | encode ms (batch) | images/s | throughput vs torch |")
+    print("|---|---|---|---|")
+    print(f"| PyTorch eager fp32 | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'encode_images_per_s'):.2f} | 1.00 |")
+    for label, rows in runs.items():
+        ratio = statistics.median(rows[r]["encode_images_per_s"] / torch[r]["encode_images_per_s"] for r in rows if r in torch)
+        print(f"| glimpse {label} | {med(rows.values(), 'encode_ms'):.0f} | {med(rows.values(), 'encode_images_per_s'):.2f} | **{ratio:.2f}** |")
+    sys.exit(0)
 print(f"{sys.argv[2]}, 20 tokens, batch 1; {len(torch)} interleaved rounds; peer: {t0['peer']}; medians, "
       "ratios are medians of per-round glimpse/torch time (below 1: glimpse faster)\n")
 print("| | encode ms | decode ms/token | total ms | total vs torch | peak host MB |")
 print("|---|---|---|---|---|---|")
-med = lambda rows, k: statistics.median(x[k] for x in rows)
 print(f"| PyTorch eager fp32 | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
       f"{med(torch.values(), 'total_ms'):.0f} | 1.00 | {max(x['peak_host_mb'] for x in torch.values()):.0f} |")
 for label, rows in runs.items():
