@@ -43,7 +43,7 @@ def decoder_step(p, tc, ids, past, cache, cross):
     x = ref.ln(x, p, pre + "embeddings.LayerNorm", eps)
     mask = None
     if t > 1:
-        mask = torch.cat([torch.zeros(t, past), (1.0 - torch.tril(torch.ones(t, t))) * -10000.0], 1)
+        mask = torch.cat([torch.zeros(t, past), (1.0 - torch.tril(torch.ones(t, t))) * -10000.0], 1).to(x.device, x.dtype)
     for i in range(tc["num_hidden_layers"]):
         l = f"{pre}encoder.layer.{i}."
         k = ref.lin(x, p, l + "attention.self.key")
@@ -62,19 +62,28 @@ def decoder_step(p, tc, ids, past, cache, cross):
     return h @ p["text_decoder.cls.predictions.decoder.weight"].T + p["text_decoder.cls.predictions.bias"]
 
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def caption(p, vc, tc, pixel_values, tokens):
+    device = pixel_values.device
+    sync(device)
     t0 = time.perf_counter()
     enc = ref.vision(p, vc, pixel_values)
     cross = {}
     for i in range(tc["num_hidden_layers"]):
         l = f"text_decoder.bert.encoder.layer.{i}.crossattention.self."
         cross[i] = (ref.lin(enc, p, l + "key"), ref.lin(enc, p, l + "value"))
+    sync(device)
     t1 = time.perf_counter()
     ids, cache = [tc["bos_token_id"]], {}
     for _ in range(tokens):
-        logits = decoder_step(p, tc, torch.tensor([ids[-1:]]) if cache else torch.tensor([ids]), len(ids) - 1 if cache else 0,
-                              cache, cross)
-        ids.append(int(torch.argmax(logits[0, -1])))  # one id to the host per step
+        step_ids = torch.tensor([ids[-1:]] if cache else [ids], device=device)
+        logits = decoder_step(p, tc, step_ids, len(ids) - 1 if cache else 0, cache, cross)
+        ids.append(int(torch.argmax(logits[0, -1])))  # one id to the host per step (a sync)
+    sync(device)
     t2 = time.perf_counter()
     return (t1 - t0) * 1e3, (t2 - t1) * 1e3
 
@@ -84,6 +93,8 @@ def main():
     ap.add_argument("--config", default="blip-base", choices=sorted(CONFIGS))
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16"])
     ap.add_argument("--encode-batch", type=int, default=0,
                     help="instead: time encoding N images at once (and their cross-attention K/V)")
     args = ap.parse_args()
@@ -92,12 +103,15 @@ def main():
     tc = dict(vocab_size=30524, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
               max_position_embeddings=512, layer_norm_eps=1e-12, bos_token_id=30522, sep_token_id=102, pad_token_id=0,
               eos_token_id=2, encoder_hidden_size=c["encoder_hidden_size"])
-    p = ref.make_params(vc, tc, 0)
+    device, dtype = torch.device(args.device), torch.float16 if args.dtype == "fp16" else torch.float32
+    p = {k: v.to(device, dtype) for k, v in ref.make_params(vc, tc, 0).items()}
+    peer = f"pytorch {torch.__version__}, {args.dtype} on {args.device}" + (
+        f", {torch.get_num_threads()} threads" if args.device == "cpu" else f" ({torch.cuda.get_device_name()})")
     if args.encode_batch:
-        pixel_values = torch.randn(args.encode_batch, 3, 384, 384)
+        pixel_values = torch.randn(args.encode_batch, 3, 384, 384).to(device, dtype)
         caption(p, vc, tc, pixel_values[:1], 0)  # warm-up
         enc = [caption(p, vc, tc, pixel_values, 0)[0] for _ in range(args.reps)]
-        print(json.dumps({"config": args.config, "peer": f"pytorch {torch.__version__}, {torch.get_num_threads()} threads",
+        print(json.dumps({"config": args.config, "peer": peer,
                           "batch": args.encode_batch, "encode_ms": statistics.median(enc),
                           "encode_images_per_s": args.encode_batch * 1000 / statistics.median(enc),
                           "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -109,7 +123,7 @@ def main():
         e, d = caption(p, vc, tc, pixel_values, args.tokens)
         enc.append(e)
         dec.append(d / args.tokens)
-    print(json.dumps({"config": args.config, "peer": f"pytorch {torch.__version__}, {torch.get_num_threads()} threads",
+    print(json.dumps({"config": args.config, "peer": peer,
                       "tokens": args.tokens, "encode_ms": statistics.median(enc),
                       "decode_ms_per_token": statistics.median(dec),
                       "total_ms": statistics.median(e + d * args.tokens for e, d in zip(enc, dec)),

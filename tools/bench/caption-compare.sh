@@ -3,7 +3,8 @@
 # repeated), medians of the per-round ratios; prints a markdown table (the README's Performance
 # table comes from here). Usage:
 #   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--encode-batch N]
-#                                  [--variant "LABEL=ENV ARGS"]...
+#                                  [--peer-args "ARGS"] [--variant "LABEL=ENV ARGS"]...
+# --peer-args go to blip-torch.py (e.g. "--device cuda --dtype fp16" for the GPU check).
 # --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
 #   --variant "host f32=GLIMPSE_BACKEND=cpu" --variant "host f16=GLIMPSE_BACKEND=cpu --f16"
@@ -11,12 +12,13 @@
 # Needs build/glimpse, Debian's python3-torch and libopenblas0-pthread.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-config=blip-base rounds=3 batch=0 variants=()
+config=blip-base rounds=3 batch=0 peer_extra="" variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --encode-batch) batch=$2; shift 2 ;;
+    --peer-args) peer_extra=$2; shift 2 ;;
     --variant) variants+=("$2"); shift 2 ;;
     *) echo "caption-compare.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -28,7 +30,7 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_NUM_THREADS=2 O
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
-  peer_args=(--config "$config" --reps 1) glimpse_args=(--config "$config" --reps 1 --json)
+  peer_args=(--config "$config" --reps 1 $peer_extra) glimpse_args=(--config "$config" --reps 1 --json)
   [ "$batch" -gt 0 ] && peer_args+=(--encode-batch "$batch") glimpse_args+=(--batch "$batch" --tokens 1)
   /usr/bin/python3 tools/bench/blip-torch.py "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
   for v in "${variants[@]}"; do
@@ -52,7 +54,7 @@ if int(sys.argv[3]):
           "medians; ratio: median of per-round glimpse/torch throughput (above 1: glimpse faster)\n")
     print("| | encode ms (batch) | images/s | throughput vs torch |")
     print("|---|---|---|---|")
-    print(f"| PyTorch eager fp32 | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'encode_images_per_s'):.2f} | 1.00 |")
+    print(f"| PyTorch eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'encode_images_per_s'):.2f} | 1.00 |")
     for label, rows in runs.items():
         ratio = statistics.median(rows[r]["encode_images_per_s"] / torch[r]["encode_images_per_s"] for r in rows if r in torch)
         print(f"| glimpse {label} | {med(rows.values(), 'encode_ms'):.0f} | {med(rows.values(), 'encode_images_per_s'):.2f} | **{ratio:.2f}** |")
@@ -61,7 +63,7 @@ print(f"{sys.argv[2]}, 20 tokens, batch 1; {len(torch)} interleaved rounds; peer
       "ratios are medians of per-round glimpse/torch time (below 1: glimpse faster)\n")
 print("| | encode ms | decode ms/token | total ms | total vs torch | peak host MB |")
 print("|---|---|---|---|---|---|")
-print(f"| PyTorch eager fp32 | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
+print(f"| PyTorch eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
       f"{med(torch.values(), 'total_ms'):.0f} | 1.00 | {max(x['peak_host_mb'] for x in torch.values()):.0f} |")
 for label, rows in runs.items():
     pairs = [(rows[r], torch[r]) for r in rows if r in torch]
