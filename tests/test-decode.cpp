@@ -145,4 +145,8 @@ TEST_CASE("broken and hostile images fail with a clear error", "[vision][decode]
       break;
     }
   CHECK_THROWS_WITH(decode(claim), Catch::Contains("IDAT chunk claims 2147483647 bytes"));
+  // A PNM header number past int (stb_image would overflow reading it; fuzz-image found it).
+  const std::string pnm = "P6\n# comment\n640 4800000000000 255\n";
+  CHECK_THROWS_WITH(decode(std::vector<uint8_t>(pnm.begin(), pnm.end())),
+                    Catch::Contains("corrupt PNM header (its height has 13 digits)"));
 }

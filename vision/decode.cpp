@@ -157,6 +157,25 @@ void png_check_chunks(const uint8_t* data, size_t size, const std::string& name)
   }
 }
 
+// stb_image reads a PNM header's numbers into an int with no overflow check (undefined
+// behaviour; found by fuzz-image): refuse any with more than 9 digits before stb sees them.
+// Header: "P5"/"P6", then width, height and maxval, separated by whitespace and # comments.
+void pnm_check_header(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return;
+  size_t i = 2;
+  for (const char* field : {"width", "height", "maximum value"}) {
+    while (i < size) {
+      if (std::isspace(data[i])) ++i;
+      else if (data[i] == '#') while (i < size && data[i] != '\n' && data[i] != '\r') ++i;
+      else break;
+    }
+    size_t digits = 0;
+    while (i < size && std::isdigit(data[i])) ++i, ++digits;
+    if (digits > 9) fail(name, ": corrupt PNM header (its ", field, " has ", digits, " digits)");
+    if (digits == 0) return;  // not a number: stb refuses it
+  }
+}
+
 Image stb_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
   if (size > size_t(INT32_MAX)) fail(name, ": file too large");
   // PNG states its size in the first chunk: check the limit before stb's own caps can hide it.
@@ -164,6 +183,7 @@ Image stb_decode(const uint8_t* data, size_t size, const std::string& name, cons
     check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
     png_check_chunks(data, size, name);
   }
+  pnm_check_header(data, size, name);
   int w = 0, h = 0, comps = 0;
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comps))
     fail(name, ": not a decodable image (", stbi_failure_reason(), ")");
