@@ -149,4 +149,15 @@ TEST_CASE("broken and hostile images fail with a clear error", "[vision][decode]
   const std::string pnm = "P6\n# comment\n640 4800000000000 255\n";
   CHECK_THROWS_WITH(decode(std::vector<uint8_t>(pnm.begin(), pnm.end())),
                     Catch::Contains("corrupt PNM header (its height has 13 digits)"));
+  // 16-bit samples (stb writes past its buffer on 16-bit grey) and truncated samples are refused;
+  // a whole 8-bit PGM decodes, grey spread over RGB.
+  auto bytes = [](const std::string& header, size_t samples, uint8_t value) {
+    std::vector<uint8_t> b(header.size() + samples, value);
+    std::copy(header.begin(), header.end(), b.begin());
+    return b;
+  };
+  CHECK_THROWS_WITH(decode(bytes("P5\n5 3\n1000\n", 30, 7)), Catch::Contains("16-bit PNM images (maximum value 1000)"));
+  CHECK_THROWS_WITH(decode(bytes("P6 4 4 255\n", 47, 7)), Catch::Contains("48 bytes of samples expected, 47 present"));
+  const Image grey = decode(bytes("P5\n# grey\n4 2\n255\n", 8, 200));
+  CHECK((grey.width == 4 && grey.height == 2 && grey.rgb.size() == 24 && grey.rgb[0] == 200 && grey.rgb[23] == 200));
 }

@@ -157,23 +157,31 @@ void png_check_chunks(const uint8_t* data, size_t size, const std::string& name)
   }
 }
 
-// stb_image reads a PNM header's numbers into an int with no overflow check (undefined
-// behaviour; found by fuzz-image): refuse any with more than 9 digits before stb sees them.
-// Header: "P5"/"P6", then width, height and maxval, separated by whitespace and # comments.
-void pnm_check_header(const uint8_t* data, size_t size, const std::string& name) {
+// PNM in front of stb_image, which trusts its input too far here (each found by fuzz-image):
+// its header reader overflows an int on long numbers (undefined behaviour); its 16-bit path
+// writes past its buffer for grey images; it reads pixel data a truncated file does not have.
+// So: header numbers of at most 9 digits, 8-bit samples only, and every pixel byte present.
+// Header: "P5" (grey) or "P6" (RGB), then width, height and maximum value separated by
+// whitespace and # comments, one whitespace byte, the samples.
+void pnm_check(const uint8_t* data, size_t size, const std::string& name) {
   if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return;
   size_t i = 2;
-  for (const char* field : {"width", "height", "maximum value"}) {
+  uint64_t v[3] = {0, 0, 0};
+  const char* fields[3] = {"width", "height", "maximum value"};
+  for (int f = 0; f < 3; ++f) {
     while (i < size) {
       if (std::isspace(data[i])) ++i;
       else if (data[i] == '#') while (i < size && data[i] != '\n' && data[i] != '\r') ++i;
       else break;
     }
     size_t digits = 0;
-    while (i < size && std::isdigit(data[i])) ++i, ++digits;
-    if (digits > 9) fail(name, ": corrupt PNM header (its ", field, " has ", digits, " digits)");
+    while (i < size && std::isdigit(data[i])) v[f] = v[f] * 10 + uint64_t(data[i++] - '0'), ++digits;
+    if (digits > 9) fail(name, ": corrupt PNM header (its ", fields[f], " has ", digits, " digits)");
     if (digits == 0) return;  // not a number: stb refuses it
   }
+  if (v[2] > 255) fail(name, ": 16-bit PNM images (maximum value ", v[2], ") are not supported");
+  const uint64_t needed = v[0] * v[1] * (data[1] == '6' ? 3 : 1), have = i < size ? size - i - 1 : 0;
+  if (have < needed) fail(name, ": corrupt or truncated PNM (", needed, " bytes of samples expected, ", have, " present)");
 }
 
 Image stb_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
@@ -183,7 +191,7 @@ Image stb_decode(const uint8_t* data, size_t size, const std::string& name, cons
     check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
     png_check_chunks(data, size, name);
   }
-  pnm_check_header(data, size, name);
+  pnm_check(data, size, name);
   int w = 0, h = 0, comps = 0;
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comps))
     fail(name, ": not a decodable image (", stbi_failure_reason(), ")");
