@@ -477,20 +477,24 @@ void attention(const AttentionArgs& a) {
     // busy), all softmax rows in one split over the pool, then every head's weighted sum: two
     // hand-overs between OpenBLAS's threads and ours per call instead of two per head.
     const Blas& bl = blas();
-    std::vector<float> s(pairs * tq * tk);
+    // Scores for every head, kept per calling thread: the encoder asks for the same 16 MB every
+    // layer, so it is allocated once, not per layer per image.
+    static thread_local std::vector<float> scores;
+    scores.resize(pairs * tq * tk);
+    float* const sc = scores.data();  // the pool's threads write through this, not their own copy
     for (size_t p = 0; p < pairs; ++p) {
       const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
       bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
                q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
-               int(a.k.token_stride), 0.0f, s.data() + p * tq * tk, int(tk));
+               int(a.k.token_stride), 0.0f, sc + p * tq * tk, int(tk));
     }
     parallel_for(int64_t(pairs * tq), int64_t(tk) * 8, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
-        weights_finish(s.data() + size_t(r) * tk, uint32_t(size_t(r) / tq / a.heads), uint32_t(size_t(r) % tq));
+        weights_finish(sc + size_t(r) * tk, uint32_t(size_t(r) / tq / a.heads), uint32_t(size_t(r) % tq));
     });
     for (size_t p = 0; p < pairs; ++p) {
       const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, s.data() + p * tq * tk,
+      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, sc + p * tq * tk,
                int(tk), v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
                o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
     }
