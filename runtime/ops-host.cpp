@@ -119,6 +119,10 @@ void parallel_for(int64_t n, int64_t cost, const std::function<void(int64_t, int
 
 // ---- memory -------------------------------------------------------------------------------------
 
+// Scratch kept per calling thread between ops (each encoder layer asks for the same sizes):
+// fp16 weights widened for a GEMM, attention scores, a GEMM's product before its epilogue.
+static thread_local std::vector<float> t_widened, t_scores, t_scratch;
+
 float* f32(const Tensor& t) {
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
   return reinterpret_cast<float*>(t.mapped);
@@ -360,35 +364,39 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
     });
     return;
   }
-  // fp32 weights as they are; fp16 weights widened once per call for the GEMM (prefill and
-  // encoder: the product costs ~m/4 times the widening).
-  const float* wp = nullptr;
-  static thread_local std::vector<float> widened;
-  if (w.dtype == DType::F16) {
-    widened.resize(size_t(n * w.kp));
-    const auto* halves = reinterpret_cast<const uint16_t*>(w.packed.mapped);
-    float* dst = widened.data();  // this thread's buffer, written by the pool's threads too
-    parallel_for(n, w.kp, [&](int64_t j0, int64_t j1) {
-      halves_to_floats(halves + j0 * w.kp, dst + j0 * w.kp, (j1 - j0) * w.kp);
-    });
-    wp = dst;
-  } else {
-    wp = f32(w.packed);
-  }
   const Blas& b = blas();
   // y may be the residual itself: then the GEMM accumulates onto it (beta 1) when nothing comes
   // between; otherwise the product goes to scratch first.
   const bool in_place = rp == yp;
-  static thread_local std::vector<float> scratch;
   float* out = yp;
   float beta = 0;
   if (in_place && act == Activation::None && !bp) beta = 1;
   else if (in_place) {
-    scratch.resize(size_t(m * n));
-    out = scratch.data();
+    t_scratch.resize(size_t(m * n));
+    out = t_scratch.data();
   }
-  if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(n), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
-  else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(n), int(k), 1.0f, xp, int(k), wp, int(w.kp), beta, out, int(n));
+  if (w.dtype == DType::F32) {
+    const float* wp = f32(w.packed);
+    if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(n), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
+    else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(n), int(k), 1.0f, xp, int(k), wp, int(w.kp), beta, out, int(n));
+  } else {
+    // fp16 weights widened for the GEMM (prefill and encoder: the product costs ~m/4 times the
+    // widening), a slab of output columns at a time so the buffer stays ~2 MB, not the whole
+    // weight (9 MB for BLIP's MLP; it counts toward peak memory for as long as the thread lives).
+    const int64_t slab = std::min<int64_t>(n, std::max<int64_t>(64, (int64_t(1) << 19) / w.kp));
+    t_widened.resize(size_t(slab * w.kp));
+    const auto* halves = reinterpret_cast<const uint16_t*>(w.packed.mapped);
+    float* dst = t_widened.data();  // this thread's buffer, written by the pool's threads too
+    for (int64_t j0 = 0; j0 < n; j0 += slab) {
+      const int64_t nj = std::min(slab, n - j0);
+      parallel_for(nj, w.kp, [&](int64_t r0, int64_t r1) {
+        halves_to_floats(halves + (j0 + r0) * w.kp, dst + r0 * w.kp, (r1 - r0) * w.kp);
+      });
+      if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, dst, int(w.kp), xp, 1, beta, out + j0, 1);
+      else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(nj), int(k), 1.0f, xp, int(k), dst, int(w.kp),
+                   beta, out + j0, int(n));
+    }
+  }
   if (beta == 1 || (!bp && act == Activation::None && !rp)) return;
   parallel_for(m, n * (act == Activation::None ? 1 : 20), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) epilogue_row(out + r * n, bp, rp ? rp + r * n : nullptr, yp + r * n, n, act);
@@ -453,6 +461,11 @@ void softmax(const Tensor& x, const Tensor& y, float scale) {
 
 // ---- attention ----------------------------------------------------------------------------------
 
+void release_scratch(size_t keep_bytes) {
+  for (std::vector<float>* v : {&t_widened, &t_scores, &t_scratch})
+    if (v->capacity() * sizeof(float) > keep_bytes) std::vector<float>().swap(*v);
+}
+
 void attention(const AttentionArgs& a) {
   const uint32_t tk = a.kv_len + (a.kv_len_add_past ? u32p(*a.step)[0] : 0u);
   const uint32_t tq = a.q_len, dh = a.head_dim;
@@ -473,30 +486,35 @@ void attention(const AttentionArgs& a) {
   };
   const size_t pairs = size_t(a.batch) * a.heads;
   if (tq > 8) {
-    // Prefill / encoder: every head's scores through OpenBLAS back to back (its threads stay
-    // busy), all softmax rows in one split over the pool, then every head's weighted sum: two
-    // hand-overs between OpenBLAS's threads and ours per call instead of two per head.
+    // Prefill / encoder, a group of heads at a time: their scores through OpenBLAS back to back
+    // (its threads stay busy), all their softmax rows in one split over the pool, then their
+    // weighted sums: two hand-overs between OpenBLAS's threads and ours per group, not per head.
     const Blas& bl = blas();
-    // Scores for every head, kept per calling thread: the encoder asks for the same 16 MB every
-    // layer, so it is allocated once, not per layer per image.
-    static thread_local std::vector<float> scores;
-    scores.resize(pairs * tq * tk);
-    float* const sc = scores.data();  // the pool's threads write through this, not their own copy
-    for (size_t p = 0; p < pairs; ++p) {
-      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
-               q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
-               int(a.k.token_stride), 0.0f, sc + p * tq * tk, int(tk));
-    }
-    parallel_for(int64_t(pairs * tq), int64_t(tk) * 8, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        weights_finish(sc + size_t(r) * tk, uint32_t(size_t(r) / tq / a.heads), uint32_t(size_t(r) % tq));
-    });
-    for (size_t p = 0; p < pairs; ++p) {
-      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-      bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, sc + p * tq * tk,
-               int(tk), v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
-               o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
+    // Scores of a group of heads at a time (~4 MB; all 12 of BLIP's would be 16 MB), kept per
+    // calling thread: the encoder asks for the same buffer every layer.
+    const size_t per_head = size_t(tq) * tk, group = std::max<size_t>(1, (size_t(1) << 20) / per_head);
+    t_scores.resize(std::min(pairs, group) * per_head);
+    float* const base = t_scores.data();  // the pool's threads write through this, not their own copy
+    for (size_t g0 = 0; g0 < pairs; g0 += group) {
+      const size_t g1 = std::min(pairs, g0 + group);
+      for (size_t p = g0; p < g1; ++p) {
+        const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
+                 q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
+                 int(a.k.token_stride), 0.0f, base + (p - g0) * per_head, int(tk));
+      }
+      parallel_for(int64_t((g1 - g0) * tq), int64_t(tk) * 8, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const size_t row = g0 * tq + size_t(r);  // over (batch, head, query)
+          weights_finish(base + size_t(r) * tk, uint32_t(row / tq / a.heads), uint32_t(row % tq));
+        }
+      });
+      for (size_t p = g0; p < g1; ++p) {
+        const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, base + (p - g0) * per_head,
+                 int(tk), v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
+                 o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
+      }
     }
     return;
   }
@@ -546,13 +564,21 @@ void embed_tokens(const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32
   const int64_t p = pos_table ? pos_table->dim(0) : 1;
   const uint32_t past = step ? u32p(*step)[0] : 0u;
   const uint32_t* idp = u32p(ids) + ids_offset;
-  const float *tp = f32(table), *pp = pos_table ? f32(*pos_table) : nullptr;
+  const float* pp = pos_table ? f32(*pos_table) : nullptr;
   float* yp = f32(y);
   for (int64_t r = 0; r < rows; ++r) {
     // Out-of-range ids and positions are clamped, as shaders/embed.comp does.
     const int64_t id = std::min<int64_t>(idp[r], v - 1);
     const int64_t pos = std::min<int64_t>(int64_t(pos0) + past + r % tokens, p - 1);
-    for (int64_t j = 0; j < d; ++j) yp[r * d + j] = tp[id * d + j] + (pp ? pp[pos * d + j] : 0.0f);
+    float* yr = yp + r * d;
+    if (table.dtype == DType::F16) {
+      halves_to_floats(reinterpret_cast<const uint16_t*>(f32(table)) + id * d, yr, d);
+    } else {
+      const float* tr = f32(table) + id * d;
+      for (int64_t j = 0; j < d; ++j) yr[j] = tr[j];
+    }
+    if (pp)
+      for (int64_t j = 0; j < d; ++j) yr[j] += pp[pos * d + j];
   }
 }
 

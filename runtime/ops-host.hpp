@@ -15,6 +15,12 @@ namespace glimpse::host {
 // called from several threads at once spins against itself (8 sessions: 10x slower measured).
 std::mutex& run_mutex();
 
+// Frees the calling thread's scratch buffers (widened fp16 weights, attention scores: ~10 MB after
+// an encoder pass) bigger than `keep_bytes`; Sequence::run calls it after each host sequence, so
+// an image pass's scratch and decoding's memory are never held at once while a decode step's
+// small buffers stay.
+void release_scratch(size_t keep_bytes);
+
 // A linear weight as the host reads it: [n, kp] rows of fp32.
 struct HostWeight {
   Tensor packed;

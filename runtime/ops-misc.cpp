@@ -23,7 +23,8 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
                   const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y) {
   const char* op = "embed_tokens";
   detail::expect_dtype(op, "ids", ids, DType::U32);
-  detail::expect_dtype(op, "table", table, DType::F32);
+  if (table.dtype != DType::F32 && table.dtype != DType::F16)
+    fail("embed_tokens: table must be f32 or f16, found ", table.describe());
   if (table.rank() != 2) fail("embed_tokens: table must be [V, D], found ", table.describe());
   const int64_t v = table.dim(0), d = table.dim(1), rows = int64_t(batch) * tokens;
   if (int64_t(ids_offset) + rows > ids.numel())
@@ -43,7 +44,8 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
     return;
   }
   const Pipeline& pipeline = ctx.pipelines().get(
-      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 8 * 4, {64, pos_table ? 1u : 0u}});
+      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 8 * 4,
+       {64, pos_table ? 1u : 0u, table.dtype == DType::F16 ? 1u : 0u}});
   const uint32_t push[8] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
                             pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u};
   const Tensor& step_t = step ? *step : ctx.zeros();

@@ -1,5 +1,6 @@
 #include "runtime/weights.hpp"
 
+#include "runtime/device.hpp"
 #include "runtime/error.hpp"
 
 #include <algorithm>
@@ -70,6 +71,40 @@ LinearWeight WeightLoader::linear_stack(const std::vector<std::string>& names, c
   LinearWeight w = linear_weight_upload(ctx_, arena_, stacked.data(), HostType::F32, total, in, WeightLayout::OutIn, linear_dtype_);
   loaded(names.size());
   return w;
+}
+
+bool WeightLoader::same_values(const StTensor& a, const StTensor& b) const {
+  if (a.dtype != b.dtype || a.bytes != b.bytes) return false;
+  if (a.data == b.data) return true;
+  // In slices, each dropped once compared: two 94 MB tables must not both become resident.
+  constexpr size_t slice = size_t(4) << 20;
+  for (size_t off = 0; off < a.bytes; off += slice) {
+    const size_t n = std::min(slice, a.bytes - off);
+    const bool same = std::memcmp(a.data + off, b.data + off, n) == 0;
+    StTensor va = a, vb = b;
+    va.data += off, vb.data += off;
+    va.bytes = vb.bytes = n;
+    st_.release(va);
+    st_.release(vb);
+    if (!same) return false;
+  }
+  return true;
+}
+
+Tensor WeightLoader::tied_table(const std::string& table_name, const std::string& head_name, const LinearWeight& head,
+                                const Shape& shape) {
+  const bool fits = shape.size() == 2 && head.n == shape[0] && head.kp == shape[1] &&
+                    head.packed.bytes <= ctx_.caps().max_binding_bytes;
+  const StTensor* table = table_name == head_name ? nullptr : st_.find(table_name, shape);
+  if (fits && !table) return head.packed;  // only the head's tensor is stored: already counted
+  if (fits && table->shape == shape) {
+    const StTensor* h = st_.find(head_name, shape);
+    if (h && same_values(*table, *h)) {
+      loaded();
+      return head.packed;
+    }
+  }
+  return tensor({table_name, head_name}, shape);
 }
 
 Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {

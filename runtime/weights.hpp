@@ -33,6 +33,12 @@ class WeightLoader {
   LinearWeight linear_as(const std::string& name, const Shape& file_shape, int64_t out, int64_t in);
   // Several [out_i, in] weights stacked along out into one (fused projections).
   LinearWeight linear_stack(const std::vector<std::string>& names, const std::vector<int64_t>& outs, int64_t in);
+  // A token-embedding table [V, D] tied to the output projection `head` (loaded from `head_name`):
+  // the head's packed rows themselves (fp32 or fp16, one copy of the biggest tensor instead of two)
+  // when the checkpoint ties them (`table_name` absent, or holding the same values) and the rows
+  // fit one binding unpadded; otherwise an fp32 copy of `table_name` (or of the head's tensor).
+  Tensor tied_table(const std::string& table_name, const std::string& head_name, const LinearWeight& head,
+                    const Shape& shape);
   // Several [out_i] biases concatenated.
   Tensor vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes);
 
@@ -45,6 +51,7 @@ class WeightLoader {
 
  private:
   void loaded(size_t tensors = 1);
+  bool same_values(const StTensor& a, const StTensor& b) const;
 
   size_t loaded_ = 0;
   Context& ctx_;

@@ -5,9 +5,10 @@
 // device produces come from an argmax over the same vocabulary).
 #include "common.glsl"
 layout(constant_id = 1) const uint HAS_POS = 1;
+layout(constant_id = 2) const uint TABLE_F16 = 0;  // fp16 rows (a tied LM head's), two per word
 
 layout(binding = 0, std430) readonly buffer Ids { uint ids[]; };
-layout(binding = 1, std430) readonly buffer Table { float table[]; };
+layout(binding = 1, std430) readonly buffer Table { uint table[]; };  // f32 bits, or f16 pairs
 layout(binding = 2, std430) readonly buffer Pos { float pos_table[]; };
 layout(binding = 3, std430) writeonly buffer Y { float y[]; };
 layout(binding = 4, std430) readonly buffer Step { uint past; } step;
@@ -21,7 +22,8 @@ void main() {
   if (idx >= p.rows * p.D) return;
   const uint d = idx % p.D, r = idx / p.D;
   const uint id = min(ids[p.ids_off + r], p.V - 1);
-  float v = table[id * p.D + d];
+  const uint t = id * p.D + d;
+  float v = TABLE_F16 != 0 ? unpackHalf2x16(table[t >> 1])[t & 1] : uintBitsToFloat(table[t]);
   if (HAS_POS != 0) {
     const uint pos = min(p.pos0 + (p.add_past != 0 ? step.past : 0) + r % p.T, p.P - 1);
     v += pos_table[pos * p.D + d];

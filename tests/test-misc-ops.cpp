@@ -1,7 +1,10 @@
 // Embeddings, patch embedding, element-wise ops, argmax and top-k vs the CPU reference.
+#include "runtime/weights.hpp"
 #include "tests/op-test.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <map>
 
 using namespace glimpse;
 using namespace glimpse::test;
@@ -34,6 +37,67 @@ TEST_CASE("embed_tokens gathers rows and adds positions (static and step-driven)
   CHECK(guard_intact(y1));
   CHECK(guard_intact(y2));
   CHECK(guard_intact(y3));
+}
+
+namespace {
+
+// A checkpoint in memory (f32 tensors) for WeightLoader.
+class MemorySource : public TensorSource {
+ public:
+  void add(const std::string& name, Floats values, const Shape& shape) {
+    Entry& e = entries_[name];
+    e.values = std::move(values);
+    e.t.name = name;
+    e.t.shape = shape;
+    e.t.data = reinterpret_cast<const std::byte*>(e.values.data());
+    e.t.bytes = e.values.size() * 4;
+  }
+  const StTensor* find(const std::string& name, const Shape&) const override {
+    const auto it = entries_.find(name);
+    return it == entries_.end() ? nullptr : &it->second.t;
+  }
+
+ private:
+  struct Entry {
+    Floats values;
+    StTensor t;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace
+
+TEST_CASE("tied_table: the embedding is the LM head's rows when the checkpoint ties them", "[misc][ops]") {
+  Context& ctx = context();
+  const int64_t v = 40, d = 24;
+  const Floats table = random_floats(size_t(v * d), 3), other = random_floats(size_t(v * d), 4);
+  const std::vector<uint32_t> ids = {5, 39, 0, 17};
+  for (const DType store : {DType::F32, DType::F16}) {
+    for (const int stored : {0, 1, 2}) {  // head only; head + equal embedding; head + different embedding
+      DYNAMIC_SECTION((store == DType::F16 ? "f16" : "f32") << " weights, case " << stored) {
+        MemorySource src;
+        src.add("head", table, {v, d});
+        if (stored == 1) src.add("emb", table, {v, d});
+        if (stored == 2) src.add("emb", other, {v, d});
+        Allocator arena(ctx, MemoryKind::Device, "test");
+        WeightLoader w(ctx, arena, src, store);
+        const LinearWeight head = w.linear("head", v, d);
+        const Tensor t = w.tied_table("emb", "head", head, {v, d});
+        const bool shared = t.buffer == head.packed.buffer && t.offset == head.packed.offset;
+        CHECK(shared == (stored != 2));
+        CHECK(t.dtype == (stored == 2 ? DType::F32 : head.dtype));
+        Tensor it = upload_u32(arena, ids, {4});
+        Tensor y = guarded_output(arena, DType::F32, {4, d});
+        Sequence seq(ctx);
+        embed_tokens(seq, it, 0, 4, 1, t, nullptr, 0, nullptr, y);
+        seq.run();
+        const Floats& expect_table = stored == 2 ? other : table;
+        CHECK(download(y) == ref::embed(ids, 1, t.dtype == DType::F16 ? round_to_half(expect_table) : expect_table, d,
+                                        nullptr, 0));
+        CHECK(guard_intact(y));
+      }
+    }
+  }
 }
 
 TEST_CASE("class_prepend puts the class token first and adds positions", "[misc][ops]") {

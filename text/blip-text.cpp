@@ -4,11 +4,11 @@
 
 namespace glimpse {
 
-BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix) : cfg_(cfg) {
+BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix, const TiedHead* head)
+    : cfg_(cfg) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_hidden, inter = cfg.intermediate;
-  word_emb = prefix == "text_decoder.bert."
-                 ? w.tensor({prefix + "embeddings.word_embeddings.weight", "text_decoder.cls.predictions.decoder.weight"}, {v, d})
-                 : w.tensor({prefix + "embeddings.word_embeddings.weight"}, {v, d});
+  const std::string emb = prefix + "embeddings.word_embeddings.weight";
+  word_emb = head ? w.tied_table(emb, head->name, head->weight, {v, d}) : w.tensor({emb}, {v, d});
   pos_emb = w.tensor({prefix + "embeddings.position_embeddings.weight"}, {cfg.max_positions, d});
   emb_ln_w = w.tensor({prefix + "embeddings.LayerNorm.weight"}, {d});
   emb_ln_b = w.tensor({prefix + "embeddings.LayerNorm.bias"}, {d});
@@ -132,16 +132,27 @@ void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, i
   }
 }
 
-BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg) : body_(w, cfg, "text_decoder.bert.") {
+namespace {
+
+// The LM head's decoder weight, tied to the word embeddings (either name may be stored, model-spec.md
+// §1.1; the decoder's own copy is preferred when present). Loaded first so the embedding can share it.
+TiedHead load_tied_head(WeightLoader& w, const BlipTextConfig& cfg) {
+  const std::string name = w.find({"text_decoder.cls.predictions.decoder.weight",
+                                   "text_decoder.bert.embeddings.word_embeddings.weight"},
+                                  {cfg.vocab, cfg.hidden}).name;
+  return {name, w.linear(name, cfg.vocab, cfg.hidden)};
+}
+
+}  // namespace
+
+BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg)
+    : head_(load_tied_head(w, cfg)), body_(w, cfg, "text_decoder.bert.", &head_) {
   const int64_t d = cfg.hidden, v = cfg.vocab;
   const std::string head = "text_decoder.cls.predictions.";
   head_transform = w.linear(head + "transform.dense.weight", d, d);
   head_transform_b = w.tensor({head + "transform.dense.bias"}, {d});
   head_ln_w = w.tensor({head + "transform.LayerNorm.weight"}, {d});
   head_ln_b = w.tensor({head + "transform.LayerNorm.bias"}, {d});
-  // Tied pairs, either name (model-spec.md §1.1): prefer the decoder's own copy when present.
-  const std::string dec = w.find({head + "decoder.weight", "text_decoder.bert.embeddings.word_embeddings.weight"}, {v, d}).name;
-  head_decoder = w.linear(dec, v, d);
   head_bias = w.tensor({head + "bias", head + "decoder.bias"}, {v});
 }
 
@@ -162,7 +173,7 @@ void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& 
   last_positions(seq, x, b, tokens, last);
   linear(seq, last.view(DType::F32, {b, d}), head_transform, head, {&head_transform_b, Activation::GeluErf});
   layer_norm(seq, head, nullptr, head_ln_w, head_ln_b, config().eps, head);
-  linear(seq, head, head_decoder, logits, {&head_bias});
+  linear(seq, head, head_.weight, logits, {&head_bias});
   argmax(seq, logits, next, next_logit);
 }
 

@@ -31,10 +31,17 @@ struct BlipTextLayer {
   Tensor out_b, out_ln_w, out_ln_b;
 };
 
+// An output projection tied to the word embeddings, and the checkpoint name it was loaded from.
+struct TiedHead {
+  std::string name;
+  LinearWeight weight;
+};
+
 class BlipText {
  public:
-  // prefix: "text_decoder.bert." or "text_encoder."
-  BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix);
+  // prefix: "text_decoder.bert." or "text_encoder.". With `head`, the word embeddings are that
+  // projection's rows when the checkpoint ties them (WeightLoader::tied_table).
+  BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix, const TiedHead* head = nullptr);
 
   CrossKv cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const;
   // Cross-attention K/V of `states` [B, N, Ve] into `kv`, once per image (or question).
@@ -58,7 +65,7 @@ class BlipText {
                      const CrossKv& cross, const SelfAttention& self) const;
 
   BlipTextConfig cfg_;
-  Tensor word_emb;             // embeddings.word_embeddings.weight [V, D]
+  Tensor word_emb;             // embeddings.word_embeddings.weight [V, D], f32 (or the tied head's f16 rows)
   Tensor pos_emb;              // embeddings.position_embeddings.weight [P, D]
   Tensor emb_ln_w, emb_ln_b;   // embeddings.LayerNorm [D]
   std::vector<BlipTextLayer> layers;
@@ -87,10 +94,10 @@ class BlipTextDecoder : public TextDecoder {
   const BlipTextConfig& config() const { return body_.config(); }
 
  private:
+  TiedHead head_;               // cls.predictions.decoder.weight [V, D] (tied to word_embeddings); before body_
   BlipText body_;
   LinearWeight head_transform;  // cls.predictions.transform.dense [D, D]
   Tensor head_transform_b, head_ln_w, head_ln_b;
-  LinearWeight head_decoder;    // cls.predictions.decoder.weight [V, D] (tied to word_embeddings)
   Tensor head_bias;             // cls.predictions.bias [V] (alias decoder.bias)
 };
 
