@@ -3,8 +3,12 @@
 # repeated), medians of the per-round ratios; prints a markdown table (the README's Performance
 # table comes from here). Usage:
 #   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--encode-batch N]
-#                                  [--peer-args "ARGS"] [--variant "LABEL=ENV ARGS"]...
-# --peer-args go to blip-torch.py (e.g. "--device cuda --dtype fp16" for the GPU check).
+#                                  [--peer torch|transformers] [--peer-args "ARGS"]
+#                                  [--variant "LABEL=ENV ARGS"]...
+# The peer is tools/bench/blip-torch.py (default: the same model written in plain PyTorch, runs on
+# Debian's torch 1.13 here) or blip-transformers.py (transformers' BlipForConditionalGeneration, the
+# GPU check's peer); --peer-args go to it (e.g. "--device cuda --dtype fp16"). PYTHON names the
+# interpreter (default /usr/bin/python3, Debian's).
 # --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
 #   --variant "host f32=GLIMPSE_BACKEND=cpu" --variant "host f16=GLIMPSE_BACKEND=cpu --f16"
@@ -12,12 +16,14 @@
 # Needs build/glimpse, Debian's python3-torch and libopenblas0-pthread.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-config=blip-base rounds=3 batch=0 peer_extra="" variants=()
+config=blip-base rounds=3 batch=0 peer=torch peer_extra="" variants=()
+python=${PYTHON:-/usr/bin/python3}
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --encode-batch) batch=$2; shift 2 ;;
+    --peer) peer=$2; shift 2 ;;
     --peer-args) peer_extra=$2; shift 2 ;;
     --variant) variants+=("$2"); shift 2 ;;
     *) echo "caption-compare.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -32,7 +38,7 @@ trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
   peer_args=(--config "$config" --reps 1 $peer_extra) glimpse_args=(--config "$config" --reps 1 --json)
   [ "$batch" -gt 0 ] && peer_args+=(--encode-batch "$batch") glimpse_args+=(--batch "$batch" --tokens 1)
-  /usr/bin/python3 tools/bench/blip-torch.py "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
+  "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
   for v in "${variants[@]}"; do
     label=${v%%=*} spec=${v#*=}
     envs=() args=()
@@ -40,7 +46,7 @@ for r in $(seq "$rounds"); do
     env "${envs[@]}" build/glimpse bench caption "${glimpse_args[@]}" "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
   done
 done
-/usr/bin/python3 - "$out" "$config" "$batch" <<'PY'
+"$python" - "$out" "$config" "$batch" <<'PY'
 import json, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -54,7 +60,7 @@ if int(sys.argv[3]):
           "medians; ratio: median of per-round glimpse/torch throughput (above 1: glimpse faster)\n")
     print("| | encode ms (batch) | images/s | throughput vs torch |")
     print("|---|---|---|---|")
-    print(f"| PyTorch eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'encode_images_per_s'):.2f} | 1.00 |")
+    print(f"| {'transformers' if t0['peer'].startswith('transformers') else 'PyTorch'} eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'encode_images_per_s'):.2f} | 1.00 |")
     for label, rows in runs.items():
         ratio = statistics.median(rows[r]["encode_images_per_s"] / torch[r]["encode_images_per_s"] for r in rows if r in torch)
         print(f"| glimpse {label} | {med(rows.values(), 'encode_ms'):.0f} | {med(rows.values(), 'encode_images_per_s'):.2f} | **{ratio:.2f}** |")
@@ -63,7 +69,7 @@ print(f"{sys.argv[2]}, 20 tokens, batch 1; {len(torch)} interleaved rounds; peer
       "ratios are medians of per-round glimpse/torch time (below 1: glimpse faster)\n")
 print("| | encode ms | decode ms/token | total ms | total vs torch | peak host MB |")
 print("|---|---|---|---|---|---|")
-print(f"| PyTorch eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
+print(f"| {'transformers' if t0['peer'].startswith('transformers') else 'PyTorch'} eager | {med(torch.values(), 'encode_ms'):.0f} | {med(torch.values(), 'decode_ms_per_token'):.1f} | "
       f"{med(torch.values(), 'total_ms'):.0f} | 1.00 | {max(x['peak_host_mb'] for x in torch.values()):.0f} |")
 for label, rows in runs.items():
     pairs = [(rows[r], torch[r]) for r in rows if r in torch]
