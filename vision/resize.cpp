@@ -96,14 +96,21 @@ Image image_resize(const Image& in, int width, int height, Resample filter) {
     mid.rgb.resize(size_t(mid.width) * mid.height * 3);
     for (int y = 0; y < mid.height; ++y) {
       const uint8_t* row = &in.rgb[size_t(y + row_first) * in.width * 3];
+      uint8_t* dst = &mid.rgb[size_t(y) * width * 3];
       for (int o = 0; o < width; ++o) {
         const int32_t* k = &ch.k[size_t(o) * ch.ksize];
         const int x0 = ch.xmin[size_t(o)], n = ch.count[size_t(o)];
-        for (int c = 0; c < 3; ++c) {
-          int32_t acc = 1 << (kPrecisionBits - 1);
-          for (int x = 0; x < n; ++x) acc += int32_t(row[(x0 + x) * 3 + c]) * k[x];
-          mid.rgb[(size_t(y) * width + o) * 3 + c] = clip8(acc);
+        // The three channels together: one pass over the taps (integer sums: any order is exact).
+        int32_t r = 1 << (kPrecisionBits - 1), g = r, b = r;
+        const uint8_t* px = row + x0 * 3;
+        for (int x = 0; x < n; ++x, px += 3) {
+          r += int32_t(px[0]) * k[x];
+          g += int32_t(px[1]) * k[x];
+          b += int32_t(px[2]) * k[x];
         }
+        dst[o * 3] = clip8(r);
+        dst[o * 3 + 1] = clip8(g);
+        dst[o * 3 + 2] = clip8(b);
       }
     }
     src = &mid;
@@ -116,14 +123,19 @@ Image image_resize(const Image& in, int width, int height, Resample filter) {
   out.height = height;
   out.rgb.resize(size_t(width) * height * 3);
   const int w3 = src->width * 3;
+  std::vector<int32_t> acc(static_cast<size_t>(w3));
   for (int o = 0; o < height; ++o) {
     const int32_t* k = &cv.k[size_t(o) * cv.ksize];
     const int y0 = cv.xmin[size_t(o)] - row_shift, n = cv.count[size_t(o)];
-    for (int i = 0; i < w3; ++i) {
-      int32_t acc = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < n; ++y) acc += int32_t(src->rgb[size_t(y0 + y) * w3 + i]) * k[y];
-      out.rgb[size_t(o) * w3 + i] = clip8(acc);
+    // Row by row over a whole output row of accumulators: contiguous, so it vectorises.
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < n; ++y) {
+      const uint8_t* row = &src->rgb[size_t(y0 + y) * w3];
+      const int32_t ky = k[y];
+      for (int i = 0; i < w3; ++i) acc[size_t(i)] += int32_t(row[i]) * ky;
     }
+    uint8_t* dst = &out.rgb[size_t(o) * w3];
+    for (int i = 0; i < w3; ++i) dst[i] = clip8(acc[size_t(i)]);
   }
   return out;
 }
@@ -132,12 +144,14 @@ void image_normalize(const Image& img, const Normalize& norm, std::vector<float>
   const size_t plane = size_t(img.width) * img.height;
   const size_t base = out.size();
   out.resize(base + 3 * plane);
-  for (int c = 0; c < 3; ++c)
-    for (size_t i = 0; i < plane; ++i) {
-      // numpy: image.astype(float64) * factor, cast to float32; then (x - mean) / std in float32.
-      const float x = float(double(img.rgb[i * 3 + c]) * norm.rescale);
-      out[base + c * plane + i] = (x - norm.mean[c]) / norm.std[c];
-    }
+  for (int c = 0; c < 3; ++c) {
+    // numpy: image.astype(float64) * factor, cast to float32; then (x - mean) / std in float32.
+    // 256 possible bytes per channel: a table gives the same floats.
+    float lut[256];
+    for (int v = 0; v < 256; ++v) lut[v] = (float(double(v) * norm.rescale) - norm.mean[c]) / norm.std[c];
+    float* dst = &out[base + size_t(c) * plane];
+    for (size_t i = 0; i < plane; ++i) dst[i] = lut[img.rgb[i * 3 + size_t(c)]];
+  }
 }
 
 }  // namespace glimpse
