@@ -47,7 +47,7 @@ std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& imag
                           : opt.gen.max_length > 0  ? opt.gen.max_length
                                                     : cfg_.max_length;
   return caption_images(ctx_, pre_, *vision_, *text_, images, prompt, max_len, opt,
-                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
+                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); }, &encoder_pass_);
 }
 
 }  // namespace glimpse

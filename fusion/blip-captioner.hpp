@@ -42,6 +42,7 @@ class BlipCaptioner : public Captioner {
   Allocator weights_;
   std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipTextDecoder> text_;
+  RecordedEncoder encoder_pass_;
 };
 
 }  // namespace glimpse

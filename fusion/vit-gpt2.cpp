@@ -104,7 +104,7 @@ std::vector<CaptionResult> VitGpt2Captioner::caption(const std::vector<Image>& i
   // GPT-2 from decoder_start_token_id over the ViT states (no mask); the text keeps any trailing
   // space, as the image-to-text pipeline does (§3.6).
   return caption_images(ctx_, pre_, *encoder_, *decoder_, images, {uint32_t(cfg_.decoder_start)}, max_len, opt,
-                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
+                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); }, &encoder_pass_);
 }
 
 }  // namespace glimpse

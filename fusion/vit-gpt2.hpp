@@ -44,6 +44,7 @@ class VitGpt2Captioner : public Captioner {
   Allocator weights_;
   std::unique_ptr<VitEncoder> encoder_;
   std::unique_ptr<Gpt2Decoder> decoder_;
+  RecordedEncoder encoder_pass_;
 };
 
 }  // namespace glimpse

@@ -114,6 +114,24 @@ TEST_CASE("BLIP captions a batch as it captions each image", "[blip][model]") {
   CHECK(cap.caption({images[0]}, sample)[0].ids == results[0].ids);
 }
 
+// On GPUs (the Vulkan backend) the encoder pass is recorded once per batch size and replayed:
+// each call must see its own pixels, and a batch-size change must re-record it.
+TEST_CASE("BLIP encodes each call's images when its encoder pass is replayed", "[blip][model]") {
+  const nlohmann::json g = goldens();
+  BlipCaptioner cap(context(), (kData / "tiny-base").string());
+  const Image pattern = image_load((fs::path(GLIMPSE_TEST_DATA) / kImages[0][1]).string());
+  const Image photo = image_load((fs::path(GLIMPSE_TEST_DATA) / kImages[1][1]).string());
+  const auto pattern_ids = g["tiny-base/pattern"]["ids"].get<std::vector<uint32_t>>();
+  const auto photo_ids = g["tiny-base/photo"]["ids"].get<std::vector<uint32_t>>();
+  for (int round = 0; round < 2; ++round) {
+    CHECK(cap.caption({pattern})[0].ids == pattern_ids);
+    CHECK(cap.caption({photo})[0].ids == photo_ids);
+    const auto both = cap.caption({photo, pattern});
+    CHECK(both[0].ids == photo_ids);
+    CHECK(both[1].ids == pattern_ids);
+  }
+}
+
 TEST_CASE("BLIP model folders with problems fail with the file and the reason", "[blip][model]") {
   const fs::path dir = fs::temp_directory_path() / ("glimpse-blip-" + std::to_string(::getpid()));
   fs::remove_all(dir);
