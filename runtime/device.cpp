@@ -107,11 +107,17 @@ DeviceInfo device_query(VkPhysicalDevice physical, uint32_t index) {
   const bool has_f16_features = base.apiVersion >= VK_API_VERSION_1_2 ||
                                 device_has_extension(physical, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
 
+  const bool has_size_control = base.apiVersion >= VK_API_VERSION_1_3 ||
+                                device_has_extension(physical, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+
   VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceSubgroupSizeControlPropertiesEXT size_control{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
   VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
   props.pNext = &subgroup;
   if (has_driver_props) subgroup.pNext = &driver;
+  if (has_size_control) size_control.pNext = subgroup.pNext, subgroup.pNext = &size_control;
   vkGetPhysicalDeviceProperties2(physical, &props);
   const VkPhysicalDeviceLimits& limits = props.properties.limits;
 
@@ -132,6 +138,12 @@ DeviceInfo device_query(VkPhysicalDevice physical, uint32_t index) {
   info.device_id = props.properties.deviceID;
   std::memcpy(info.pipeline_cache_uuid, props.properties.pipelineCacheUUID, VK_UUID_SIZE);
   info.subgroup_size = subgroup.subgroupSize;
+  // Drivers may run a compute shader at any size down to the minimum (Intel: 8 of 32), so code
+  // that shuffles within a subgroup plans for the minimum.
+  info.min_subgroup_size = has_size_control && size_control.minSubgroupSize ? size_control.minSubgroupSize
+                                                                            : subgroup.subgroupSize;
+  info.subgroup_shuffle = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                          (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
   info.max_shared_memory = limits.maxComputeSharedMemorySize;
   info.max_storage_buffer_range = limits.maxStorageBufferRange;
   info.max_texel_buffer_elements = limits.maxTexelBufferElements;
@@ -205,6 +217,19 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
     else fail("GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
   }
   caps.split_k_gemv = caps.gpu_tuning;
+  // One lane per query leaves a GPU mostly idle at a ViT's few hundred queries per head.
+  caps.attention_lanes = caps.gpu_tuning && info.subgroup_shuffle && info.subgroup_size >= 2;
+  if (const char* attn = std::getenv("GLIMPSE_ATTENTION")) {
+    if (std::strcmp(attn, "lanes") == 0) {
+      if (!info.subgroup_shuffle || info.subgroup_size < 2)
+        fail("GLIMPSE_ATTENTION=lanes needs subgroup shuffles, which ", info.name, " lacks");
+      caps.attention_lanes = true;
+    } else if (std::strcmp(attn, "query") == 0) {
+      caps.attention_lanes = false;
+    } else {
+      fail("GLIMPSE_ATTENTION must be 'lanes' or 'query', found '", attn, "'");
+    }
+  }
   // On CPU/UMA devices the device-local memory is host-visible: upload by memcpy. The switch
   // forces the discrete-GPU path (device-local only, staging copies), e.g. to test it on lavapipe.
   caps.host_mapped = info.unified_memory && !env_flag("GLIMPSE_DISABLE_UMA");

@@ -34,6 +34,8 @@ struct DeviceInfo {
   uint64_t device_local_bytes = 0;  // largest DEVICE_LOCAL heap
   bool unified_memory = false;      // a DEVICE_LOCAL memory type is also HOST_VISIBLE
   uint32_t subgroup_size = 0;
+  uint32_t min_subgroup_size = 0;  // the smallest a shader may run at (subgroup size control)
+  bool subgroup_shuffle = false;  // subgroupShuffleXor in compute shaders
   uint32_t max_shared_memory = 0;
   uint32_t max_storage_buffer_range = 0;
   uint32_t max_texel_buffer_elements = 0;
@@ -58,6 +60,9 @@ struct Caps {
   bool f16_weights = false;    // fp16 weight storage (packed 8 per 16 bytes); GLIMPSE_DISABLE_F16=1
   bool gpu_tuning = false;     // kernel shapes for GPUs, not CPUs (lavapipe); GLIMPSE_TUNING=gpu|cpu
   bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
+  // Many-query attention with several subgroup lanes per query (GPUs with subgroup shuffles);
+  // GLIMPSE_ATTENTION=lanes|query
+  bool attention_lanes = false;
   bool host_mapped = false;    // unified memory written directly, no staging; GLIMPSE_DISABLE_UMA=1
   // The host backend: ops run as CPU code (OpenBLAS for GEMMs) over the mapped memory, not as
   // shaders. Chosen on CPU devices (lavapipe) with unified memory when OpenBLAS loads;
