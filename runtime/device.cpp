@@ -96,7 +96,37 @@ uint32_t compute_queue_family(VkPhysicalDevice physical, uint32_t* timestamp_bit
   return UINT32_MAX;
 }
 
-DeviceInfo device_query(VkPhysicalDevice physical, uint32_t index) {
+// Tensor-core GEMMs (shaders/linear_coop.comp): VK_NV_cooperative_matrix with 16x16x16 fp16 x fp16
+// -> fp32 at subgroup scope, the features its SPIR-V needs, and subgroups of exactly 32 lanes.
+bool coop_matrix_f16_supported(VkInstance instance, VkPhysicalDevice physical, const DeviceInfo& info) {
+  if (!device_has_extension(physical, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) ||
+      !device_has_extension(physical, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME) ||
+      !device_has_extension(physical, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME))
+    return false;
+  if (!info.float16_arithmetic || info.subgroup_size != 32 || info.min_subgroup_size != 32) return false;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceVulkanMemoryModelFeaturesKHR model{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  features.pNext = &coop;
+  coop.pNext = &model;
+  vkGetPhysicalDeviceFeatures2(physical, &features);
+  if (!coop.cooperativeMatrix || !model.vulkanMemoryModel) return false;
+  const auto get = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+  if (!get) return false;
+  uint32_t count = 0;
+  if (get(physical, &count, nullptr) != VK_SUCCESS || count == 0) return false;
+  std::vector<VkCooperativeMatrixPropertiesNV> props(count, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  if (get(physical, &count, props.data()) != VK_SUCCESS) return false;
+  for (const auto& p : props)
+    if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        p.BType == VK_COMPONENT_TYPE_FLOAT16_NV && p.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        p.DType == VK_COMPONENT_TYPE_FLOAT32_NV && p.scope == VK_SCOPE_SUBGROUP_NV)
+      return true;
+  return false;
+}
+
+DeviceInfo device_query(VkInstance instance, VkPhysicalDevice physical, uint32_t index) {
   DeviceInfo info;
   info.index = index;
 
@@ -156,6 +186,8 @@ DeviceInfo device_query(VkPhysicalDevice physical, uint32_t index) {
   info.timestamp_period_ns = limits.timestampPeriod;
   info.storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
   info.float16_arithmetic = has_f16_features && float16.shaderFloat16 == VK_TRUE;
+
+  info.coop_matrix_f16 = coop_matrix_f16_supported(instance, physical, info);
 
   uint32_t timestamp_bits = 0;
   compute_queue_family(physical, &timestamp_bits);
@@ -217,6 +249,7 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
     else fail("GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
   }
   caps.split_k_gemv = caps.gpu_tuning;
+  caps.coop_matrix = info.coop_matrix_f16 && caps.gpu_tuning && !env_flag("GLIMPSE_DISABLE_COOPMAT");
   // One lane per query leaves a GPU mostly idle at a ViT's few hundred queries per head.
   caps.attention_lanes = caps.gpu_tuning && info.subgroup_shuffle && info.subgroup_size >= 2;
   if (const char* attn = std::getenv("GLIMPSE_ATTENTION")) {
@@ -262,7 +295,7 @@ std::vector<DeviceInfo> devices_list() {
   InstanceGuard guard;
   std::vector<DeviceInfo> infos;
   auto physicals = physical_devices(guard.instance);
-  for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(physicals[i], i));
+  for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(guard.instance, physicals[i], i));
   return infos;
 }
 
@@ -290,7 +323,7 @@ Context::Context(const ContextOptions& options) {
   try {
     auto physicals = physical_devices(instance_);
     std::vector<DeviceInfo> infos;
-    for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(physicals[i], i));
+    for (uint32_t i = 0; i < physicals.size(); ++i) infos.push_back(device_query(instance_, physicals[i], i));
     std::string selector = options.device;
     if (selector.empty())
       if (const char* env = std::getenv("GLIMPSE_DEVICE")) selector = env;
@@ -312,6 +345,22 @@ Context::Context(const ContextOptions& options) {
     VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue_info;
+    // Tensor-core GEMMs: the extension and the features their SPIR-V declares.
+    const char* coop_extensions[] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME,
+                                     VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkanMemoryModelFeaturesKHR model{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES_KHR};
+    VkPhysicalDeviceShaderFloat16Int8FeaturesKHR float16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES_KHR};
+    if (caps_.coop_matrix) {
+      coop.cooperativeMatrix = VK_TRUE;
+      model.vulkanMemoryModel = VK_TRUE;
+      float16.shaderFloat16 = VK_TRUE;
+      coop.pNext = &model;
+      model.pNext = &float16;
+      device_info.pNext = &coop;
+      device_info.enabledExtensionCount = 3;
+      device_info.ppEnabledExtensionNames = coop_extensions;
+    }
     VK_CHECK(vkCreateDevice(physical_, &device_info, nullptr, &device_));
     vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 

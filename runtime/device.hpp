@@ -50,6 +50,7 @@ struct DeviceInfo {
   bool storage_16bit = false;
   bool float16_arithmetic = false;
   bool rgba32_texel_formats = false;  // R32G32B32A32_{SFLOAT,UINT} usable as uniform texel buffers
+  bool coop_matrix_f16 = false;       // tensor cores: VK_NV_cooperative_matrix 16x16x16 f16 -> f32
 
   const char* type_name() const;
 };
@@ -60,6 +61,8 @@ struct Caps {
   bool f16_weights = false;    // fp16 weight storage (packed 8 per 16 bytes); GLIMPSE_DISABLE_F16=1
   bool gpu_tuning = false;     // kernel shapes for GPUs, not CPUs (lavapipe); GLIMPSE_TUNING=gpu|cpu
   bool split_k_gemv = false;   // decode GEMV splits K over a workgroup (GPUs); GLIMPSE_GEMV=blocked|split
+  // fp16-weight GEMMs on tensor cores (VK_NV_cooperative_matrix); GLIMPSE_DISABLE_COOPMAT=1
+  bool coop_matrix = false;
   // Many-query attention with several subgroup lanes per query (GPUs with subgroup shuffles);
   // GLIMPSE_ATTENTION=lanes|query
   bool attention_lanes = false;

@@ -123,13 +123,15 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     });
     return;
   }
+  const bool f16 = w.dtype == DType::F16;
   LinearKernel kernel = opt.kernel;
   if (kernel == LinearKernel::Auto) {
     if (m <= 8) kernel = caps.split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
+    else if (caps.coop_matrix && f16) kernel = LinearKernel::Coop;
     else kernel = caps.gpu_tuning ? LinearKernel::Tiled : LinearKernel::Blocked;
   }
-
-  const bool f16 = w.dtype == DType::F16;
+  if (kernel == LinearKernel::Coop && (!caps.coop_matrix || !f16))
+    fail("linear: the tensor-core kernel needs fp16 weights on a device with VK_NV_cooperative_matrix");
   const uint32_t x_aligned = w.k % 4 == 0 ? 1 : 0;
   const uint32_t rows_pow2 = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
   // Workgroup size, rows and columns per lane (blocked) or per workgroup (split-K, tiled).
@@ -145,6 +147,11 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     case LinearKernel::Tiled:
       shader = "linear_tiled_";
       wg = 256, tm = 64, tn = 64;
+      desc.spec = {wg, x_aligned};
+      break;
+    case LinearKernel::Coop:
+      shader = "linear_coop_";
+      wg = 128, tm = 64, tn = 64;
       desc.spec = {wg, x_aligned};
       break;
     default:
@@ -173,7 +180,10 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
   // The texel view of x is read only when its rows are vec4-aligned; it must exist regardless.
   Bind x_vec4 = Bind::of(x);
   if (w.texel) x_vec4 = Bind::texel(seq.texel_view(x.bytes >= 16 ? x : ctx.zeros(), VK_FORMAT_R32G32B32A32_SFLOAT));
-  const char* kind = kernel == LinearKernel::SplitK ? "_gemv " : kernel == LinearKernel::Tiled ? "_tiled " : " ";
+  const char* kind = kernel == LinearKernel::SplitK ? "_gemv "
+                     : kernel == LinearKernel::Tiled ? "_tiled "
+                     : kernel == LinearKernel::Coop  ? "_coop "
+                                                     : " ";
   const std::string label = str(op, kind, m, "x", w.k, "->", w.n, " ", dtype_name(w.dtype));
   for (int64_t c = 0; c < w.chunks(); ++c) {
     const int64_t n0 = c * w.chunk_rows, nc = std::min(w.chunk_rows, w.n - n0);
@@ -187,7 +197,7 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     if (kernel == LinearKernel::SplitK) {
       const auto grid = detail::grid_2d(ctx, div_up(uint64_t(nc), tn));
       seq.dispatch(pipeline, binds, push, grid[0], grid[1], 1, label);
-    } else if (kernel == LinearKernel::Tiled) {
+    } else if (kernel == LinearKernel::Tiled || kernel == LinearKernel::Coop) {
       seq.dispatch(pipeline, binds, push, div_up(uint64_t(nc), tn), div_up(uint64_t(m), tm), 1, label);
     } else {
       seq.dispatch(pipeline, binds, push, div_up(uint64_t(nc), uint64_t(tn) * wg), div_up(uint64_t(m), tm), 1, label);

@@ -43,10 +43,12 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
 enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2 };  // shaders/common.glsl ACT_*
 
 enum class LinearKernel {
-  Auto,     // per device and M: on CPUs Blocked; on GPUs SplitK for M <= 8, Tiled above
+  Auto,     // per device and M: on CPUs Blocked; on GPUs SplitK for M <= 8, Coop (fp16 weights,
+            // Caps::coop_matrix) or Tiled above
   Blocked,  // linear.comp: register blocks, no shared memory (lavapipe)
   SplitK,   // linear_gemv.comp: K split over a workgroup; M <= 8 only
   Tiled,    // linear_tiled.comp: 64x64 shared-memory tiles (GPUs)
+  Coop,     // linear_coop.comp: tensor cores (VK_NV_cooperative_matrix), fp16 weights only
 };
 
 struct LinearOptions {

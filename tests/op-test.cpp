@@ -57,6 +57,10 @@ Floats round_to_half(const Floats& v) {
   return out;
 }
 
+Floats gemm_input(const Context& ctx, DType weights, int64_t m, const Floats& x) {
+  return ctx.caps().coop_matrix && weights == DType::F16 && m > 8 ? round_to_half(x) : x;
+}
+
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape) {
   Tensor t = arena.alloc(DType::F32, shape);
   REQUIRE(size_t(t.numel()) == data.size());

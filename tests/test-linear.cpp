@@ -26,7 +26,7 @@ struct LinearCase {
 
 std::string describe(const LinearCase& c) {
   static const char* acts[] = {"none", "gelu_erf", "gelu_tanh"};
-  static const char* kernels[] = {"auto", "blocked", "split_k", "tiled"};
+  static const char* kernels[] = {"auto", "blocked", "split_k", "tiled", "coop"};
   return str("linear m=", c.m, " k=", c.k, " n=", c.n, " w=", dtype_name(c.dtype), " kernel=",
              kernels[int(c.kernel)], " act=", acts[int(c.act)], c.bias ? " +bias" : "", c.residual ? " +residual" : "",
              c.layout == WeightLayout::InOut ? " conv1d" : "");
@@ -63,8 +63,11 @@ void check_linear(Context& ctx, const LinearCase& c, uint32_t seed) {
   seq.run();
 
   const Floats w_ref = c.dtype == DType::F16 ? round_to_half(w_out_in) : w_out_in;
-  const Floats want = ref::linear(x, c.m, c.k, w_ref, c.n, c.bias ? b.data() : nullptr, c.act,
-                                  c.residual ? res.data() : nullptr);
+  // The tensor-core kernel multiplies fp16 x by the fp16 weights (fp32 sums): the reference
+  // rounds x the same way.
+  const bool coop = c.kernel == LinearKernel::Coop || c.kernel == LinearKernel::Auto;
+  const Floats want = ref::linear(coop ? gemm_input(ctx, c.dtype, c.m, x) : x, c.m, c.k, w_ref, c.n,
+                                  c.bias ? b.data() : nullptr, c.act, c.residual ? res.data() : nullptr);
   const Floats got = download(y, ctx);
   CHECK(all_finite(got));
   CHECK(guard_intact(y, ctx));
@@ -87,6 +90,22 @@ TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[line
       check_linear(ctx, c, seed++);
     }
   }
+}
+
+TEST_CASE("linear on tensor cores (VK_NV_cooperative_matrix) matches the reference", "[linear][ops]") {
+  Context& ctx = context();
+  if (!ctx.caps().coop_matrix) {
+    WARN("no 16x16x16 fp16 cooperative matrices on " << ctx.info().name << ": the tensor-core GEMM is not tested here");
+    return;
+  }
+  uint32_t seed = 700;
+  const int64_t shapes[][3] = {{9, 8, 8},     {17, 7, 33},   {33, 768, 129}, {64, 40, 72},  {65, 100, 130},
+                               {577, 768, 96}, {100, 3072, 40}, {577, 768, 768}, {128, 64, 64}};
+  for (const auto& s : shapes) check_linear(ctx, {s[0], s[1], s[2], DType::F16, LinearKernel::Coop}, seed++);
+  for (Activation act : {Activation::None, Activation::GeluErf, Activation::GeluTanh})
+    for (bool residual : {false, true}) check_linear(ctx, {40, 96, 70, DType::F16, LinearKernel::Coop, act, true, residual}, seed++);
+  CHECK_THROWS_WITH(check_linear(ctx, {40, 96, 70, DType::F32, LinearKernel::Coop}, seed++),
+                    Catch::Contains("needs fp16 weights"));
 }
 
 TEST_CASE("linear epilogues: gelu (erf, tanh), residual, no bias", "[linear][ops]") {
@@ -137,7 +156,8 @@ TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
           linear(seq, xt, wt, yt, opt);
           seq.run();
           const Floats w_ref = wt.dtype == DType::F16 ? round_to_half(w) : w;
-          CHECK(nmse(download(yt), ref::linear(x, m, k, w_ref, n, bias ? b.data() : nullptr, act, r.data())) < 1e-10);
+          CHECK(nmse(download(yt), ref::linear(gemm_input(ctx, wt.dtype, m, x), m, k, w_ref, n, bias ? b.data() : nullptr,
+                                               act, r.data())) < 1e-10);
         }
 }
 

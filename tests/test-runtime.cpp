@@ -223,7 +223,8 @@ TEST_CASE("sequences record and run concurrently on one context", "[runtime]") {
         seq.run();
         Floats got(size_t(m * n));
         tensor_download(ctx, y, got.data(), got.size() * 4);
-        const Floats want = ref::softmax(ref::linear(x, m, k, w16, n, nullptr, Activation::GeluTanh, nullptr), m, n, 1);
+        const Floats want = ref::softmax(
+            ref::linear(gemm_input(ctx, wt.dtype, m, x), m, k, w16, n, nullptr, Activation::GeluTanh, nullptr), m, n, 1);
         if (nmse(got, want) > 1e-10) ++failures;
         arena.reset();
       }

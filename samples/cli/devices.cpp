@@ -32,6 +32,7 @@ int devices_main(const Common& common, const std::vector<std::string>& args) {
     std::printf("    max texel buffer  %u elements\n", d.max_texel_buffer_elements);
     std::printf("    fp16              storage %s, arithmetic %s\n", d.storage_16bit ? "yes" : "no",
                 d.float16_arithmetic ? "yes" : "no");
+    std::printf("    tensor cores      %s\n", d.coop_matrix_f16 ? "yes (VK_NV_cooperative_matrix, fp16 GEMMs)" : "no");
     std::printf("    timestamps        %s\n", d.timestamps ? "yes" : "no");
   }
   std::printf("glimpse uses device %u (%s)%s\n", chosen, devices[chosen].name.c_str(),
