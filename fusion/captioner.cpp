@@ -60,6 +60,7 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
     Allocator pass(ctx, MemoryKind::Device, "encoder activations");
     Tensor pv = pass.alloc(DType::F32, {b, 3, s, s});
     tensor_upload(ctx, pv, pixels.data(), pixels.size() * 4);
+    if (!opt.keep_tensors) std::vector<float>().swap(pixels);  // uploaded: not held through decoding
     Sequence seq(ctx);
     seq.dump("pixel_values", pv);
     encoder.record(seq, pass, pv, states);
