@@ -243,6 +243,17 @@ void epilogue_row(const float* src, const float* bias, const float* res, float* 
 
 }  // namespace
 
+void release_scratch(size_t keep_bytes) {
+  bool freed = false;
+  for (std::vector<float>* v : {&t_widened, &t_scores, &t_scratch})
+    if (v->capacity() * sizeof(float) > keep_bytes) std::vector<float>().swap(*v), freed = true;
+#ifdef __GLIBC__
+  // After a big pass glibc keeps freed heap pages (its mmap threshold rises to the sizes freed, so
+  // later buffers come from the heap): 8 MB of a BLIP-base caption's peak. Give them back.
+  if (freed) malloc_trim(0);
+#endif
+}
+
 std::mutex& run_mutex() {
   static std::mutex m;
   return m;
@@ -464,17 +475,6 @@ void softmax(const Tensor& x, const Tensor& y, float scale) {
 }
 
 // ---- attention ----------------------------------------------------------------------------------
-
-void release_scratch(size_t keep_bytes) {
-  bool freed = false;
-  for (std::vector<float>* v : {&t_widened, &t_scores, &t_scratch})
-    if (v->capacity() * sizeof(float) > keep_bytes) std::vector<float>().swap(*v), freed = true;
-#ifdef __GLIBC__
-  // After a big pass glibc keeps freed heap pages (its mmap threshold rises to the sizes freed, so
-  // later buffers come from the heap): 8 MB of a BLIP-base caption's peak. Give them back.
-  if (freed) malloc_trim(0);
-#endif
-}
 
 void attention(const AttentionArgs& a) {
   const uint32_t tk = a.kv_len + (a.kv_len_add_past ? u32p(*a.step)[0] : 0u);
