@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# glimpse vs the PyTorch peer on the same machine, interleaved (torch, then each glimpse variant,
-# repeated), medians of the per-round ratios; prints a markdown table (the README's Performance
-# table comes from here). Usage:
+# glimpse vs the PyTorch peer on the same machine, interleaved (torch and each glimpse variant;
+# torch first in odd rounds, last in even ones), medians of the per-round ratios; prints a
+# markdown table (the README's Performance table comes from here). Usage:
 #   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--encode-batch N]
 #                                  [--peer torch|transformers] [--peer-args "ARGS"]
 #                                  [--variant "LABEL=ENV ARGS"]...
@@ -32,19 +32,25 @@ done
 [ ${#variants[@]} -gt 0 ] || variants=("host f32=GLIMPSE_BACKEND=cpu" "host f16=GLIMPSE_BACKEND=cpu --f16"
                                        "vulkan f32=GLIMPSE_BACKEND=vulkan" "vulkan f16=GLIMPSE_BACKEND=vulkan --f16")
 # The peer's strongest configuration (README: PyTorch comparison); glimpse runs under the same.
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
+# OpenBLAS's AVX-512 kernels wherever the CPU has them, whatever the environment says (this
+# machine's sets Haswell, which made both sides' GEMMs ~1.4x slower).
+grep -qw avx512f /proc/cpuinfo 2>/dev/null && export OPENBLAS_CORETYPE=SkylakeX
+export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
   peer_args=(--config "$config" --reps 1 $peer_extra) glimpse_args=(--config "$config" --reps 1 --json)
   [ "$batch" -gt 0 ] && peer_args+=(--encode-batch "$batch") glimpse_args+=(--batch "$batch" --tokens 1)
-  "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
+  # The peer first in odd rounds, last in even ones: whoever runs right after another heavy
+  # process (a warm CPU, a busy page cache) is not always the same side.
+  [ $((r % 2)) = 1 ] && "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
   for v in "${variants[@]}"; do
     label=${v%%=*} spec=${v#*=}
     envs=() args=()
     for w in $spec; do case "$w" in *=*) envs+=("$w") ;; *) args+=("$w") ;; esac; done
     env "${envs[@]}" build/glimpse bench caption "${glimpse_args[@]}" "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
   done
+  [ $((r % 2)) = 0 ] && "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
 done
 "$python" - "$out" "$config" "$batch" <<'PY'
 import json, statistics, sys
