@@ -54,7 +54,8 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
   uint16_t* f16 = nullptr;
   if (w.packed.mapped) {
     std::memset(w.packed.mapped, 0, w.packed.bytes);
-    (w.dtype == DType::F32 ? reinterpret_cast<void*&>(f32) : reinterpret_cast<void*&>(f16)) = w.packed.mapped;
+    if (w.dtype == DType::F32) f32 = reinterpret_cast<float*>(w.packed.mapped);
+    else f16 = reinterpret_cast<uint16_t*>(w.packed.mapped);
   } else if (w.dtype == DType::F32) {
     f32_host.assign(count, 0.0f);
     f32 = f32_host.data();
@@ -92,6 +93,12 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
   return w;
 }
 
+LinearKernel linear_kernel_auto(const Caps& caps, DType weights, int64_t m) {
+  if (m <= 8) return caps.split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
+  if (caps.coop_matrix && weights == DType::F16) return LinearKernel::Coop;
+  return caps.gpu_tuning ? LinearKernel::Tiled : LinearKernel::Blocked;
+}
+
 void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor& y, const LinearOptions& opt) {
   Context& ctx = seq.context();
   const char* op = "linear";
@@ -124,12 +131,7 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     return;
   }
   const bool f16 = w.dtype == DType::F16;
-  LinearKernel kernel = opt.kernel;
-  if (kernel == LinearKernel::Auto) {
-    if (m <= 8) kernel = caps.split_k_gemv ? LinearKernel::SplitK : LinearKernel::Blocked;
-    else if (caps.coop_matrix && f16) kernel = LinearKernel::Coop;
-    else kernel = caps.gpu_tuning ? LinearKernel::Tiled : LinearKernel::Blocked;
-  }
+  const LinearKernel kernel = opt.kernel == LinearKernel::Auto ? linear_kernel_auto(caps, w.dtype, m) : opt.kernel;
   if (kernel == LinearKernel::Coop && (!caps.coop_matrix || !f16))
     fail("linear: the tensor-core kernel needs fp16 weights on a device with VK_NV_cooperative_matrix");
   const uint32_t x_aligned = w.k % 4 == 0 ? 1 : 0;

@@ -3,6 +3,7 @@
 // recording; a mismatch throws Error naming the op, the tensor, what was expected and found.
 #pragma once
 
+#include "runtime/device.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/sequence.hpp"
 #include "runtime/tensor.hpp"
@@ -60,6 +61,10 @@ struct LinearOptions {
 
 // y[M, N] = act(x[M, K] . W^T + bias) + residual, with M = x.numel() / K.
 void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor& y, const LinearOptions& opt = {});
+
+// The shader LinearKernel::Auto picks for M rows and weights stored as `weights` on the Vulkan
+// backend (Coop multiplies x rounded to fp16: tests build their references from this).
+LinearKernel linear_kernel_auto(const Caps& caps, DType weights, int64_t m);
 
 // ---- normalisation ------------------------------------------------------------------------------
 

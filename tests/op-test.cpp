@@ -58,7 +58,8 @@ Floats round_to_half(const Floats& v) {
 }
 
 Floats gemm_input(const Context& ctx, DType weights, int64_t m, const Floats& x) {
-  return ctx.caps().coop_matrix && weights == DType::F16 && m > 8 ? round_to_half(x) : x;
+  const bool coop = !ctx.caps().host_ops && linear_kernel_auto(ctx.caps(), weights, m) == LinearKernel::Coop;
+  return coop ? round_to_half(x) : x;
 }
 
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape) {

@@ -40,8 +40,8 @@ std::unique_ptr<Context> context_with(std::initializer_list<std::pair<const char
 Floats random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
 // Values rounded through fp16, so the reference sees exactly what an fp16 weight holds.
 Floats round_to_half(const Floats& v);
-// What a linear layer with `weights` of that dtype over `m` rows multiplies by: x itself, or x
-// rounded to fp16 where the tensor-core GEMM runs (Caps::coop_matrix, fp16 weights, m > 8).
+// What a linear layer with `weights` of that dtype over `m` rows multiplies by, the kernel left to
+// Auto: x itself, or x rounded to fp16 where that is the tensor-core GEMM (linear_kernel_auto).
 Floats gemm_input(const Context& ctx, DType weights, int64_t m, const Floats& x);
 
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape);

@@ -65,8 +65,10 @@ void check_linear(Context& ctx, const LinearCase& c, uint32_t seed) {
   const Floats w_ref = c.dtype == DType::F16 ? round_to_half(w_out_in) : w_out_in;
   // The tensor-core kernel multiplies fp16 x by the fp16 weights (fp32 sums): the reference
   // rounds x the same way.
-  const bool coop = c.kernel == LinearKernel::Coop || c.kernel == LinearKernel::Auto;
-  const Floats want = ref::linear(coop ? gemm_input(ctx, c.dtype, c.m, x) : x, c.m, c.k, w_ref, c.n,
+  const Floats x_ref = c.kernel == LinearKernel::Coop   ? round_to_half(x)
+                       : c.kernel == LinearKernel::Auto ? gemm_input(ctx, c.dtype, c.m, x)
+                                                        : x;
+  const Floats want = ref::linear(x_ref, c.m, c.k, w_ref, c.n,
                                   c.bias ? b.data() : nullptr, c.act, c.residual ? res.data() : nullptr);
   const Floats got = download(y, ctx);
   CHECK(all_finite(got));
