@@ -135,6 +135,10 @@ uint32_t* u32p(const Tensor& t) {
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
   return reinterpret_cast<uint32_t*>(t.mapped);
 }
+const uint16_t* u16p(const Tensor& t) {  // fp16 values
+  if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
+  return reinterpret_cast<const uint16_t*>(t.mapped);
+}
 
 const Blas& blas() {
   const Blas* b = blas_get();
@@ -291,8 +295,9 @@ void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
-// Decode with fp16 weights: y[r, j] for r < m <= 8 rows, each weight row read once (half the
-// bytes of fp32: decode streams the weights, so this is where fp16 pays on a CPU).
+// Decode with fp16 weights: x . W^T for r < m <= 8 rows and columns [j0, j1) into
+// acc_out[r * (j1 - j0) + j - j0], each weight row read once (half the bytes of fp32: decode
+// streams the weights, so this is where fp16 pays on a CPU).
 #ifdef GLIMPSE_HOST_X86
 __attribute__((target("avx2,fma,f16c"))) void gemv_f16_avx2(const float* x, int64_t m, const uint16_t* w, int64_t kp,
                                                              int64_t k, int64_t j0, int64_t j1, float* acc_out) {
@@ -335,7 +340,7 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_f16_avx2(const float* x, int6
       const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
       float sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
       for (int64_t c = k8; c < k; ++c) sum += half_to_float(wj[c]) * x[r * k + c];
-      acc_out[(j - j0) * m + r] = sum;
+      acc_out[r * (j1 - j0) + j - j0] = sum;
     }
   }
 }
@@ -349,7 +354,7 @@ void gemv_f16_plain(const float* x, int64_t m, const uint16_t* w, int64_t kp, in
     for (int64_t r = 0; r < m; ++r) {
       float sum = 0;
       for (int64_t c = 0; c < k; ++c) sum += half_to_float(w[j * kp + c]) * x[r * k + c];
-      acc_out[(j - j0) * m + r] = sum;
+      acc_out[r * (j1 - j0) + j - j0] = sum;
     }
 }
 
@@ -363,19 +368,14 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
   const float* rp = residual ? f32(*residual) : nullptr;
   const float* bp = bias ? f32(*bias) : nullptr;
   if (w.dtype == DType::F16 && m <= 8) {
-    const auto* wp = reinterpret_cast<const uint16_t*>(w.packed.mapped);
-    if (!wp) fail("host backend: weight ", w.packed.describe(), " is not host-mapped");
+    const uint16_t* wp = u16p(w.packed);
     parallel_for(n, m * k, [&](int64_t j0, int64_t j1) {
-      std::vector<float> acc(size_t((j1 - j0) * m));
+      const int64_t nj = j1 - j0;
+      std::vector<float> acc(size_t(nj * m));
       if (has_f16c()) gemv_f16_avx2(xp, m, wp, w.kp, k, j0, j1, acc.data());
       else gemv_f16_plain(xp, m, wp, w.kp, k, j0, j1, acc.data());
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t r = 0; r < m; ++r) {
-          float v = acc[size_t((j - j0) * m + r)] + (bp ? bp[j] : 0.0f);
-          if (act == Activation::GeluErf) v = gelu_erf(v);
-          else if (act == Activation::GeluTanh) v = gelu_tanh(v);
-          yp[r * n + j] = rp ? v + rp[r * n + j] : v;  // rp may be yp: read before the write
-        }
+      for (int64_t r = 0; r < m; ++r)  // rp may be yp: epilogue_row reads before it writes
+        epilogue_row(acc.data() + r * nj, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, yp + r * n + j0, nj, act);
     });
     return;
   }
@@ -402,7 +402,7 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
     const int64_t budget = std::max<int64_t>(int64_t(1) << 19, m * 1024);  // floats
     const int64_t slab = std::min<int64_t>(n, std::max<int64_t>(64, budget / w.kp));
     t_widened.resize(size_t(slab * w.kp));
-    const auto* halves = reinterpret_cast<const uint16_t*>(w.packed.mapped);
+    const uint16_t* halves = u16p(w.packed);
     float* dst = t_widened.data();  // this thread's buffer, written by the pool's threads too
     for (int64_t j0 = 0; j0 < n; j0 += slab) {
       const int64_t nj = std::min(slab, n - j0);
@@ -587,7 +587,7 @@ void embed_tokens(const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32
     const int64_t pos = std::min<int64_t>(int64_t(pos0) + past + r % tokens, p - 1);
     float* yr = yp + r * d;
     if (table.dtype == DType::F16) {
-      halves_to_floats(reinterpret_cast<const uint16_t*>(f32(table)) + id * d, yr, d);
+      halves_to_floats(u16p(table) + id * d, yr, d);
     } else {
       const float* tr = f32(table) + id * d;
       for (int64_t j = 0; j < d; ++j) yr[j] = tr[j];
