@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 namespace glimpse {
 
@@ -30,7 +31,7 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   double setup_ms = 0;  // arena, upload, recording
 
   // image: the vision encoder over the batch; its last LayerNorm covers all tokens.
-  Allocator arena(ctx, MemoryKind::Device, "caption activations");
+  std::optional<Allocator> arena;  // the states, when not the recorded pass's
   Tensor states;
   std::unique_lock<std::mutex> replaying;  // holds `recorded` until its states are consumed
   if (recorded && !ctx.caps().host_ops) replaying = std::unique_lock<std::mutex>(recorded->busy, std::try_to_lock);
@@ -56,7 +57,8 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
     // Recorded for this call. Only the output outlives the pass: the pass's own activations (25 MB
     // for BLIP-base) are freed before decoding allocates the cross-attention K/V, so peak memory
     // holds one of the two, not both (CPU devices, where device memory is host memory).
-    states = arena.alloc(DType::F32, {b, n, d});
+    arena.emplace(ctx, MemoryKind::Device, "caption activations");
+    states = arena->alloc(DType::F32, {b, n, d});
     Allocator pass(ctx, MemoryKind::Device, "encoder activations");
     Tensor pv = pass.alloc(DType::F32, {b, 3, s, s});
     tensor_upload(ctx, pv, pixels.data(), pixels.size() * 4);

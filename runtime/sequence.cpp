@@ -127,7 +127,6 @@ void Sequence::dumps_write() {
   ++runs_;
 }
 
-
 VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
   if (pool_sets_left_ == 0) {
     VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings},

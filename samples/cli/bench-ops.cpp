@@ -8,7 +8,6 @@
 #include "runtime/pipeline.hpp"
 #include "samples/cli/commands.hpp"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
