@@ -3,16 +3,21 @@
 # registry, so build here and pack the binaries with tools/bench/gpu-bundle.sh, then run from the
 # repository root there with .gpu and .gl carried:
 #   tools/bench/gpu-check.sh OUTDIR            (OUTDIR defaults to $OUT)
-# It unpacks .gpu/bundle.tar.xz when there is no build/glimpse, and writes under OUTDIR: the device
+# It unpacks .gpu/bundle.tar.xz when there is no build/glimpse. Each step's output (the device
 # list, a real caption of the bundled sample, BLIP-base captioning against transformers on CUDA in
-# fp16 and fp32 (tools/bench/caption-compare.sh --peer transformers: markdown tables), glimpse's
-# per-op GPU profile of one caption, the whole test suite on the GPU, the op benchmark and startup
-# times; summary.txt lists each step's exit status. Each step has its own time limit; the whole
-# finishes in about 8 minutes. Where no CUDA PyTorch or transformers is found (this machine), the
+# fp16 and fp32 from tools/bench/caption-compare.sh --peer transformers as markdown tables,
+# glimpse's per-op GPU profile of one caption, the whole test suite on the GPU, the op benchmark,
+# startup times) goes into OUTDIR/gpu-check.tar.gz, rewritten after every step so a run cut short
+# keeps what it did; OUTDIR/summary.txt lists each step's exit status and time, and the tables and
+# test summary are printed at the end. Each step has its own time limit; the whole took 3.5
+# minutes on an H100. Where no CUDA PyTorch or transformers is found (this machine), the
 # peer is blip-torch.py on the CPU, so the script can be run end to end on lavapipe too.
 set -u
 cd "$(dirname "$0")/../.."
-out=${1:-${OUT:-/tmp/glimpse-gpu-check}}
+dest=${1:-${OUT:-/tmp/glimpse-gpu-check}}
+mkdir -p "$dest"
+# Step outputs are gathered in one archive (the device tool brings back at most 8 files).
+out=$(mktemp -d)/gpu-check
 mkdir -p "$out"
 if [ ! -x build/glimpse ] && [ -f .gpu/bundle.tar.xz ]; then
   tar -xJf .gpu/bundle.tar.xz
@@ -37,7 +42,8 @@ export GLIMPSE_CACHE_DIR=$(mktemp -d)  # starts cold
 step() {  # step NAME LIMIT_S COMMAND...: output to OUTDIR/NAME.txt, status to summary.txt
   local name=$1 limit=$2 t0=$SECONDS; shift 2
   timeout "$limit" "$@" > "$out/$name.txt" 2>&1
-  echo "$name rc=$? $((SECONDS - t0)) s" | tee -a "$out/summary.txt"
+  echo "$name rc=$? $((SECONDS - t0)) s" | tee -a "$dest/summary.txt"
+  tar -czf "$dest/gpu-check.tar.gz" -C "$(dirname "$out")" gpu-check
 }
 python=python3
 $python -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || python=/usr/bin/python3
@@ -49,6 +55,7 @@ step nvidia-smi 20 nvidia-smi
 step devices 60 build/glimpse devices
 if grep -q "no Vulkan driver" "$out/devices.txt"; then  # nothing else can run: say why and stop
   VK_LOADER_DEBUG=error,warn,info build/glimpse devices > "$out/vulkan-loader.txt" 2>&1
+  tar -czf "$dest/gpu-check.tar.gz" -C "$(dirname "$out")" gpu-check
   cat "$out/vulkan-driver.txt"; grep -iE "error|warn|nvidia|manifest" "$out/vulkan-loader.txt" | head -40
   exit 1
 fi
@@ -63,4 +70,5 @@ step profile-f16 60 env GLIMPSE_BACKEND=vulkan GLIMPSE_PROFILE=1 build/glimpse b
 step tests 240 env GLIMPSE_BACKEND=vulkan build/tests/glimpse_tests
 step bench-ops 90 build/glimpse bench ops --no-blas --reps 5
 step bench-startup 60 build/glimpse bench startup
-cat "$out/summary.txt"
+cat "$out"/caption-vs-*.txt
+tail -3 "$out/tests.txt"
