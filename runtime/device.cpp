@@ -252,16 +252,28 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   caps.coop_matrix = info.coop_matrix_f16 && caps.gpu_tuning && !env_flag("GLIMPSE_DISABLE_COOPMAT");
   // One lane per query leaves a GPU mostly idle at a ViT's few hundred queries per head.
   caps.attention_lanes = caps.gpu_tuning && info.subgroup_shuffle && info.subgroup_size >= 2;
+  caps.attention_coop = caps.coop_matrix && info.subgroup_shuffle;
   if (const char* attn = std::getenv("GLIMPSE_ATTENTION")) {
-    if (std::strcmp(attn, "lanes") == 0) {
+    if (std::strcmp(attn, "coop") == 0) {
+      if (!caps.coop_matrix || !info.subgroup_shuffle)
+        fail("GLIMPSE_ATTENTION=coop needs tensor cores (VK_NV_cooperative_matrix) and subgroup shuffles, which ",
+             info.name, " lacks");
+    } else if (std::strcmp(attn, "lanes") == 0) {
       if (!info.subgroup_shuffle || info.subgroup_size < 2)
         fail("GLIMPSE_ATTENTION=lanes needs subgroup shuffles, which ", info.name, " lacks");
       caps.attention_lanes = true;
+      caps.attention_coop = false;
     } else if (std::strcmp(attn, "query") == 0) {
       caps.attention_lanes = false;
+      caps.attention_coop = false;
     } else {
-      fail("GLIMPSE_ATTENTION must be 'lanes' or 'query', found '", attn, "'");
+      fail("GLIMPSE_ATTENTION must be 'coop', 'lanes' or 'query', found '", attn, "'");
     }
+  }
+  if (const char* n = std::getenv("GLIMPSE_ATTENTION_SUBGROUPS")) {
+    if (std::strcmp(n, "1") && std::strcmp(n, "2") && std::strcmp(n, "4"))
+      fail("GLIMPSE_ATTENTION_SUBGROUPS must be 1, 2 or 4, found '", n, "'");
+    caps.attention_coop_subgroups = uint32_t(n[0] - '0');
   }
   // On CPU/UMA devices the device-local memory is host-visible: upload by memcpy. The switch
   // forces the discrete-GPU path (device-local only, staging copies), e.g. to test it on lavapipe.

@@ -64,8 +64,12 @@ struct Caps {
   // fp16-weight GEMMs on tensor cores (VK_NV_cooperative_matrix); GLIMPSE_DISABLE_COOPMAT=1
   bool coop_matrix = false;
   // Many-query attention with several subgroup lanes per query (GPUs with subgroup shuffles);
-  // GLIMPSE_ATTENTION=lanes|query
+  // GLIMPSE_ATTENTION=coop|lanes|query
   bool attention_lanes = false;
+  // Many-query attention on tensor cores, for models run in fp16 (AttentionArgs::fp16): needs
+  // coop_matrix and subgroup shuffles; GLIMPSE_ATTENTION=coop|lanes|query
+  bool attention_coop = false;
+  uint32_t attention_coop_subgroups = 4;  // its workgroup: 1, 2 or 4 subgroups; GLIMPSE_ATTENTION_SUBGROUPS
   bool host_mapped = false;    // unified memory written directly, no staging; GLIMPSE_DISABLE_UMA=1
   // The host backend: ops run as CPU code (OpenBLAS for GEMMs) over the mapped memory, not as
   // shaders. Chosen on CPU devices (lavapipe) with unified memory when OpenBLAS loads;

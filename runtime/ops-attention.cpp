@@ -76,24 +76,30 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   // QB queries and a workgroup walks the keys together. On CPUs (lavapipe) 8 lanes x 4 queries
   // measured fastest (577x577: 26 ms vs 48 ms at 32 x 1); GPUs keep QB = 1 to save registers.
   const bool split = a.q_len <= 8;
+  // fp16 models on tensor cores: 16 queries per subgroup, the workgroup's subgroups sharing each
+  // K/V block.
+  const bool coop = !split && a.fp16 && ctx.caps().attention_coop && a.head_dim >= 32 && a.head_dim <= 64 &&
+                    a.head_dim % 16 == 0;
   // Many queries on GPUs with subgroup shuffles: LPQ lanes per query (the largest power of two up
   // to 16 dividing both the head's vec4 count and the smallest subgroup), 128 lanes a workgroup.
   uint32_t lpq = 0;
-  if (!split && ctx.caps().attention_lanes) {
+  if (!split && !coop && ctx.caps().attention_lanes) {
     const uint32_t d4 = a.head_dim / 4, sg = ctx.info().min_subgroup_size;
     for (uint32_t l = 16; l >= 2 && !lpq; l /= 2)
       if (d4 % l == 0 && sg % l == 0) lpq = l;
   }
   uint32_t wg, qb = 1;
-  if (split) wg = gpu ? 32 : 8;
+  if (coop) wg = 32 * ctx.caps().attention_coop_subgroups;
+  else if (split) wg = gpu ? 32 : 8;
   else if (lpq) wg = std::max<uint32_t>(128, ctx.info().subgroup_size);
   else if (gpu) wg = 64;
   else wg = 8, qb = 4;
   const std::string shader =
-      str(split ? "attention_split_" : lpq ? "attention_lanes_" : "attention_", texel ? "texel" : "ssbo");
+      str(coop ? "attention_coop_" : split ? "attention_split_" : lpq ? "attention_lanes_" : "attention_",
+          texel ? "texel" : "ssbo");
   std::vector<uint32_t> spec = {wg, a.head_dim, a.causal ? 1u : 0u, a.mask ? 1u : 0u};
   if (lpq) spec.push_back(lpq);
-  else if (!split) spec.push_back(qb);
+  else if (!split && !coop) spec.push_back(qb);
   const Pipeline& pipeline = ctx.pipelines().get(
       {shader,
        {BindingKind::Storage, kv, kv, BindingKind::Storage, BindingKind::Storage, BindingKind::Storage},
@@ -115,7 +121,10 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   const Bind v = texel ? Bind::texel(seq.texel_view(*a.v.t, VK_FORMAT_R32G32B32A32_SFLOAT)) : Bind::of(*a.v.t);
   const Bind binds[] = {Bind::of(*a.q.t), k, v, Bind::of(a.mask ? *a.mask : step),
                         Bind::of(*a.o.t), Bind::of(step)};
-  const uint32_t groups = split ? a.q_len : lpq ? detail::div_up(a.q_len * lpq, wg) : detail::div_up(a.q_len, wg * qb);
+  const uint32_t groups = coop    ? detail::div_up(a.q_len, wg / 2)  // 16 queries per 32 lanes
+                          : split ? a.q_len
+                          : lpq   ? detail::div_up(a.q_len * lpq, wg)
+                                  : detail::div_up(a.q_len, wg * qb);
   seq.dispatch(pipeline, binds, &push, groups, a.heads, a.batch, label);
 }
 

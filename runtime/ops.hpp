@@ -52,11 +52,19 @@ enum class LinearKernel {
   Coop,     // linear_coop.comp: tensor cores (VK_NV_cooperative_matrix), fp16 weights only
 };
 
+// The tensor-core GEMM's tiling (linear_coop.comp): a workgroup of wm x wn subgroups, each owning
+// tm x tn accumulators of 16x16, so an output tile of (wm*tm*16) x (wn*tn*16).
+struct CoopTile {
+  uint32_t wm = 0, wn = 0, tm = 0, tn = 0;  // all zero: chosen per shape (coop_tile_auto)
+  bool operator==(const CoopTile&) const = default;
+};
+
 struct LinearOptions {
   const Tensor* bias = nullptr;      // [N]
   Activation act = Activation::None; // applied after the bias
   const Tensor* residual = nullptr;  // [M, N], added last; may be y itself
   LinearKernel kernel = LinearKernel::Auto;
+  CoopTile coop_tile;                // LinearKernel::Coop only; GLIMPSE_COOP_TILE=WMxWNxTMxTN overrides
 };
 
 // y[M, N] = act(x[M, K] . W^T + bias) + residual, with M = x.numel() / K.
@@ -65,6 +73,10 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
 // The shader LinearKernel::Auto picks for M rows and weights stored as `weights` on the Vulkan
 // backend (Coop multiplies x rounded to fp16: tests build their references from this).
 LinearKernel linear_kernel_auto(const Caps& caps, DType weights, int64_t m);
+
+// The tensor-core tile for an M x N output; fail()s on a tile the kernel cannot run.
+CoopTile coop_tile_auto(int64_t m, int64_t n);
+void coop_tile_check(const Context& ctx, const CoopTile& t);
 
 // ---- normalisation ------------------------------------------------------------------------------
 
@@ -96,6 +108,9 @@ struct AttentionArgs {
   const Tensor* mask = nullptr;   // additive f32 [B, mask_batch_stride] over keys (padding)
   uint32_t mask_batch_stride = 0;
   float scale = 0;                // 0: 1/sqrt(head_dim)
+  // The model runs in fp16 (fp16 weights): many-query attention may round Q, K, V and the
+  // probabilities to fp16 and use tensor cores (Caps::attention_coop, head dims 32, 48 or 64).
+  bool fp16 = false;
 };
 void attention(Sequence& seq, const AttentionArgs& a);
 

@@ -14,11 +14,12 @@ namespace {
 struct AttnCase {
   uint32_t batch, heads, dh, tq, tk;
   bool causal, mask;
+  bool fp16 = false;  // AttentionArgs::fp16: compared with fp16-rounded Q, K, V at an fp16 bar
 };
 
 void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   INFO("attention b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
-                      << " causal=" << c.causal << " mask=" << c.mask);
+                      << " causal=" << c.causal << " mask=" << c.mask << " fp16=" << c.fp16);
   Allocator arena(ctx, MemoryKind::Device, "test");
   const uint32_t width = c.heads * c.dh;
   const Floats q = random_floats(size_t(c.batch) * c.tq * width, seed, -2, 2);
@@ -40,6 +41,7 @@ void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   a.q_len = c.tq;
   a.kv_len = c.tk;
   a.causal = c.causal;
+  a.fp16 = c.fp16;
   a.q = AttnView::dense(qt, c.tq, width);
   a.k = AttnView::dense(kt, c.tk, width);
   a.v = AttnView::dense(vt, c.tk, width);
@@ -52,11 +54,14 @@ void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   attention(seq, a);
   seq.run();
   const Floats got = download(o, ctx);
-  const Floats want = ref::attention(q, k, v, c.batch, c.heads, c.dh, c.tq, c.tk, c.causal,
+  // fp16 models: the tensor-core kernel rounds Q, K, V (the reference does too) and the
+  // probabilities (it cannot: that error, ~1e-8, is what the looser bar allows).
+  const auto in = [&](const Floats& f) { return c.fp16 ? round_to_half(f) : f; };
+  const Floats want = ref::attention(in(q), in(k), in(v), c.batch, c.heads, c.dh, c.tq, c.tk, c.causal,
                                      c.mask ? mask.data() : nullptr, 1.0f / std::sqrt(float(c.dh)));
   CHECK(all_finite(got));
   CHECK(guard_intact(o, ctx));
-  CHECK(nmse(got, want) < 1e-10);
+  CHECK(nmse(got, want) < (c.fp16 ? 1e-6 : 1e-10));
 }
 
 const AttnCase kCases[] = {
@@ -81,6 +86,26 @@ TEST_CASE("attention with GPU kernel shapes and storage-buffer K/V", "[attention
   }
   auto ctx = context_with({{"GLIMPSE_TUNING", "gpu"}});
   for (const AttnCase& c : kCases) check_attention(*ctx, c, seed += 10);
+}
+
+TEST_CASE("attention of fp16 models (tensor cores where the device has them)", "[attention][ops]") {
+  // Partial query tiles (16 per subgroup) and key blocks (32), head dims 32/48/64, causal, masks,
+  // batches; dims the tensor-core kernel does not take (16, 128) fall back to the fp32 kernels.
+  const AttnCase cases[] = {
+      {1, 12, 64, 577, 577, false, false, true}, {2, 3, 64, 40, 70, false, true, true},
+      {1, 2, 32, 16, 16, false, false, true},    {2, 2, 48, 33, 40, true, true, true},
+      {1, 4, 64, 9, 200, false, false, true},    {3, 1, 64, 130, 150, true, false, true},
+      {1, 2, 16, 20, 20, false, false, true},    {1, 2, 128, 20, 40, false, true, true},
+  };
+  uint32_t seed = 900;
+  if (!context().caps().attention_coop)
+    WARN("no tensor-core attention on " << context().info().name << ": only the fallback kernels are tested");
+  for (const AttnCase& c : cases) check_attention(context(), c, seed += 10);
+  if (!context().caps().attention_coop) return;
+  for (const char* subgroups : {"1", "2"}) {  // every workgroup shape the kernel may be given
+    auto ctx = context_with({{"GLIMPSE_ATTENTION_SUBGROUPS", subgroups}});
+    for (const AttnCase& c : cases) check_attention(*ctx, c, seed += 10);
+  }
 }
 
 TEST_CASE("attention reads a fused QKV projection through strided views", "[attention][ops]") {

@@ -22,6 +22,7 @@ struct LinearCase {
   bool bias = true;
   bool residual = false;
   WeightLayout layout = WeightLayout::OutIn;
+  CoopTile tile{};
 };
 
 std::string describe(const LinearCase& c) {
@@ -29,7 +30,8 @@ std::string describe(const LinearCase& c) {
   static const char* kernels[] = {"auto", "blocked", "split_k", "tiled", "coop"};
   return str("linear m=", c.m, " k=", c.k, " n=", c.n, " w=", dtype_name(c.dtype), " kernel=",
              kernels[int(c.kernel)], " act=", acts[int(c.act)], c.bias ? " +bias" : "", c.residual ? " +residual" : "",
-             c.layout == WeightLayout::InOut ? " conv1d" : "");
+             c.layout == WeightLayout::InOut ? " conv1d" : "",
+             c.tile == CoopTile{} ? "" : str(" tile=", c.tile.wm, "x", c.tile.wn, "x", c.tile.tm, "x", c.tile.tn));
 }
 
 // Runs one case on `ctx` and checks it against the reference. fp16 weights are compared with a
@@ -59,6 +61,7 @@ void check_linear(Context& ctx, const LinearCase& c, uint32_t seed) {
   opt.residual = c.residual ? &rt : nullptr;
   opt.act = c.act;
   opt.kernel = c.kernel;
+  opt.coop_tile = c.tile;
   linear(seq, xt, w, y, opt);
   seq.run();
 
@@ -106,6 +109,26 @@ TEST_CASE("linear on tensor cores (VK_NV_cooperative_matrix) matches the referen
   for (const auto& s : shapes) check_linear(ctx, {s[0], s[1], s[2], DType::F16, LinearKernel::Coop}, seed++);
   for (Activation act : {Activation::None, Activation::GeluErf, Activation::GeluTanh})
     for (bool residual : {false, true}) check_linear(ctx, {40, 96, 70, DType::F16, LinearKernel::Coop, act, true, residual}, seed++);
+  // Every tile shape the kernel may be given (coop_tile_auto's and the tuning sweep's), on shapes
+  // with partial tiles in M, N and K: each tile's loads, double buffering and epilogue.
+  const CoopTile tiles[] = {{1, 1, 1, 1}, {2, 2, 1, 2}, {2, 2, 2, 1}, {2, 2, 2, 2}, {2, 2, 4, 2}, {2, 2, 2, 4},
+                            {4, 2, 2, 2}, {2, 4, 2, 2}, {4, 2, 2, 4}, {4, 4, 2, 2}, {1, 4, 2, 2}, {4, 1, 2, 2}};
+  const int64_t tile_shapes[][3] = {{1, 8, 8}, {77, 100, 200}, {577, 768, 144}, {129, 3072, 70}};
+  for (const CoopTile& t : tiles) {
+    try {
+      coop_tile_check(ctx, t);
+    } catch (const Error& e) {
+      WARN(e.what());
+      continue;
+    }
+    for (const auto& s : tile_shapes) {
+      LinearCase c{s[0], s[1], s[2], DType::F16, LinearKernel::Coop, Activation::GeluErf, true, true};
+      c.tile = t;
+      check_linear(ctx, c, seed++);
+    }
+  }
+  CHECK_THROWS_WITH(coop_tile_check(ctx, {16, 16, 1, 1}), Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(coop_tile_check(ctx, {8, 2, 8, 8}), Catch::Contains("shared memory"));
   CHECK_THROWS_WITH(check_linear(ctx, {40, 96, 70, DType::F32, LinearKernel::Coop}, seed++),
                     Catch::Contains("needs fp16 weights"));
 }

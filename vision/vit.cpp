@@ -76,6 +76,7 @@ void VitEncoder::record(Sequence& seq, Allocator& arena, const Tensor& pixel_val
   a.k = {&qkv, uint32_t(d), w3, bs};
   a.v = {&qkv, uint32_t(2 * d), w3, bs};
   a.o = AttnView::dense(ctx, uint32_t(n), uint32_t(d));
+  a.fp16 = !layers.empty() && layers[0].qkv.dtype == DType::F16;  // tensor cores may round Q, K, V
   for (size_t i = 0; i < layers.size(); ++i) {
     const VitLayer& L = layers[i];
     // self-attention (pre-LN): x += projection(attn(qkv(layer_norm1(x))))

@@ -138,7 +138,8 @@ void bench_linear(Context& ctx, const Blas& blas, const Options& opt, int m, int
   }
 }
 
-void bench_attention(Context& ctx, const Options& opt, int tq, int tk, bool causal) {
+// fp16: as an fp16 model runs it (AttentionArgs::fp16: tensor cores where the device has them).
+void bench_attention(Context& ctx, const Options& opt, int tq, int tk, bool causal, bool fp16 = false) {
   const int heads = 12, dh = 64, width = heads * dh;
   Allocator acts(ctx, MemoryKind::Device, "bench activations");
   Tensor q = upload(ctx, acts, random_floats(size_t(tq) * width, 3), {1, tq, width});
@@ -151,6 +152,7 @@ void bench_attention(Context& ctx, const Options& opt, int tq, int tk, bool caus
   a.q_len = uint32_t(tq);
   a.kv_len = uint32_t(tk);
   a.causal = causal;
+  a.fp16 = fp16;
   a.q = AttnView::dense(q, tq, width);
   a.k = AttnView::dense(k, tk, width);
   a.v = AttnView::dense(v, tk, width);
@@ -160,8 +162,8 @@ void bench_attention(Context& ctx, const Options& opt, int tq, int tk, bool caus
   attention(seq, a);
   Timing t = time_interleaved(seq, opt.reps, [] {}, false);
   const double flop = 4.0 * heads * tq * tk * dh;
-  std::printf("%-8s %5d x %4d  %2dx%d %s  %9.3f ms %7.1f GFLOP/s\n", "attn", tq, tk, heads, dh,
-              causal ? "causal" : "      ", t.device_ms, flop / t.device_ms * 1e-6);
+  std::printf("%-8s %5d x %4d  %2dx%d %s %s  %9.3f ms %7.1f GFLOP/s\n", "attn", tq, tk, heads, dh,
+              causal ? "causal" : "      ", fp16 ? "f16" : "f32", t.device_ms, flop / t.device_ms * 1e-6);
   std::fflush(stdout);
 }
 
@@ -234,8 +236,10 @@ int bench_ops(const Common& common, const std::vector<std::string>& args) {
   }
   if (opt.wants("attn")) {
     bench_attention(ctx, opt, m, m, false);
+    if (ctx.caps().attention_coop) bench_attention(ctx, opt, m, m, false, true);
     bench_attention(ctx, opt, 1, 577, false);
     if (!opt.quick) bench_attention(ctx, opt, 20, 577, false);
+    if (!opt.quick && ctx.caps().attention_coop) bench_attention(ctx, opt, 20, 577, false, true);
     bench_attention(ctx, opt, 20, 20, true);
   }
   if (opt.wants("rows")) {
