@@ -41,7 +41,13 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
       recorded->batch = 0;  // stays invalid if recording throws
       recorded->seq.reset();
       recorded->arena = std::make_unique<Allocator>(ctx, MemoryKind::Device, "encoder pass");
-      recorded->pixels = recorded->arena->alloc(DType::F32, {b, 3, s, s});
+      recorded->host.reset();
+      if (!ctx.caps().host_mapped) {
+        recorded->host = std::make_unique<Allocator>(ctx, MemoryKind::Host, "encoder pixels", VkDeviceSize(b * 3 * s * s * 4));
+        recorded->pixels = recorded->host->alloc(DType::F32, {b, 3, s, s});
+      } else {
+        recorded->pixels = recorded->arena->alloc(DType::F32, {b, 3, s, s});
+      }
       recorded->states = recorded->arena->alloc(DType::F32, {b, n, d});
       recorded->seq = std::make_unique<Sequence>(ctx);
       recorded->seq->dump("pixel_values", recorded->pixels);
