@@ -56,27 +56,39 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
   std::vector<float> pixels;
   for (const Image& img : images) pixel_values_append(pre_, img, pixels);
 
-  // image, then the question encoded against it
+  // image, then the question encoded against it. On GPUs the image pass is recorded once per
+  // batch size and replayed (RecordedEncoder), the question's part recorded per call (its length
+  // varies); otherwise both go into one recording.
+  std::unique_lock<std::mutex> replaying;  // holds vision_pass_ until its states are consumed
+  const bool replay = vision_pass_.prepare(ctx_, *vision_, pixels, b, replaying);
   Allocator arena(ctx_, MemoryKind::Device, "vqa activations");
-  Tensor pv = arena.alloc(DType::F32, {b, 3, s, s});
-  tensor_upload(ctx_, pv, pixels.data(), pixels.size() * 4);
-  Tensor embeds = arena.alloc(DType::F32, {b, n, int64_t(cfg_.vision.hidden)});
   Tensor ids = arena.alloc(DType::U32, {b * lq});
   std::vector<uint32_t> tiled;
   for (int64_t i = 0; i < b; ++i) tiled.insert(tiled.end(), q.begin(), q.end());
   tensor_upload(ctx_, ids, tiled.data(), tiled.size() * 4);
   Tensor question_embeds = arena.alloc(DType::F32, {b, lq, d});
   {
+    Tensor embeds;
+    if (replay) {
+      vision_pass_.seq->run();
+      embeds = vision_pass_.states;
+    }
     Sequence seq(ctx_);
-    seq.dump("pixel_values", pv);
-    vision_->record(seq, arena, pv, embeds);
-    seq.dump("image_embeds", embeds);
+    if (!replay) {
+      Tensor pv = arena.alloc(DType::F32, {b, 3, s, s});
+      tensor_upload(ctx_, pv, pixels.data(), pixels.size() * 4);
+      embeds = arena.alloc(DType::F32, {b, n, int64_t(cfg_.vision.hidden)});
+      seq.dump("pixel_values", pv);
+      vision_->record(seq, arena, pv, embeds);
+      seq.dump("image_embeds", embeds);
+    }
     const CrossKv image_kv = encoder_->cross_alloc(arena, b, n);
     encoder_->record_cross(seq, embeds, image_kv);
     encoder_->record_encode(seq, arena, ids, b, lq, image_kv, question_embeds);
     seq.dump("question_embeds", question_embeds);
     seq.run();
   }
+  if (replaying.owns_lock()) replaying.unlock();
   std::vector<AnswerResult> results(images.size());
   if (opt.keep_tensors)
     for (int64_t i = 0; i < b; ++i) {

@@ -40,6 +40,7 @@ class BlipVqa {
   std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipText> encoder_;
   std::unique_ptr<BlipTextDecoder> decoder_;
+  RecordedEncoder vision_pass_;  // after the weights it reads: destroyed first
 };
 
 }  // namespace glimpse

@@ -15,6 +15,35 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }
 }  // namespace
 
+bool RecordedEncoder::prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values,
+                              int64_t b, std::unique_lock<std::mutex>& lock) {
+  if (ctx.caps().host_ops) return false;
+  lock = std::unique_lock<std::mutex>(busy, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (batch != b) {
+    const BlipVisionConfig& vc = encoder.config();
+    const int64_t s = vc.image_size;
+    batch = 0;  // stays invalid if recording throws
+    seq.reset();
+    arena = std::make_unique<Allocator>(ctx, MemoryKind::Device, "encoder pass");
+    host.reset();
+    if (!ctx.caps().host_mapped) {
+      host = std::make_unique<Allocator>(ctx, MemoryKind::Host, "encoder pixels", VkDeviceSize(b * 3 * s * s * 4));
+      pixels = host->alloc(DType::F32, {b, 3, s, s});
+    } else {
+      pixels = arena->alloc(DType::F32, {b, 3, s, s});
+    }
+    states = arena->alloc(DType::F32, {b, vc.tokens(), vc.hidden});
+    seq = std::make_unique<Sequence>(ctx);
+    seq->dump("pixel_values", pixels);
+    encoder.record(*seq, *arena, pixels, states);
+    seq->dump("image_embeds", states);
+    batch = b;
+  }
+  tensor_upload(ctx, pixels, pixel_values.data(), pixel_values.size() * 4);
+  return true;
+}
+
 std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConfig& pre, const VitEncoder& encoder,
                                           const TextDecoder& decoder, const std::vector<Image>& images,
                                           const std::vector<uint32_t>& start, int64_t max_len,
@@ -34,28 +63,8 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   std::optional<Allocator> arena;  // the states, when not the recorded pass's
   Tensor states;
   std::unique_lock<std::mutex> replaying;  // holds `recorded` until its states are consumed
-  if (recorded && !ctx.caps().host_ops) replaying = std::unique_lock<std::mutex>(recorded->busy, std::try_to_lock);
-  if (replaying.owns_lock()) {
+  if (recorded && recorded->prepare(ctx, encoder, pixels, b, replaying)) {
     // GPUs: the pass recorded once per batch size and replayed; a call costs an upload and a submit.
-    if (recorded->batch != b) {
-      recorded->batch = 0;  // stays invalid if recording throws
-      recorded->seq.reset();
-      recorded->arena = std::make_unique<Allocator>(ctx, MemoryKind::Device, "encoder pass");
-      recorded->host.reset();
-      if (!ctx.caps().host_mapped) {
-        recorded->host = std::make_unique<Allocator>(ctx, MemoryKind::Host, "encoder pixels", VkDeviceSize(b * 3 * s * s * 4));
-        recorded->pixels = recorded->host->alloc(DType::F32, {b, 3, s, s});
-      } else {
-        recorded->pixels = recorded->arena->alloc(DType::F32, {b, 3, s, s});
-      }
-      recorded->states = recorded->arena->alloc(DType::F32, {b, n, d});
-      recorded->seq = std::make_unique<Sequence>(ctx);
-      recorded->seq->dump("pixel_values", recorded->pixels);
-      encoder.record(*recorded->seq, *recorded->arena, recorded->pixels, recorded->states);
-      recorded->seq->dump("image_embeds", recorded->states);
-      recorded->batch = b;
-    }
-    tensor_upload(ctx, recorded->pixels, pixels.data(), pixels.size() * 4);
     states = recorded->states;
     setup_ms = ms_since(t0) - preprocess_ms;
     recorded->seq->run();

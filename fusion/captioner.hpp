@@ -47,7 +47,7 @@ class Captioner {
   virtual std::string detokenize(const std::vector<uint32_t>& ids) const = 0;
 };
 
-// A captioner's vision-encoder pass recorded once and replayed (Vulkan backend): its activations,
+// A model's vision-encoder pass recorded once and replayed (Vulkan backend): its activations,
 // pixel and state tensors and command buffer stay between calls for the last batch size, so
 // encoding costs a pixel upload and one submission (on an H100 the recording and allocation were
 // 6 ms of a 36 ms encode). One call at a time uses it; a concurrent call records its own pass.
@@ -60,6 +60,12 @@ struct RecordedEncoder {
   std::unique_ptr<Allocator> host;  // the pixels, when device memory is not host-visible
   Tensor pixels, states;
   std::unique_ptr<Sequence> seq;  // after `arena`: destroyed first
+
+  // On the Vulkan backend, when no other call holds it: takes `lock`, records the pass for batch
+  // `b` if it holds another, and uploads `pixel_values`; the caller then runs `seq` and reads
+  // `states` before releasing `lock`. Returns false, having done nothing, otherwise.
+  bool prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
+               std::unique_lock<std::mutex>& lock);
 };
 
 // The captioning flow both families share: preprocess, the vision encoder over the batch, then

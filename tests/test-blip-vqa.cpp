@@ -25,8 +25,6 @@ namespace {
 
 const fs::path kModel = fs::path(GLIMPSE_TEST_DATA) / "blip" / "tiny-vqa";
 
-
-
 }  // namespace
 
 TEST_CASE("BLIP VQA matches the PyTorch reference on a tiny checkpoint", "[blip][vqa][model]") {
@@ -70,4 +68,36 @@ TEST_CASE("BLIP VQA refuses empty questions and captioning folders", "[blip][vqa
   CHECK_THROWS_WITH(vqa.answer({img}, "bad \xff utf-8"), Catch::Contains("invalid UTF-8"));
   CHECK_THROWS_WITH(BlipVqa(context(), (kModel.parent_path() / "tiny-base").string()),
                     Catch::Contains("architecture BlipForConditionalGeneration is not BlipForQuestionAnswering"));
+}
+
+// On GPUs (the Vulkan backend) the image pass is recorded once per batch size and replayed: each
+// call must see its own image, and a batch-size change must re-record it.
+TEST_CASE("BLIP VQA encodes each call's images when its image pass is replayed", "[blip][vqa][model]") {
+  const auto g = nlohmann::json::parse(std::ifstream(kModel / "goldens.json"));
+  const Image photo = image_load((fs::path(GLIMPSE_TEST_DATA) / "blip" / g["image"].get<std::string>()).string());
+  Image ramp;  // a second, different image
+  ramp.width = 64, ramp.height = 48;
+  for (int i = 0; i < ramp.width * ramp.height; ++i)
+    for (int c = 0; c < 3; ++c) ramp.rgb.push_back(uint8_t((i * (c + 1)) % 251));
+  const std::string question = g["cases"][0]["question"].get<std::string>();
+  AnswerOptions opt;
+  opt.keep_tensors = true;
+  auto embeds = [&](BlipVqa& vqa, const std::vector<Image>& images) {
+    std::vector<std::vector<float>> out;
+    for (const AnswerResult& r : vqa.answer(images, question, opt)) out.push_back(r.question_embeds);
+    return out;
+  };
+  BlipVqa fresh_photo(context(), kModel.string()), fresh_ramp(context(), kModel.string());
+  const std::vector<float> want_photo = embeds(fresh_photo, {photo})[0], want_ramp = embeds(fresh_ramp, {ramp})[0];
+  REQUIRE(max_abs_diff(want_photo, want_ramp) > 1e-3);  // the image matters
+
+  BlipVqa vqa(context(), kModel.string());
+  for (int round = 0; round < 2; ++round) {
+    INFO("round " << round);
+    CHECK(max_abs_diff(embeds(vqa, {photo})[0], want_photo) == 0);
+    CHECK(max_abs_diff(embeds(vqa, {ramp})[0], want_ramp) == 0);
+    const auto both = embeds(vqa, {ramp, photo});  // batch 2: re-recorded; GEMMs of other shapes
+    CHECK(max_abs_diff(both[0], want_ramp) < 1e-4);
+    CHECK(max_abs_diff(both[1], want_photo) < 1e-4);
+  }
 }
