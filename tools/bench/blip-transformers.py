@@ -4,7 +4,9 @@
 tools/bench/blip-torch.py and printing the same JSON keys, so tools/bench/caption-compare.sh can put
 either beside glimpse (`--peer transformers`). total_ms is one generate() call: the image encode plus
 20 greedy tokens (min_new_tokens = max_new_tokens, so a random model's early EOS cannot shorten it);
-encode_ms is the vision model alone; decode_ms_per_token is the rest over the tokens. Needs
+encode_ms is the per-image work, counted as glimpse and blip-torch.py count it: the vision model and
+the image's cross-attention K/V in each text layer (generate() projects them once, at its first
+step); decode_ms_per_token is the rest of generate() over the tokens. Needs
 transformers and a CUDA PyTorch (the GPU machine's python3); not used in CI.
 """
 import argparse
@@ -48,7 +50,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16"])
-    ap.add_argument("--encode-batch", type=int, default=0, help="instead: time encoding N images at once")
+    ap.add_argument("--encode-batch", type=int, default=0,
+                    help="instead: time encoding N images at once (and their cross-attention K/V)")
     args = ap.parse_args()
     device, dtype = torch.device(args.device), torch.float16 if args.dtype == "fp16" else torch.float32
     torch.manual_seed(0)
@@ -69,7 +72,16 @@ def main():
 
     n = max(args.encode_batch, 1)
     pixel_values = torch.randn(n, 3, 384, 384, device=device, dtype=dtype)
-    encode = lambda pv: model.vision_model(pixel_values=pv)[0]
+    try:
+        cross = [layer.crossattention.self for layer in model.text_decoder.bert.encoder.layer]
+    except AttributeError as e:
+        sys.exit(f"blip-transformers.py: no cross-attention layers where transformers {transformers.__version__} "
+                 f"had them ({e})")
+
+    def encode(pv):
+        states = model.vision_model(pixel_values=pv)[0]
+        return states, [(a.key(states), a.value(states)) for a in cross]
+
     if args.encode_batch:
         for _ in range(2):
             timed(lambda: encode(pixel_values))  # warm-up (cuBLAS handles, kernels)

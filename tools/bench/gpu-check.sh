@@ -6,11 +6,13 @@
 # It unpacks .gpu/bundle.tar.xz when there is no build/glimpse. Each step's output (the device
 # list, a real caption of the bundled sample, BLIP-base captioning against transformers on CUDA in
 # fp16 and fp32 from tools/bench/caption-compare.sh --peer transformers as markdown tables,
-# glimpse's per-op GPU profile of one caption, the whole test suite on the GPU, the op benchmark,
-# startup times) goes into OUTDIR/gpu-check.tar.gz, rewritten after every step so a run cut short
-# keeps what it did; OUTDIR/summary.txt lists each step's exit status and time, and the tables and
-# test summary are printed at the end. Each step has its own time limit; the whole took 3.5
-# minutes on an H100. Where no CUDA PyTorch or transformers is found (this machine), the
+# glimpse's per-op GPU profile of one caption, the tensor-core tuning table of
+# tools/bench/coop-tune.sh, the whole test suite on the GPU, the op benchmark, startup times) goes
+# into OUTDIR/gpu-check.tar.gz, rewritten after every step so a run cut short keeps what it did;
+# OUTDIR/summary.txt lists each step's exit status and time, and the tables and test summary are
+# printed at the end. Each step has its own time limit; the whole took 3.5 minutes on an H100.
+# GPU_CHECK_VARIANT="LABEL=ENV ARGS" adds a glimpse variant to the comparisons (e.g. a kill switch).
+# Where no CUDA PyTorch or transformers is found (this machine), the
 # peer is blip-torch.py on the CPU, so the script can be run end to end on lavapipe too.
 set -u
 cd "$(dirname "$0")/../.."
@@ -64,11 +66,13 @@ for dtype in fp16 fp32; do
   [ "$peer_device" = cpu ] && [ "$dtype" = fp16 ] && continue  # no fp16 matmuls in CPU PyTorch 1.13
   step "caption-vs-$peer-$dtype" 200 env PYTHON=$python tools/bench/caption-compare.sh --rounds 3 --peer $peer \
     --peer-args "--device $peer_device --dtype $dtype" \
-    --variant "vulkan f16=GLIMPSE_BACKEND=vulkan --f16" --variant "vulkan f32=GLIMPSE_BACKEND=vulkan"
+    --variant "vulkan f16=GLIMPSE_BACKEND=vulkan --f16" --variant "vulkan f32=GLIMPSE_BACKEND=vulkan" \
+    ${GPU_CHECK_VARIANT:+--variant "$GPU_CHECK_VARIANT"}
 done
 step profile-f16 60 env GLIMPSE_BACKEND=vulkan GLIMPSE_PROFILE=1 build/glimpse bench caption --config blip-base --reps 1 --f16
+step coop-tune 150 tools/bench/coop-tune.sh
 step tests 240 env GLIMPSE_BACKEND=vulkan build/tests/glimpse_tests
 step bench-ops 90 build/glimpse bench ops --no-blas --reps 5
 step bench-startup 60 build/glimpse bench startup
-cat "$out"/caption-vs-*.txt
+cat "$out"/caption-vs-*.txt "$out/coop-tune.txt"
 tail -3 "$out/tests.txt"
