@@ -16,11 +16,11 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 bool RecordedEncoder::prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values,
-                              int64_t b, std::unique_lock<std::mutex>& lock) {
+                              int64_t b, std::unique_lock<std::mutex>& lock, const TextDecoder* decoder) {
   if (ctx.caps().host_ops) return false;
   lock = std::unique_lock<std::mutex>(busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  if (batch != b) {
+  if (batch != b || cross_for != decoder) {
     const BlipVisionConfig& vc = encoder.config();
     const int64_t s = vc.image_size;
     batch = 0;  // stays invalid if recording throws
@@ -38,6 +38,12 @@ bool RecordedEncoder::prepare(Context& ctx, const VitEncoder& encoder, const std
     seq->dump("pixel_values", pixels);
     encoder.record(*seq, *arena, pixels, states);
     seq->dump("image_embeds", states);
+    cross = {};
+    if (decoder) {
+      cross = decoder->cross_alloc(*arena, b, vc.tokens());
+      decoder->record_cross(*seq, states, cross);
+    }
+    cross_for = decoder;
     batch = b;
   }
   tensor_upload(ctx, pixels, pixel_values.data(), pixel_values.size() * 4);
@@ -63,7 +69,8 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   std::optional<Allocator> arena;  // the states, when not the recorded pass's
   Tensor states;
   std::unique_lock<std::mutex> replaying;  // holds `recorded` until its states are consumed
-  if (recorded && recorded->prepare(ctx, encoder, pixels, b, replaying)) {
+  const bool beams = opt.gen.num_beams > 1;  // beam rows take their own copies of the cross K/V
+  if (recorded && recorded->prepare(ctx, encoder, pixels, b, replaying, &decoder)) {
     // GPUs: the pass recorded once per batch size and replayed; a call costs an upload and a submit.
     states = recorded->states;
     setup_ms = ms_since(t0) - preprocess_ms;
@@ -101,7 +108,9 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   std::vector<std::vector<float>> logits0;
   Decoding decoding(ctx, decoder);
   double cross_ms = 0;
-  const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr, &cross_ms);
+  const CrossKv* cross = replaying.owns_lock() && !beams ? &recorded->cross : nullptr;  // computed in the pass
+  const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr,
+                                     &cross_ms, cross);
   const double decode_ms = ms_since(t1) - cross_ms;
   encode_ms += cross_ms;  // the image's cross-attention K/V are per-image work
   if (env_flag("GLIMPSE_PROFILE"))

@@ -26,7 +26,8 @@ struct Decoding::Request {
 std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
                                                           const std::vector<uint32_t>& prompt,
                                                           const GenerationConfig& gen, int64_t max_len,
-                                                          std::vector<std::vector<float>>* logits0, double* cross_ms) {
+                                                          std::vector<std::vector<float>>* logits0, double* cross_ms,
+                                                          const CrossKv* cross) {
   if (gen.num_beams > 1 && gen.do_sample) fail("generate: beam search with sampling is not supported");
   if (prompt.empty()) fail("generate: empty decoder prompt");
   const DecoderTokens tk = decoder_.tokens();
@@ -36,7 +37,10 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
   rq.beams = std::max(1, gen.num_beams);
   rq.rows = batch * rq.beams;
   rq.state = decoder_.decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
-  rq.cross = decoder_.cross_alloc(rq.arena, rq.rows, tokens);
+  if (cross && (cross->batch != rq.rows || cross->tokens != tokens))
+    fail("internal error: generate() was given cross-attention K/V for ", cross->batch, " x ", cross->tokens,
+         " states, needs ", rq.rows, " x ", tokens);
+  rq.cross = cross ? *cross : decoder_.cross_alloc(rq.arena, rq.rows, tokens);
   rq.logits = rq.arena.alloc(DType::F32, {rq.rows, tk.vocab});
   rq.next = rq.host.alloc(DType::U32, {rq.rows});
   rq.next_logit = rq.host.alloc(DType::F32, {rq.rows});
@@ -45,7 +49,7 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
   rq.tokens.assign(size_t(rq.rows), 0);
 
   const auto t0 = std::chrono::steady_clock::now();
-  {  // the states' cross-attention K/V, once per input (copied per beam row)
+  if (!cross) {  // the states' cross-attention K/V, once per input (copied per beam row)
     Sequence seq(ctx_);
     if (rq.beams > 1) {
       Tensor per_beam = rq.host.alloc(DType::U32, {rq.rows});

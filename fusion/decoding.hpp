@@ -18,10 +18,11 @@ class Decoding {
   // states: [B, N, Ve] on the device. Every input starts from `prompt` and generates until
   // max_len ids (prompt included) or eos. With logits0, the first step's logits per input; with
   // cross_ms, the time spent on the states' cross-attention K/V (once per input: encoding work).
+  // `cross`, when given, holds those K/V already (one row per input: greedy and sampling only).
   std::vector<std::vector<uint32_t>> generate(const Tensor& states, int64_t batch, int64_t tokens,
                                               const std::vector<uint32_t>& prompt, const GenerationConfig& gen,
                                               int64_t max_len, std::vector<std::vector<float>>* logits0 = nullptr,
-                                              double* cross_ms = nullptr);
+                                              double* cross_ms = nullptr, const CrossKv* cross = nullptr);
 
  private:
   struct Request;
