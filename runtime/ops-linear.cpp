@@ -5,9 +5,8 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
-
 #include <cstring>
+#include <optional>
 
 namespace glimpse {
 
