@@ -213,24 +213,65 @@ float exp_sum(float* row, int64_t n, float scale, float shift) {
   return has_avx2_fma() ? exp_sum_avx2(row, n, scale, shift) : exp_sum_base(row, n, scale, shift);
 }
 
-// dst[j] = act(src[j] + bias[j]) + res[j] over one row (bias, res optional; res may be dst).
+// Attention logits: s[j] = s[j] * scale + mask[j] (mask optional) for j < visible, -inf from
+// there; returns the row's maximum. GCC does not vectorise a float max reduction without
+// fast-math, so the AVX2 version is written with intrinsics.
+float logits_max_base(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
+  const int64_t end = std::clamp<int64_t>(visible, 0, n);
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < end; ++j) {
+    s[j] = s[j] * scale + (mask ? mask[j] : 0.0f);
+    mx = std::max(mx, s[j]);
+  }
+  std::fill(s + end, s + n, -std::numeric_limits<float>::infinity());
+  return mx;
+}
+#ifdef GLIMPSE_HOST_X86
+GLIMPSE_TARGET_AVX2 float logits_max_avx2(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
+  const int64_t end = std::clamp<int64_t>(visible, 0, n), end8 = end / 8 * 8;
+  const __m256 vscale = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < end8; j += 8) {
+    const __m256 x = _mm256_loadu_ps(s + j);
+    const __m256 y = mask ? _mm256_fmadd_ps(x, vscale, _mm256_loadu_ps(mask + j)) : _mm256_mul_ps(x, vscale);
+    _mm256_storeu_ps(s + j, y);
+    vmax = _mm256_max_ps(vmax, y);
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  const float tail = logits_max_base(s + end8, n - end8, scale, mask ? mask + end8 : nullptr, end - end8);
+  return std::max(_mm_cvtss_f32(h), tail);
+}
+#else
+float logits_max_avx2(float*, int64_t, float, const float*, int64_t) { return 0; }
+#endif
+float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
+  return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
+}
+
+// dst[j] = act(src[j] + bias[j]) + res[j] over one row (bias, res optional; src and res may be
+// dst). In chunks through a stack buffer, the bias, activation and residual choices made per
+// chunk: each element loop is straight-line and vectorises. (Choosing per element kept GELU
+// scalar: 12.5 ms for BLIP-base's 577x768->3072 fc1 with GELU against 7.3 ms without.)
 __attribute__((always_inline)) inline void epilogue_row_body(const float* src, const float* bias, const float* res,
                                                              float* dst, int64_t n, Activation act) {
-  if (act == Activation::GeluErf) {
-    for (int64_t j = 0; j < n; ++j) {
-      const float v = gelu_erf(src[j] + (bias ? bias[j] : 0.0f));
-      dst[j] = res ? v + res[j] : v;
-    }
-  } else if (act == Activation::GeluTanh) {
-    for (int64_t j = 0; j < n; ++j) {
-      const float v = gelu_tanh(src[j] + (bias ? bias[j] : 0.0f));
-      dst[j] = res ? v + res[j] : v;
-    }
-  } else {
-    for (int64_t j = 0; j < n; ++j) {
-      const float v = src[j] + (bias ? bias[j] : 0.0f);
-      dst[j] = res ? v + res[j] : v;
-    }
+  constexpr int64_t kChunk = 256;
+  float t[kChunk];
+  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const int64_t c = std::min(kChunk, n - j0);
+    if (bias)
+      for (int64_t j = 0; j < c; ++j) t[j] = src[j0 + j] + bias[j0 + j];
+    else
+      for (int64_t j = 0; j < c; ++j) t[j] = src[j0 + j];
+    if (act == Activation::GeluErf)
+      for (int64_t j = 0; j < c; ++j) t[j] = gelu_erf(t[j]);
+    else if (act == Activation::GeluTanh)
+      for (int64_t j = 0; j < c; ++j) t[j] = gelu_tanh(t[j]);
+    if (res)
+      for (int64_t j = 0; j < c; ++j) dst[j0 + j] = t[j] + res[j0 + j];
+    else
+      for (int64_t j = 0; j < c; ++j) dst[j0 + j] = t[j];
   }
 }
 GLIMPSE_TARGET_AVX2 void epilogue_row_avx2(const float* src, const float* bias, const float* res, float* dst, int64_t n,
@@ -489,12 +530,14 @@ void attention(const AttentionArgs& a) {
   // Scores of one (batch, head): row i holds query i's logits over the keys, then its weights.
   auto weights_finish = [&](float* s, uint32_t b, uint32_t i) {
     const float* mrow = mask ? mask + size_t(b) * a.mask_batch_stride : nullptr;
-    const int64_t visible = a.causal ? int64_t(tk) - int64_t(tq) + int64_t(i) : int64_t(tk) - 1;
-    for (uint32_t j = 0; j < tk; ++j) {
-      float x = s[j] * scale + (mrow ? mrow[j] : 0.0f);
-      s[j] = int64_t(j) > visible ? neg_inf : x;
+    const int64_t visible = a.causal ? int64_t(tk) - int64_t(tq) + int64_t(i) + 1 : int64_t(tk);
+    const float mx = logits_max(s, tk, scale, mrow, visible);
+    if (mx == neg_inf) {  // nothing visible: zeros, as the shaders give
+      std::fill(s, s + tk, 0.0f);
+      return;
     }
-    softmax_row(s, tk, 1.0f);
+    const float inv = 1.0f / exp_sum(s, tk, 1.0f, mx);
+    for (uint32_t j = 0; j < tk; ++j) s[j] *= inv;
   };
   const size_t pairs = size_t(a.batch) * a.heads;
   if (tq > 8) {
