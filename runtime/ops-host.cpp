@@ -246,6 +246,54 @@ GLIMPSE_TARGET_AVX2 float logits_max_avx2(float* s, int64_t n, float scale, cons
 #else
 float logits_max_avx2(float*, int64_t, float, const float*, int64_t) { return 0; }
 #endif
+// Decode attention over a few queries: one (batch, head) and query at a time, s[j] = q . k_j
+// over the keys, then o = sum_j s[j] v_j. The dot products are float sum reductions, which GCC
+// keeps scalar without fast-math: 8 lanes of partial sums (AVX2) instead.
+void decode_attend_base(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                        int64_t tk, int64_t dh, float* s, float* o, bool weights) {
+  if (!weights) {
+    for (int64_t j = 0; j < tk; ++j) {
+      float dot = 0;
+      for (int64_t d = 0; d < dh; ++d) dot += q[d] * k[j * k_stride + d];
+      s[j] = dot;
+    }
+    return;
+  }
+  std::fill(o, o + dh, 0.0f);
+  for (int64_t j = 0; j < tk; ++j)
+    for (int64_t d = 0; d < dh; ++d) o[d] += s[j] * v[j * v_stride + d];
+}
+#ifdef GLIMPSE_HOST_X86
+GLIMPSE_TARGET_AVX2 void decode_attend_avx2(const float* q, const float* k, int64_t k_stride, const float* v,
+                                            int64_t v_stride, int64_t tk, int64_t dh, float* s, float* o, bool weights) {
+  if (dh % 8) return decode_attend_base(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
+  if (!weights) {
+    for (int64_t j = 0; j < tk; ++j) {
+      const float* kj = k + j * k_stride;
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t d = 0; d < dh; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+      const __m128 p = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      s[j] = _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+    }
+    return;
+  }
+  for (int64_t d0 = 0; d0 < dh; d0 += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < tk; ++j) acc = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), _mm256_loadu_ps(v + j * v_stride + d0), acc);
+    _mm256_storeu_ps(o + d0, acc);
+  }
+}
+#else
+void decode_attend_avx2(const float*, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, float*,
+                        bool) {}
+#endif
+// weights false: the scores s = q . k_j; true: o = sum_j s[j] v_j.
+void decode_attend(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride, int64_t tk,
+                   int64_t dh, float* s, float* o, bool weights) {
+  if (has_avx2_fma()) decode_attend_avx2(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
+  else decode_attend_base(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
+}
 float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
   return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
 }
@@ -583,20 +631,12 @@ void attention(const AttentionArgs& a) {
       const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
       for (uint32_t i = 0; i < tq; ++i) {
         const float* qi = q + size_t(b) * a.q.batch_stride + size_t(i) * a.q.token_stride + h * dh;
-        for (uint32_t j = 0; j < tk; ++j) {
-          const float* kj = k + size_t(b) * a.k.batch_stride + size_t(j) * a.k.token_stride + h * dh;
-          float dot = 0;
-          for (uint32_t d = 0; d < dh; ++d) dot += qi[d] * kj[d];
-          s[j] = dot;
-        }
-        weights_finish(s.data(), b, i);
+        const float* kh = k + size_t(b) * a.k.batch_stride + h * dh;
+        const float* vh = v + size_t(b) * a.v.batch_stride + h * dh;
         float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
-        std::fill(oi, oi + dh, 0.0f);
-        for (uint32_t j = 0; j < tk; ++j) {
-          const float* vj = v + size_t(b) * a.v.batch_stride + size_t(j) * a.v.token_stride + h * dh;
-          const float wj = s[j];
-          for (uint32_t d = 0; d < dh; ++d) oi[d] += wj * vj[d];
-        }
+        decode_attend(qi, kh, a.k.token_stride, vh, a.v.token_stride, tk, dh, s.data(), oi, false);
+        weights_finish(s.data(), b, i);
+        decode_attend(qi, kh, a.k.token_stride, vh, a.v.token_stride, tk, dh, s.data(), oi, true);
       }
     }
   });
