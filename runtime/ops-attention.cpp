@@ -27,6 +27,13 @@ void view_check(const char* op, const char* name, const AttnView& v, uint32_t ba
          v.token_stride, ", offset ", v.offset, ") overruns ", v.t->describe());
 }
 
+// shaders/attention_coop.comp's shared memory: K and V blocks (2 stages x 32 keys x DH/8 + 1
+// units of 16 bytes each), and per subgroup a half scratch (16 x DH/4 + 2 units of 8 bytes) and a
+// float scratch (16 x DH + 8 floats).
+uint64_t attention_coop_bytes(uint32_t dh, uint32_t subgroups) {
+  return 2 * 2 * 32 * uint64_t(dh / 8 + 1) * 16 + uint64_t(subgroups) * 16 * ((dh / 4 + 2) * 8 + (dh + 8) * 4);
+}
+
 }  // namespace
 
 void attention(Sequence& seq, const AttentionArgs& a) {
@@ -77,9 +84,11 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   // measured fastest (577x577: 26 ms vs 48 ms at 32 x 1); GPUs keep QB = 1 to save registers.
   const bool split = a.q_len <= 8;
   // fp16 models on tensor cores: 16 queries per subgroup, the workgroup's subgroups sharing each
-  // K/V block.
+  // K/V block (fewer subgroups where the device has less shared memory than 4 need).
+  uint32_t subgroups = ctx.caps().attention_coop_subgroups;
+  while (subgroups > 1 && attention_coop_bytes(a.head_dim, subgroups) > ctx.info().max_shared_memory) subgroups /= 2;
   const bool coop = !split && a.fp16 && ctx.caps().attention_coop && a.head_dim >= 32 && a.head_dim <= 64 &&
-                    a.head_dim % 16 == 0;
+                    a.head_dim % 16 == 0 && attention_coop_bytes(a.head_dim, subgroups) <= ctx.info().max_shared_memory;
   // Many queries on GPUs with subgroup shuffles: LPQ lanes per query (the largest power of two up
   // to 16 dividing both the head's vec4 count and the smallest subgroup), 128 lanes a workgroup.
   uint32_t lpq = 0;
@@ -89,7 +98,7 @@ void attention(Sequence& seq, const AttentionArgs& a) {
       if (d4 % l == 0 && sg % l == 0) lpq = l;
   }
   uint32_t wg, qb = 1;
-  if (coop) wg = 32 * ctx.caps().attention_coop_subgroups;
+  if (coop) wg = 32 * subgroups;
   else if (split) wg = gpu ? 32 : 8;
   else if (lpq) wg = std::max<uint32_t>(128, ctx.info().subgroup_size);
   else if (gpu) wg = 64;

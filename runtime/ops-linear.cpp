@@ -100,16 +100,24 @@ LinearKernel linear_kernel_auto(const Caps& caps, DType weights, int64_t m) {
   return caps.gpu_tuning ? LinearKernel::Tiled : LinearKernel::Blocked;
 }
 
-CoopTile coop_tile_auto(int64_t m, int64_t n) {
+uint64_t coop_tile_shared_bytes(const CoopTile& t) {
+  // shaders/linear_coop.comp: two stages of x and W rows of 80 bytes, a 1 KB scratch per subgroup.
+  const uint64_t bm = uint64_t(t.wm) * t.tm * 16, bn = uint64_t(t.wn) * t.tn * 16;
+  return 2 * (bm + bn) * 80 + uint64_t(t.wm) * t.wn * 1024;
+}
+
+CoopTile coop_tile_auto(int64_t m, int64_t n, uint64_t max_shared) {
   // Measured on an H100 (132 SMs) with tools/bench/coop-tune.sh at BLIP-base's 577 rows, ms:
   //   768->2304 and 768->3072: 128x128 (4x2x2x4) 0.044 and 0.044, 64x128 0.048/0.048, 64x64 0.056/0.057;
   //   768->768 and 3072->768: 32x64 (2x2x1x2) 0.021 and 0.062, 64x64 0.029/0.085, 128x128 0.046/0.132.
   // Big tiles win while there are enough of them to fill the SMs (5 x 18 = 90 did); below that
-  // the smallest tile, which keeps the most workgroups in flight.
+  // the smallest tile, which keeps the most workgroups in flight. A tile needing more shared
+  // memory than the device has gives way to the next.
   const auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
-  if (tiles(128, 128) >= 80) return {4, 2, 2, 4};
-  if (tiles(64, 128) >= 80) return {2, 4, 2, 2};
-  return {2, 2, 1, 2};
+  const CoopTile big{4, 2, 2, 4}, wide{2, 4, 2, 2}, small{2, 2, 1, 2};
+  if (tiles(128, 128) >= 80 && coop_tile_shared_bytes(big) <= max_shared) return big;
+  if (tiles(64, 128) >= 80 && coop_tile_shared_bytes(wide) <= max_shared) return wide;
+  return small;
 }
 
 void coop_tile_check(const Context& ctx, const CoopTile& t) {
@@ -117,9 +125,7 @@ void coop_tile_check(const Context& ctx, const CoopTile& t) {
   if (!in(t.wm, 8) || !in(t.wn, 8) || !in(t.tm, 8) || !in(t.tn, 8) || t.wm * t.wn > 16)
     fail("linear: tensor-core tile ", t.wm, "x", t.wn, "x", t.tm, "x", t.tn,
          " is out of range (1 to 8 each, at most 16 subgroups)");
-  // shaders/linear_coop.comp: two stages of x and W rows of 80 bytes, a 1 KB scratch per subgroup.
-  const uint64_t bm = t.wm * t.tm * 16, bn = t.wn * t.tn * 16;
-  const uint64_t bytes = 2 * (bm + bn) * 80 + uint64_t(t.wm) * t.wn * 1024;
+  const uint64_t bytes = coop_tile_shared_bytes(t);
   if (bytes > ctx.info().max_shared_memory)
     fail("linear: tensor-core tile ", t.wm, "x", t.wn, "x", t.tm, "x", t.tn, " needs ", bytes,
          " bytes of shared memory; ", ctx.info().name, " has ", ctx.info().max_shared_memory);
@@ -197,7 +203,7 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
     case LinearKernel::Coop: {
       CoopTile t = opt.coop_tile;
       if (const auto env = coop_tile_env()) t = *env;
-      if (t == CoopTile{}) t = coop_tile_auto(m, w.n);
+      if (t == CoopTile{}) t = coop_tile_auto(m, w.n, ctx.info().max_shared_memory);
       coop_tile_check(ctx, t);
       shader = "linear_coop_";
       wg = t.wm * t.wn * 32, tm = t.wm * t.tm * 16, tn = t.wn * t.tn * 16;

@@ -74,8 +74,10 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
 // backend (Coop multiplies x rounded to fp16: tests build their references from this).
 LinearKernel linear_kernel_auto(const Caps& caps, DType weights, int64_t m);
 
-// The tensor-core tile linear() picks for an M x N output.
-CoopTile coop_tile_auto(int64_t m, int64_t n);
+// The tensor-core tile linear() picks for an M x N output on a device with `max_shared` bytes of
+// shared memory per workgroup, and the bytes a tile needs.
+CoopTile coop_tile_auto(int64_t m, int64_t n, uint64_t max_shared);
+uint64_t coop_tile_shared_bytes(const CoopTile& t);
 // fail()s, naming the tile, when it is out of range or needs more shared memory than `ctx` has.
 void coop_tile_check(const Context& ctx, const CoopTile& t);
 

@@ -97,6 +97,18 @@ TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[line
   }
 }
 
+TEST_CASE("the tensor-core GEMM's tile choice", "[linear][ops]") {
+  // Big tiles where there are enough of them to fill an H100, never more shared memory than the
+  // device has (the smallest, 19 KB, is the fallback). Runs everywhere: no device needed.
+  CHECK(coop_tile_auto(577, 3072, 49152) == CoopTile{4, 2, 2, 4});
+  CHECK(coop_tile_auto(577, 768, 49152) == CoopTile{2, 2, 1, 2});
+  CHECK(coop_tile_auto(577 * 8, 768, 49152) == CoopTile{4, 2, 2, 4});
+  CHECK(coop_tile_auto(577, 3072, 40000) == CoopTile{2, 4, 2, 2});
+  CHECK(coop_tile_auto(577, 3072, 32768) == CoopTile{2, 2, 1, 2});
+  CHECK(coop_tile_shared_bytes({4, 2, 2, 4}) == 49152);
+  CHECK(coop_tile_shared_bytes({2, 2, 1, 2}) == 19456);
+}
+
 TEST_CASE("linear on tensor cores (VK_NV_cooperative_matrix) matches the reference", "[linear][ops]") {
   Context& ctx = context();
   if (!ctx.caps().coop_matrix) {
