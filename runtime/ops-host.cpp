@@ -149,8 +149,9 @@ const Blas& blas() {
 // ---- vector math ----------------------------------------------------------------------------------
 // The encoder spends its non-GEMM time in exp (attention softmax: 4M per layer for BLIP-base)
 // and erf (GELU: 1.8M per layer). libm's are scalar calls; these are branch-free so the loops
-// below vectorise (AVX2 where the CPU has it), at float accuracy: exp within ~2 ulp (Cephes
-// expf's polynomial), erf within 1.5e-7 absolute (Abramowitz & Stegun 7.1.26).
+// below vectorise (AVX2 where the CPU has it; GCC if-converts their compares and selects only
+// with -fno-trapping-math, which CMakeLists.txt sets for this file), at float accuracy: exp
+// within ~2 ulp (Cephes expf's polynomial), erf within 1.5e-7 absolute (Abramowitz & Stegun 7.1.26).
 
 inline float bits_to_float(int32_t i) {
   float f;
@@ -246,6 +247,10 @@ GLIMPSE_TARGET_AVX2 float logits_max_avx2(float* s, int64_t n, float scale, cons
 #else
 float logits_max_avx2(float*, int64_t, float, const float*, int64_t) { return 0; }
 #endif
+float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
+  return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
+}
+
 // Decode attention over a few queries: one (batch, head) and query at a time, s[j] = q . k_j
 // over the keys, then o = sum_j s[j] v_j. The dot products are float sum reductions, which GCC
 // keeps scalar without fast-math: 8 lanes of partial sums (AVX2) instead.
@@ -293,9 +298,6 @@ void decode_attend(const float* q, const float* k, int64_t k_stride, const float
                    int64_t dh, float* s, float* o, bool weights) {
   if (has_avx2_fma()) decode_attend_avx2(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
   else decode_attend_base(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
-}
-float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t visible) {
-  return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
 }
 
 // dst[j] = act(src[j] + bias[j]) + res[j] over one row (bias, res optional; src and res may be
