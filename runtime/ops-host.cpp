@@ -1,6 +1,7 @@
 #include "runtime/ops-host.hpp"
 
 #include "runtime/blas.hpp"
+#include "runtime/device.hpp"
 #include "runtime/error.hpp"
 #include "runtime/half.hpp"
 
@@ -187,8 +188,14 @@ __attribute__((always_inline)) inline float gelu_erf(float v) { return 0.5f * v 
 inline float gelu_tanh(float v) { return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v))); }
 
 // Loops compiled twice: for AVX2 + FMA and for the baseline, chosen once at run time.
+// GLIMPSE_HOST_BASELINE=1 runs the baseline loops on any CPU, so tests cover them (ctest
+// backend-host-baseline) on machines that would otherwise always take the AVX2 ones.
+bool baseline_forced() {
+  static const bool yes = env_flag("GLIMPSE_HOST_BASELINE");
+  return yes;
+}
 bool has_avx2_fma() {
-  static const bool yes = GLIMPSE_X86_SUPPORTS("avx2") && GLIMPSE_X86_SUPPORTS("fma");
+  static const bool yes = GLIMPSE_X86_SUPPORTS("avx2") && GLIMPSE_X86_SUPPORTS("fma") && !baseline_forced();
   return yes;
 }
 // y[i] = exp(x[i] - shift), returning the sum (8 partial sums, so the loop vectorises).
@@ -362,6 +369,7 @@ namespace {
 #ifdef GLIMPSE_HOST_X86
 bool has_f16c() {
   static const bool yes = [] {
+    if (baseline_forced()) return false;
     unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID (clang's __builtin_cpu_supports lacks the name)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &a, &b, &c, &d) &&
            (c & bit_F16C) != 0;
