@@ -71,6 +71,20 @@ TEST_CASE("image_resize: same size is a copy; bad sizes are errors", "[vision]")
   CHECK_THROWS_WITH(image_resize(broken, 3, 3, Resample::Bicubic), Catch::Contains("malformed input image"));
 }
 
+// Found by fuzz-image: a 1-pixel-wide strip millions of pixels tall costs billions of
+// multiply-adds in Pillow's pass order (minutes under the sanitizers); it is refused by name, while
+// tall but plausible images (a receipt) still resize.
+TEST_CASE("image_resize refuses slivers whose resize would take billions of operations", "[vision]") {
+  Image sliver;
+  sliver.width = 1, sliver.height = 2'000'000;
+  sliver.rgb.assign(size_t(sliver.height) * 3, 128);
+  CHECK_THROWS_WITH(image_resize(sliver, 384, 384, Resample::Bicubic),
+                    Catch::Contains("image 1x2000000: resizing it to 384x384") && Catch::Contains("aspect ratio is too extreme"));
+  const Image receipt = pattern(200, 20000);
+  const Image out = image_resize(receipt, 384, 384, Resample::Bicubic);
+  CHECK((out.width == 384 && out.height == 384));
+}
+
 TEST_CASE("image_normalize reproduces HF rescale + normalize bit for bit", "[vision]") {
   const Image small = image_resize(pattern(150, 90), 32, 24, Resample::Bicubic);
   Normalize norm;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace glimpse {
 
@@ -34,13 +35,21 @@ struct Coeffs {
   std::vector<int32_t> k;  // out_size * ksize
 };
 
-Coeffs coeffs_compute(int in_size, int out_size, Resample filter) {
+// Pillow's support (filter radius in source pixels) and the taps per output it allocates.
+double support_of(int in_size, int out_size, Resample filter) {
   const double base_support = filter == Resample::Bicubic ? 2.0 : 1.0;
+  return base_support * std::max(double(float(in_size)) / out_size, 1.0);
+}
+int64_t taps_of(int in_size, int out_size, Resample filter) {
+  return int64_t(std::ceil(support_of(in_size, out_size, filter))) * 2 + 1;
+}
+
+Coeffs coeffs_compute(int in_size, int out_size, Resample filter) {
   const double scale = double(float(in_size)) / out_size;
   const double filterscale = std::max(scale, 1.0);
-  const double support = base_support * filterscale;
+  const double support = support_of(in_size, out_size, filter);
   Coeffs c;
-  c.ksize = int(std::ceil(support)) * 2 + 1;
+  c.ksize = int(taps_of(in_size, out_size, filter));
   c.xmin.resize(size_t(out_size));
   c.count.resize(size_t(out_size));
   c.k.assign(size_t(out_size) * c.ksize, 0);
@@ -80,6 +89,17 @@ Image image_resize(const Image& in, int width, int height, Resample filter) {
   if (width <= 0 || height <= 0) fail("image_resize: bad target size ", width, "x", height);
   const bool horizontal = width != in.width, vertical = height != in.height;
   if (!horizontal && !vertical) return in;
+  // Exactness needs Pillow's order: the horizontal pass over every source row, then the vertical
+  // one. For a sliver of an image (1 x 10,000,000 to 384 x 384) that is billions of
+  // multiply-adds and hundreds of MB of coefficients, so such shapes are refused before any
+  // allocation. The bound: 3e8 multiply-adds, or 32 per source pixel where that is more (a photo
+  // takes 12-25 per pixel; the largest image the decoders accept, 13400 x 13400, about 12).
+  const uint64_t work = 3 * (uint64_t(horizontal ? in.height : 0) * uint64_t(width) * taps_of(in.width, width, filter) +
+                             uint64_t(vertical ? height : 0) * uint64_t(width) * taps_of(in.height, height, filter));
+  const uint64_t bound = std::max<uint64_t>(300'000'000, 32 * uint64_t(in.width) * uint64_t(in.height));
+  if (work > bound)
+    fail("image ", in.width, "x", in.height, ": resizing it to ", width, "x", height, " would take ", work,
+         " multiply-adds, over the limit of ", bound, " (its aspect ratio is too extreme)");
 
   const Coeffs ch = coeffs_compute(in.width, width, filter);
   const Coeffs cv = coeffs_compute(in.height, height, filter);
