@@ -69,7 +69,6 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   std::optional<Allocator> arena;  // the states, when not the recorded pass's
   Tensor states;
   std::unique_lock<std::mutex> replaying;  // holds `recorded` until its states are consumed
-  const bool beams = opt.gen.num_beams > 1;  // beam rows take their own copies of the cross K/V
   if (recorded && recorded->prepare(ctx, encoder, pixels, b, replaying, &decoder)) {
     // GPUs: the pass recorded once per batch size and replayed; a call costs an upload and a submit.
     states = recorded->states;
@@ -108,7 +107,8 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
   std::vector<std::vector<float>> logits0;
   Decoding decoding(ctx, decoder);
   double cross_ms = 0;
-  const CrossKv* cross = replaying.owns_lock() && !beams ? &recorded->cross : nullptr;  // computed in the pass
+  // The cross K/V the replayed pass computed; beam search copies them per beam row instead.
+  const CrossKv* cross = replaying.owns_lock() && opt.gen.num_beams <= 1 ? &recorded->cross : nullptr;
   const auto ids = decoding.generate(states, b, n, start, opt.gen, max_len, opt.keep_tensors ? &logits0 : nullptr,
                                      &cross_ms, cross);
   const double decode_ms = ms_since(t1) - cross_ms;

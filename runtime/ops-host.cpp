@@ -258,19 +258,20 @@ float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t vi
   return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
 }
 
-// Decode attention over a few queries: one (batch, head) and query at a time, s[j] = q . k_j
-// over the keys, then o = sum_j s[j] v_j. The dot products are float sum reductions, which GCC
-// keeps scalar without fast-math: 8 lanes of partial sums (AVX2) instead.
-void decode_attend_base(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
-                        int64_t tk, int64_t dh, float* s, float* o, bool weights) {
-  if (!weights) {
-    for (int64_t j = 0; j < tk; ++j) {
-      float dot = 0;
-      for (int64_t d = 0; d < dh; ++d) dot += q[d] * k[j * k_stride + d];
-      s[j] = dot;
-    }
-    return;
+// Decode attention over a few queries, one (batch, head) and query at a time: the scores
+// s[j] = q . k_j over the keys, then o = sum_j s[j] v_j. Both are float sum reductions, which
+// GCC keeps scalar without fast-math, so the AVX2 versions are written with intrinsics: four
+// keys' dot products at a time, and all of a head's columns in registers with the keys outermost
+// (independent FMA chains: one chain per key or column left BLIP-base's cross-attention over 577
+// keys latency-bound at 2.8 ms a token).
+void decode_scores_base(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
+  for (int64_t j = 0; j < tk; ++j) {
+    float dot = 0;
+    for (int64_t d = 0; d < dh; ++d) dot += q[d] * k[j * k_stride + d];
+    s[j] = dot;
   }
+}
+void decode_weighted_sum_base(const float* s, const float* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
   std::fill(o, o + dh, 0.0f);
   for (int64_t j = 0; j < tk; ++j)
     for (int64_t d = 0; d < dh; ++d) o[d] += s[j] * v[j * v_stride + d];
@@ -281,34 +282,32 @@ GLIMPSE_TARGET_AVX2 inline float hsum(__m256 v) {
   const __m128 p = _mm_add_ps(h, _mm_movehl_ps(h, h));
   return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
 }
-// Four keys' dot products at a time and, for the weighted sum, all of a head's columns in
-// registers with the keys outermost: independent FMA chains, not one chain per key or column
-// (BLIP-base's cross-attention over 577 keys was latency-bound at 2.8 ms a token).
-GLIMPSE_TARGET_AVX2 void decode_attend_avx2(const float* q, const float* k, int64_t k_stride, const float* v,
-                                            int64_t v_stride, int64_t tk, int64_t dh, float* s, float* o, bool weights) {
-  if (dh % 8 || dh > 128) return decode_attend_base(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
-  const int64_t nc = dh / 8;
-  if (!weights) {
-    int64_t j = 0;
-    for (; j + 4 <= tk; j += 4) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      const float *k0 = k + j * k_stride, *k1 = k0 + k_stride, *k2 = k1 + k_stride, *k3 = k2 + k_stride;
-      for (int64_t d = 0; d < dh; d += 8) {
-        const __m256 qd = _mm256_loadu_ps(q + d);
-        a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d), a0);
-        a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d), a1);
-        a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k2 + d), a2);
-        a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k3 + d), a3);
-      }
-      s[j] = hsum(a0), s[j + 1] = hsum(a1), s[j + 2] = hsum(a2), s[j + 3] = hsum(a3);
+GLIMPSE_TARGET_AVX2 void decode_scores_avx2(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh,
+                                            float* s) {
+  if (dh % 8) return decode_scores_base(q, k, k_stride, tk, dh, s);
+  int64_t j = 0;
+  for (; j + 4 <= tk; j += 4) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const float *k0 = k + j * k_stride, *k1 = k0 + k_stride, *k2 = k1 + k_stride, *k3 = k2 + k_stride;
+    for (int64_t d = 0; d < dh; d += 8) {
+      const __m256 qd = _mm256_loadu_ps(q + d);
+      a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d), a0);
+      a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d), a1);
+      a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k2 + d), a2);
+      a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k3 + d), a3);
     }
-    for (; j < tk; ++j) {
-      __m256 a = _mm256_setzero_ps();
-      for (int64_t d = 0; d < dh; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + j * k_stride + d), a);
-      s[j] = hsum(a);
-    }
-    return;
+    s[j] = hsum(a0), s[j + 1] = hsum(a1), s[j + 2] = hsum(a2), s[j + 3] = hsum(a3);
   }
+  for (; j < tk; ++j) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dh; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + j * k_stride + d), a);
+    s[j] = hsum(a);
+  }
+}
+GLIMPSE_TARGET_AVX2 void decode_weighted_sum_avx2(const float* s, const float* v, int64_t v_stride, int64_t tk,
+                                                  int64_t dh, float* o) {
+  if (dh % 8 || dh > 128) return decode_weighted_sum_base(s, v, v_stride, tk, dh, o);
+  const int64_t nc = dh / 8;
   __m256 acc[16];
   for (int64_t c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t j = 0; j < tk; ++j) {
@@ -319,14 +318,16 @@ GLIMPSE_TARGET_AVX2 void decode_attend_avx2(const float* q, const float* k, int6
   for (int64_t c = 0; c < nc; ++c) _mm256_storeu_ps(o + 8 * c, acc[c]);
 }
 #else
-void decode_attend_avx2(const float*, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, float*,
-                        bool) {}
+void decode_scores_avx2(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
+void decode_weighted_sum_avx2(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
 #endif
-// weights false: the scores s = q . k_j; true: o = sum_j s[j] v_j.
-void decode_attend(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride, int64_t tk,
-                   int64_t dh, float* s, float* o, bool weights) {
-  if (has_avx2_fma()) decode_attend_avx2(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
-  else decode_attend_base(q, k, k_stride, v, v_stride, tk, dh, s, o, weights);
+void decode_scores(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
+  if (has_avx2_fma()) decode_scores_avx2(q, k, k_stride, tk, dh, s);
+  else decode_scores_base(q, k, k_stride, tk, dh, s);
+}
+void decode_weighted_sum(const float* s, const float* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
+  if (has_avx2_fma()) decode_weighted_sum_avx2(s, v, v_stride, tk, dh, o);
+  else decode_weighted_sum_base(s, v, v_stride, tk, dh, o);
 }
 
 // dst[j] = act(src[j] + bias[j]) + res[j] over one row (bias, res optional; src and res may be
@@ -439,10 +440,7 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_f16_avx2(const float* x, int6
       }
       for (; c < k8; c += 8) a0 = _mm256_fmadd_ps(GLIMPSE_WV(c), _mm256_loadu_ps(x + c), a0);
 #undef GLIMPSE_WV
-      const __m256 acc = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-      float sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+      float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
       for (; c < k; ++c) sum += half_to_float(wj[c]) * x[c];
       acc_out[j - j0] = sum;
     }
@@ -457,9 +455,7 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_f16_avx2(const float* x, int6
       for (int64_t r = 0; r < m; ++r) acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + c), acc[r]);
     }
     for (int64_t r = 0; r < m; ++r) {
-      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-      float sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+      float sum = hsum(acc[r]);
       for (int64_t c = k8; c < k; ++c) sum += half_to_float(wj[c]) * x[r * k + c];
       acc_out[r * (j1 - j0) + j - j0] = sum;
     }
@@ -570,16 +566,17 @@ void layer_norm(const Tensor& x, const Tensor* residual, const Tensor& gamma, co
 
 namespace {
 
-// row[0..n) = softmax(row * scale), in place; entries at -inf stay 0.
-void softmax_row(float* row, int64_t n, float scale) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, row[j] * scale);
-  if (mx == -std::numeric_limits<float>::infinity()) {  // nothing visible: zeros, as the shaders give
+// row[0..n) = softmax(row * scale + mask) in place over its first `visible` entries (mask
+// optional), 0 past them; entries at -inf stay 0, and a row with nothing visible is all 0, as
+// the shaders give.
+void softmax_row(float* row, int64_t n, float scale, const float* mask = nullptr,
+                 int64_t visible = std::numeric_limits<int64_t>::max()) {
+  const float mx = logits_max(row, n, scale, mask, visible);
+  if (mx == -std::numeric_limits<float>::infinity()) {
     std::fill(row, row + n, 0.0f);
     return;
   }
-  const float sum = exp_sum(row, n, scale, mx);
-  const float inv = 1.0f / sum;
+  const float inv = 1.0f / exp_sum(row, n, 1.0f, mx);
   for (int64_t j = 0; j < n; ++j) row[j] *= inv;
 }
 
@@ -606,18 +603,11 @@ void attention(const AttentionArgs& a) {
   const float *q = f32(*a.q.t) + a.q.offset, *k = f32(*a.k.t) + a.k.offset, *v = f32(*a.v.t) + a.v.offset;
   float* o = f32(*a.o.t) + a.o.offset;
   const float* mask = a.mask ? f32(*a.mask) : nullptr;
-  const float neg_inf = -std::numeric_limits<float>::infinity();
   // Scores of one (batch, head): row i holds query i's logits over the keys, then its weights.
   auto weights_finish = [&](float* s, uint32_t b, uint32_t i) {
     const float* mrow = mask ? mask + size_t(b) * a.mask_batch_stride : nullptr;
     const int64_t visible = a.causal ? int64_t(tk) - int64_t(tq) + int64_t(i) + 1 : int64_t(tk);
-    const float mx = logits_max(s, tk, scale, mrow, visible);
-    if (mx == neg_inf) {  // nothing visible: zeros, as the shaders give
-      std::fill(s, s + tk, 0.0f);
-      return;
-    }
-    const float inv = 1.0f / exp_sum(s, tk, 1.0f, mx);
-    for (uint32_t j = 0; j < tk; ++j) s[j] *= inv;
+    softmax_row(s, tk, scale, mrow, visible);
   };
   const size_t pairs = size_t(a.batch) * a.heads;
   if (tq > 8) {
@@ -666,9 +656,9 @@ void attention(const AttentionArgs& a) {
         const float* kh = k + size_t(b) * a.k.batch_stride + h * dh;
         const float* vh = v + size_t(b) * a.v.batch_stride + h * dh;
         float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
-        decode_attend(qi, kh, a.k.token_stride, vh, a.v.token_stride, tk, dh, s.data(), oi, false);
+        decode_scores(qi, kh, a.k.token_stride, tk, dh, s.data());
         weights_finish(s.data(), b, i);
-        decode_attend(qi, kh, a.k.token_stride, vh, a.v.token_stride, tk, dh, s.data(), oi, true);
+        decode_weighted_sum(s.data(), vh, a.v.token_stride, tk, dh, oi);
       }
     }
   });
