@@ -61,7 +61,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
   // varies); otherwise both go into one recording.
   std::unique_lock<std::mutex> replaying;  // holds vision_pass_ until its states are consumed
   const bool replay = vision_pass_.prepare(ctx_, *vision_, pixels, b, replaying);
-  Allocator arena(ctx_, MemoryKind::Device, "vqa activations");
+  Allocator arena(ctx_, MemoryKind::Device, "vqa activations", Allocator::kBlockBytes, BlockReuse::Recycle);
   Tensor ids = arena.alloc(DType::U32, {b * lq});
   std::vector<uint32_t> tiled;
   for (int64_t i = 0; i < b; ++i) tiled.insert(tiled.end(), q.begin(), q.end());

@@ -78,9 +78,11 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
     // Recorded for this call. Only the output outlives the pass: the pass's own activations (25 MB
     // for BLIP-base) are freed before decoding allocates the cross-attention K/V, so peak memory
     // holds one of the two, not both (CPU devices, where device memory is host memory).
-    arena.emplace(ctx, MemoryKind::Device, "caption activations");
+    // Their blocks are kept for the next call (BlockReuse::Recycle): the states' block sized to
+    // them, so that it never takes the larger block the pass and the decoding pass between them.
+    arena.emplace(ctx, MemoryKind::Device, "caption activations", VkDeviceSize(b * n * d * 4), BlockReuse::Recycle);
     states = arena->alloc(DType::F32, {b, n, d});
-    Allocator pass(ctx, MemoryKind::Device, "encoder activations");
+    Allocator pass(ctx, MemoryKind::Device, "encoder activations", Allocator::kBlockBytes, BlockReuse::Recycle);
     Tensor pv = pass.alloc(DType::F32, {b, 3, s, s});
     tensor_upload(ctx, pv, pixels.data(), pixels.size() * 4);
     if (!opt.keep_tensors) std::vector<float>().swap(pixels);  // uploaded: not held through decoding

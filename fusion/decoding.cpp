@@ -12,7 +12,8 @@ namespace glimpse {
 // Device state of one generate() call: per-row caches, cross K/V and the tensors each step uses.
 struct Decoding::Request {
   explicit Request(Context& ctx)
-      : arena(ctx, MemoryKind::Device, "decode activations"), host(ctx, MemoryKind::Host, "decode step", 4096) {}
+      : arena(ctx, MemoryKind::Device, "decode activations", Allocator::kBlockBytes, BlockReuse::Recycle),
+        host(ctx, MemoryKind::Host, "decode step", 4096, BlockReuse::Recycle) {}
   Allocator arena, host;
   int64_t inputs = 0, beams = 1, rows = 0;  // rows = inputs x beams
   DecodeState state;

@@ -386,6 +386,7 @@ Context::Context(const ContextOptions& options) {
     memory_limit_ = options.memory_limit_bytes;
     if (!memory_limit_)
       if (const char* env = std::getenv("GLIMPSE_MEMORY_LIMIT_MB")) memory_limit_ = std::strtoull(env, nullptr, 10) << 20;
+    poison_spares_ = options.poison_spares || env_flag("GLIMPSE_POISON_SPARES");
 
     pipelines_ = std::make_unique<PipelineStore>(*this);
   } catch (...) {
@@ -399,6 +400,7 @@ Context::Context(const ContextOptions& options) {
 
 Context::~Context() {
   if (device_) vkDeviceWaitIdle(device_);
+  spare_drop();
   small_.reset();
   staging_arena_.reset();
   pipelines_.reset();
@@ -425,6 +427,7 @@ const Tensor& Context::staging() {
 }
 
 void Context::memory_reserve(uint64_t bytes, const char* what) {
+  if (memory_limit_ && memory_used_ + bytes > memory_limit_) spare_drop();
   const uint64_t used = memory_used_.fetch_add(bytes) + bytes;
   if (memory_limit_ && used > memory_limit_) {
     memory_used_.fetch_sub(bytes);
@@ -436,6 +439,55 @@ void Context::memory_reserve(uint64_t bytes, const char* what) {
 }
 
 void Context::memory_release(uint64_t bytes) { memory_used_.fetch_sub(bytes); }
+
+std::optional<MemoryBlock> Context::spare_take(MemoryKind kind, VkDeviceSize size) {
+  std::optional<MemoryBlock> block;
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    for (size_t i = spares_.size(); i-- > 0 && !block;)
+      if (spares_[i].kind == kind && spares_[i].block.size == size) {
+        block = std::move(spares_[i].block);
+        spares_.erase(spares_.begin() + std::ptrdiff_t(i));
+      }
+  }
+  if (block && poison_spares_) {  // every bit set: NaN as floats, 0xFFFFFFFF as ids
+    if (block->mapped) std::memset(block->mapped, 0xFF, block->size);
+    else submit_now([&](VkCommandBuffer cmd) { vkCmdFillBuffer(cmd, block->buffer.get(), 0, VK_WHOLE_SIZE, 0xFFFFFFFFu); });
+  }
+  return block;
+}
+
+void Context::spare_give(MemoryKind kind, MemoryBlock&& block) {
+  std::vector<Spare> freed;  // destroyed after the lock is let go
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    spares_.push_back({kind, std::move(block)});
+    VkDeviceSize kept = 0;
+    for (const Spare& s : spares_) kept += s.block.size;
+    while (kept > kSpareBytes) {  // the oldest go first
+      kept -= spares_.front().block.size;
+      freed.push_back(std::move(spares_.front()));
+      spares_.erase(spares_.begin());
+    }
+  }
+  for (const Spare& s : freed) memory_release(s.block.size);
+}
+
+void Context::spare_drop() {
+  std::vector<Spare> dropped;
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    dropped.swap(spares_);
+  }
+  for (const Spare& s : dropped) memory_release(s.block.size);
+}
+
+VkDeviceSize Context::spare_bytes() const {
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  VkDeviceSize kept = 0;
+  for (const Spare& s : spares_) kept += s.block.size;
+  return kept;
+}
 
 uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
                               VkMemoryPropertyFlags preferred) const {

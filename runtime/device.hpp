@@ -2,6 +2,7 @@
 // the portable path. A Context is one chosen device with its queue; everything else hangs off it.
 #pragma once
 
+#include "runtime/memory.hpp"
 #include "runtime/tensor.hpp"
 #include "runtime/vk-handle.hpp"
 
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,9 @@ struct ContextOptions {
   std::string device;                // index or name substring; empty = $GLIMPSE_DEVICE, else the preferred
   Backend backend = Backend::Auto;
   uint64_t memory_limit_bytes = 0;   // 0 = $GLIMPSE_MEMORY_LIMIT_MB or unlimited; allocations past it fail
+  // Tests: recycled blocks (Context::spare_take) come back with every bit set, NaN as floats, so
+  // that reading memory no op wrote shows; also $GLIMPSE_POISON_SPARES=1.
+  bool poison_spares = false;
   VkDeviceSize max_binding_bytes = 0;  // 0 = the device's limit; smaller values force GEMM splitting (tests)
 };
 
@@ -125,6 +130,17 @@ class Context {
   uint64_t memory_used() const { return memory_used_; }
   uint64_t memory_peak() const { return memory_peak_; }
 
+  // Blocks that per-call arenas (BlockReuse::Recycle) gave back, kept for the next arena asking
+  // for the same kind and size, newest first. On CPU devices a fresh block costs a page fault and
+  // a zeroed page per 4 KiB first touched (~30 ms per BLIP-base caption, 5% of it); on GPUs a
+  // vkAllocateMemory. At most kSpareBytes are kept, which are counted as used; they are freed
+  // when an allocation would pass the memory limit, and with the Context. Thread-safe.
+  static constexpr VkDeviceSize kSpareBytes = VkDeviceSize(192) << 20;
+  std::optional<MemoryBlock> spare_take(MemoryKind kind, VkDeviceSize size);
+  void spare_give(MemoryKind kind, MemoryBlock&& block);
+  void spare_drop();
+  VkDeviceSize spare_bytes() const;
+
   // Picks a memory type for `type_bits` with `required` flags, preferring `preferred` ones.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
 
@@ -158,6 +174,13 @@ class Context {
   uint64_t memory_limit_ = 0;
   std::atomic<uint64_t> memory_used_{0};
   std::atomic<uint64_t> memory_peak_{0};
+  struct Spare {
+    MemoryKind kind;
+    MemoryBlock block;
+  };
+  bool poison_spares_ = false;
+  mutable std::mutex spare_mutex_;
+  std::vector<Spare> spares_;  // oldest first
   CommandPoolHandle command_pool_;  // one-shot command buffers, under one_shot_mutex_
   std::mutex one_shot_mutex_;
   std::mutex queue_mutex_;

@@ -4,6 +4,7 @@
 #include "runtime/error.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace glimpse {
 
@@ -11,8 +12,8 @@ namespace {
 VkDeviceSize align_up(VkDeviceSize v, VkDeviceSize a) { return (v + a - 1) / a * a; }
 }  // namespace
 
-Allocator::Allocator(Context& ctx, MemoryKind kind, std::string name, VkDeviceSize block_bytes)
-    : ctx_(ctx), kind_(kind), name_(std::move(name)), block_bytes_(block_bytes) {
+Allocator::Allocator(Context& ctx, MemoryKind kind, std::string name, VkDeviceSize block_bytes, BlockReuse reuse)
+    : ctx_(ctx), kind_(kind), name_(std::move(name)), block_bytes_(block_bytes), reuse_(reuse) {
   const DeviceInfo& info = ctx.info();
   // 64 bytes keeps vec4/u64vec4 loads aligned and covers nonCoherentAtomSize on common devices.
   alignment_ = std::max<VkDeviceSize>({64, info.min_storage_offset_alignment, info.min_texel_offset_alignment,
@@ -20,7 +21,10 @@ Allocator::Allocator(Context& ctx, MemoryKind kind, std::string name, VkDeviceSi
 }
 
 Allocator::~Allocator() {
-  for (const auto& b : blocks_) ctx_.memory_release(b->size);
+  for (auto& b : blocks_) {
+    if (reuse_ == BlockReuse::Recycle) ctx_.spare_give(kind_, std::move(static_cast<MemoryBlock&>(*b)));
+    else ctx_.memory_release(b->size);
+  }
 }
 
 VkDeviceSize Allocator::reserved_bytes() const {
@@ -38,9 +42,17 @@ Allocator::Block& Allocator::block_for(VkDeviceSize bytes) {
     if (align_up(b->used, alignment_) + bytes <= b->size) return *b;
 
   const VkDeviceSize size = align_up(std::max(bytes, block_bytes_), alignment_);
-  ctx_.memory_reserve(size, name_.c_str());
   auto block = std::make_unique<Block>();
-  block->size = size;
+  std::optional<MemoryBlock> spare = reuse_ == BlockReuse::Recycle ? ctx_.spare_take(kind_, size) : std::nullopt;
+  static_cast<MemoryBlock&>(*block) = spare ? std::move(*spare) : block_create(size);
+  blocks_.push_back(std::move(block));
+  return *blocks_.back();
+}
+
+MemoryBlock Allocator::block_create(VkDeviceSize size) {
+  ctx_.memory_reserve(size, name_.c_str());
+  MemoryBlock block;
+  block.size = size;
   try {
     VkDevice device = ctx_.device();
     VkBufferCreateInfo buffer_info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
@@ -50,7 +62,7 @@ Allocator::Block& Allocator::block_for(VkDeviceSize bytes) {
     buffer_info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     VkBuffer buffer = VK_NULL_HANDLE;
     VK_CHECK(vkCreateBuffer(device, &buffer_info, nullptr, &buffer));
-    block->buffer = BufferHandle(device, buffer);
+    block.buffer = BufferHandle(device, buffer);
 
     VkMemoryRequirements req{};
     vkGetBufferMemoryRequirements(device, buffer, &req);
@@ -75,19 +87,18 @@ Allocator::Block& Allocator::block_for(VkDeviceSize bytes) {
       fail("out of device memory: vkAllocateMemory of ", size >> 20, " MiB for ", name_, " returned ",
            vk_result_name(r), " (", ctx_.memory_used() >> 20, " MiB already in use)");
     VK_CHECK(r);
-    block->memory = MemoryHandle(device, memory);
+    block.memory = MemoryHandle(device, memory);
     VK_CHECK(vkBindBufferMemory(device, buffer, memory, 0));
     if (required & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
       void* ptr = nullptr;
       VK_CHECK(vkMapMemory(device, memory, 0, VK_WHOLE_SIZE, 0, &ptr));
-      block->mapped = static_cast<std::byte*>(ptr);
+      block.mapped = static_cast<std::byte*>(ptr);
     }
   } catch (...) {
     ctx_.memory_release(size);
     throw;
   }
-  blocks_.push_back(std::move(block));
-  return *blocks_.back();
+  return block;
 }
 
 Tensor Allocator::alloc(DType dtype, const Shape& shape, VkDeviceSize extra_bytes) {

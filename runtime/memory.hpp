@@ -19,9 +19,25 @@ enum class MemoryKind {
   Host,    // host-visible and coherent: staging, per-step scalars read by recorded sequences
 };
 
+// One device allocation with a VkBuffer over all of it, mapped when host-visible.
+struct MemoryBlock {
+  BufferHandle buffer;
+  MemoryHandle memory;
+  VkDeviceSize size = 0;
+  std::byte* mapped = nullptr;
+};
+
+// What an arena does with its blocks when it goes: free them, or hand them to its Context for
+// the next arena (Context::spare_take), which then skips the allocation and, on CPU devices,
+// the page faults of first touching fresh memory. For arenas made per call (a caption's
+// activations), not for weights.
+enum class BlockReuse { Free, Recycle };
+
 class Allocator {
  public:
-  Allocator(Context& ctx, MemoryKind kind, std::string name, VkDeviceSize block_bytes = VkDeviceSize(64) << 20);
+  static constexpr VkDeviceSize kBlockBytes = VkDeviceSize(64) << 20;
+  Allocator(Context& ctx, MemoryKind kind, std::string name, VkDeviceSize block_bytes = kBlockBytes,
+            BlockReuse reuse = BlockReuse::Free);
   ~Allocator();
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
@@ -34,19 +50,17 @@ class Allocator {
   Context& context() const { return ctx_; }
 
  private:
-  struct Block {
-    BufferHandle buffer;
-    MemoryHandle memory;
-    VkDeviceSize size = 0;
+  struct Block : MemoryBlock {
     VkDeviceSize used = 0;
-    std::byte* mapped = nullptr;
   };
   Block& block_for(VkDeviceSize bytes);
+  MemoryBlock block_create(VkDeviceSize size);
 
   Context& ctx_;
   MemoryKind kind_;
   std::string name_;
   VkDeviceSize block_bytes_;
+  BlockReuse reuse_;
   VkDeviceSize alignment_;
   std::vector<std::unique_ptr<Block>> blocks_;
 };

@@ -71,6 +71,75 @@ TEST_CASE("a memory limit turns allocations past it into errors", "[runtime]") {
   CHECK(more.bytes == 400000);
 }
 
+TEST_CASE("arenas made per call pass their blocks on to the next, within a cap", "[runtime]") {
+  ContextOptions opt;
+  opt.poison_spares = true;
+  Context ctx(opt);
+  ctx.staging();  // made on first use where uploads go through it (GLIMPSE_DISABLE_UMA=1): made now
+  const VkDeviceSize mib = 1 << 20, base = ctx.memory_used();
+  VkBuffer first = VK_NULL_HANDLE;
+  {
+    Allocator a(ctx, MemoryKind::Device, "call 1", mib, BlockReuse::Recycle);
+    Tensor t = a.alloc(DType::F32, {1000});
+    first = t.buffer;
+    tensor_upload(ctx, t, std::vector<float>(1000, 1.0f).data(), t.bytes);
+  }
+  CHECK(ctx.spare_bytes() == mib);
+  CHECK(ctx.memory_used() == base + mib);  // kept, so still counted
+  {
+    // Another kind or size does not take it.
+    Allocator host(ctx, MemoryKind::Host, "host", mib, BlockReuse::Recycle);
+    CHECK(host.alloc(DType::F32, {10}).buffer != first);
+    Allocator bigger(ctx, MemoryKind::Device, "bigger", 2 * mib, BlockReuse::Recycle);
+    CHECK(bigger.alloc(DType::F32, {10}).buffer != first);
+  }
+  CHECK(ctx.spare_bytes() == 4 * mib);
+  {
+    Allocator b(ctx, MemoryKind::Device, "call 2", mib, BlockReuse::Recycle);
+    Tensor t = b.alloc(DType::F32, {1000});
+    CHECK(t.buffer == first);
+    // It comes back poisoned (ContextOptions::poison_spares): nothing of the last call shows.
+    std::vector<float> got(1000);
+    tensor_download(ctx, t, got.data(), t.bytes);
+    CHECK(std::all_of(got.begin(), got.end(), [](float v) { return std::isnan(v); }));
+    CHECK(ctx.spare_bytes() == 3 * mib);
+  }
+  {
+    Allocator weights(ctx, MemoryKind::Device, "weights", mib);  // BlockReuse::Free: not kept
+    CHECK(weights.alloc(DType::F32, {10}).buffer != first);      // nor does it take a spare
+  }
+  CHECK(ctx.spare_bytes() == 4 * mib);
+  CHECK(ctx.memory_used() == base + 4 * mib);
+
+  // At most Context::kSpareBytes are kept; the oldest go first.
+  const VkDeviceSize big = Context::kSpareBytes / 2 + mib;
+  {
+    Allocator x(ctx, MemoryKind::Device, "x", big, BlockReuse::Recycle), y(ctx, MemoryKind::Device, "y", big, BlockReuse::Recycle);
+    x.alloc(DType::F32, {10});
+    y.alloc(DType::F32, {10});
+  }
+  CHECK(ctx.spare_bytes() == big);
+  CHECK(ctx.memory_used() == base + big);
+  ctx.spare_drop();
+  CHECK(ctx.spare_bytes() == 0);
+  CHECK(ctx.memory_used() == base);
+}
+
+TEST_CASE("kept blocks give way to allocations that the memory limit would refuse", "[runtime]") {
+  ContextOptions opt;
+  opt.memory_limit_bytes = 8 << 20;
+  Context ctx(opt);
+  {
+    Allocator call(ctx, MemoryKind::Device, "call", 6 << 20, BlockReuse::Recycle);
+    call.alloc(DType::F32, {1000});
+  }
+  CHECK(ctx.spare_bytes() == (6 << 20));
+  Allocator weights(ctx, MemoryKind::Device, "weights", 4 << 20);
+  CHECK(weights.alloc(DType::F32, {1000}).bytes == 4000);
+  CHECK(ctx.spare_bytes() == 0);
+  CHECK(ctx.memory_used() == (4 << 20));
+}
+
 TEST_CASE("sub-allocations honour the device alignment and do not overlap", "[runtime]") {
   Context& ctx = context();
   Allocator arena(ctx, MemoryKind::Device, "test", 1 << 16);
