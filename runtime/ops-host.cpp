@@ -366,6 +366,46 @@ void epilogue_row(const float* src, const float* bias, const float* res, float* 
   else epilogue_row_base(src, bias, res, dst, n, act);
 }
 
+// One LayerNorm row: y = (x + res - mean) / sqrt(var + eps) * g + b (res optional; y may be x or
+// res: the sum goes to v first). Mean and variance are two passes of 8 partial float sums, which
+// vectorise (double sums kept the loop scalar: 16 ms of a BLIP-base encode, now ~3).
+__attribute__((always_inline)) inline void layer_norm_row_body(const float* x, const float* res, const float* g,
+                                                               const float* b, float eps, int64_t n, float* v, float* y) {
+  if (res)
+    for (int64_t j = 0; j < n; ++j) v[j] = x[j] + res[j];
+  else
+    std::memcpy(v, x, size_t(n) * 4);
+  const int64_t n8 = n / 8 * 8;
+  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t j = 0; j < n8; j += 8)
+    for (int l = 0; l < 8; ++l) part[l] += v[j + l];
+  float sum = 0;
+  for (int64_t j = n8; j < n; ++j) sum += v[j];
+  for (int l = 0; l < 8; ++l) sum += part[l];
+  const float mean = sum / float(n);
+  float sq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t j = 0; j < n8; j += 8)
+    for (int l = 0; l < 8; ++l) sq[l] += (v[j + l] - mean) * (v[j + l] - mean);
+  float var = 0;
+  for (int64_t j = n8; j < n; ++j) var += (v[j] - mean) * (v[j] - mean);
+  for (int l = 0; l < 8; ++l) var += sq[l];
+  const float rstd = 1.0f / std::sqrt(var / float(n) + eps);
+  for (int64_t j = 0; j < n; ++j) y[j] = (v[j] - mean) * rstd * g[j] + b[j];
+}
+GLIMPSE_TARGET_AVX2 void layer_norm_row_avx2(const float* x, const float* res, const float* g, const float* b, float eps,
+                                             int64_t n, float* v, float* y) {
+  layer_norm_row_body(x, res, g, b, eps, n, v, y);
+}
+void layer_norm_row_base(const float* x, const float* res, const float* g, const float* b, float eps, int64_t n,
+                         float* v, float* y) {
+  layer_norm_row_body(x, res, g, b, eps, n, v, y);
+}
+void layer_norm_row(const float* x, const float* res, const float* g, const float* b, float eps, int64_t n, float* v,
+                    float* y) {
+  if (has_avx2_fma()) layer_norm_row_avx2(x, res, g, b, eps, n, v, y);
+  else layer_norm_row_base(x, res, g, b, eps, n, v, y);
+}
+
 }  // namespace
 
 void release_scratch(size_t keep_bytes) {
@@ -546,21 +586,8 @@ void layer_norm(const Tensor& x, const Tensor* residual, const Tensor& gamma, co
   float* yp = f32(y);
   parallel_for(rows, n * 4, [&](int64_t r0, int64_t r1) {
     std::vector<float> v(static_cast<size_t>(n));
-    for (int64_t r = r0; r < r1; ++r) {
-      double sum = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        v[size_t(j)] = xp[r * n + j] + (rp ? rp[r * n + j] : 0.0f);
-        sum += v[size_t(j)];
-      }
-      const float mean = float(sum / double(n));
-      double var = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        const double d = double(v[size_t(j)] - mean);
-        var += d * d;
-      }
-      const float rstd = float(1.0 / std::sqrt(var / double(n) + double(eps)));
-      for (int64_t j = 0; j < n; ++j) yp[r * n + j] = (v[size_t(j)] - mean) * rstd * g[j] + bt[j];
-    }
+    for (int64_t r = r0; r < r1; ++r)
+      layer_norm_row(xp + r * n, rp ? rp + r * n : nullptr, g, bt, eps, n, v.data(), yp + r * n);
   });
 }
 
