@@ -23,7 +23,10 @@ const Blas* blas_get() {
     static Blas b;  // the library stays loaded for the process
     b.sgemm = reinterpret_cast<Blas::Sgemm>(dlsym(lib, "cblas_sgemm"));
     b.sgemv = reinterpret_cast<Blas::Sgemv>(dlsym(lib, "cblas_sgemv"));
-    if (!b.sgemm || !b.sgemv) return nullptr;
+    b.set_threads = reinterpret_cast<void (*)(int)>(dlsym(lib, "openblas_set_num_threads"));
+    b.get_threads = reinterpret_cast<int (*)()>(dlsym(lib, "openblas_get_num_threads"));
+    if (!b.sgemm || !b.sgemv || !b.set_threads || !b.get_threads) return nullptr;
+    b.threads = b.get_threads();
     if (auto cfg = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_config"))) b.config = cfg();
     if (auto core = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_corename"))) b.config += std::string(", core ") + core();
     return &b;

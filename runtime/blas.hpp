@@ -15,6 +15,11 @@ struct Blas {
 
   Sgemm sgemm = nullptr;
   Sgemv sgemv = nullptr;
+  // openblas_set/get_num_threads: process-wide. The host backend sets 1 (it splits work over its
+  // own threads); peers timed beside it set `threads` for their calls and put the old value back.
+  void (*set_threads)(int) = nullptr;
+  int (*get_threads)() = nullptr;
+  int threads = 1;  // the count when loaded: OPENBLAS_NUM_THREADS, else the cores
   std::string config;  // "OpenBLAS 0.3.21 ..., core SkylakeX"
 };
 

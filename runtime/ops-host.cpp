@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim
 #endif
+#include <sys/mman.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -38,8 +40,23 @@ namespace {
 
 // ---- threads ------------------------------------------------------------------------------------
 
-// A pool of (cores - 1) threads that sleep between jobs (no spinning: OpenBLAS's own threads
-// need the cores between our loops). parallel_for splits [0, n) into chunks taken in turn.
+// Spins until done() or for about `budget_us` (then false): a pool thread woken through the
+// kernel takes 10-50 us here, as long as many decode ops take.
+template <typename F>
+bool spin_until(F&& done, int64_t budget_us) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint32_t i = 1;; ++i) {
+    if (done()) return true;
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(budget_us)) return false;
+#ifdef GLIMPSE_HOST_X86
+    _mm_pause();
+#endif
+  }
+}
+
+// A pool of (cores - 1) threads. Between jobs they spin for a while (the next op's loop usually
+// comes within microseconds), then sleep. OpenBLAS runs single-threaded inside the pool's jobs
+// (blas()), so no other threads want the cores.
 class Pool {
  public:
   static Pool& get() {
@@ -55,10 +72,11 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       fn_ = &fn, n_ = n, chunk_ = chunk, next_ = 0, open_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work();
+    spin_until([&] { return active_.load(std::memory_order_acquire) == 0; }, kSpinUs);
     std::unique_lock<std::mutex> lock(mutex_);
     open_ = false;
     done_.wait(lock, [&] { return active_ == 0; });
@@ -66,6 +84,7 @@ class Pool {
   }
 
  private:
+  static constexpr int64_t kSpinUs = 200;
   Pool() {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 1; i < cores; ++i) workers_.emplace_back([this] { loop(); });
@@ -88,6 +107,7 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinUs);
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || (open_ && generation_ != seen); });
@@ -107,8 +127,8 @@ class Pool {
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, chunk_ = 1;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> active_{0};            // changed under mutex_, also read spinning
+  std::atomic<uint64_t> generation_{0};  // likewise
   bool open_ = false, stop_ = false;
 };
 
@@ -124,9 +144,62 @@ void parallel_for(int64_t n, int64_t cost, const std::function<void(int64_t, int
 
 // ---- memory -------------------------------------------------------------------------------------
 
-// Scratch kept per calling thread between ops (each encoder layer asks for the same sizes):
-// fp16 weights widened for a GEMM, attention scores, a GEMM's product before its epilogue.
-static thread_local std::vector<float> t_widened, t_scores, t_scratch;
+// Scratch memory straight from mmap, so that releasing it gives it back to the system whatever
+// glibc's thresholds: freed large vectors raise its mmap threshold, after which later buffers
+// come from a thread's heap, and a pool thread's heap kept ~5 MB through decoding. Contents are
+// not kept when it grows.
+class PageBuffer {
+ public:
+  PageBuffer() = default;
+  PageBuffer(const PageBuffer&) = delete;
+  PageBuffer& operator=(const PageBuffer&) = delete;
+  ~PageBuffer() { reset(); }
+  float* get(size_t floats) {
+    if (floats > floats_) {
+      reset();
+      void* p = ::mmap(nullptr, floats * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      ptr_ = static_cast<float*>(p), floats_ = floats;
+    }
+    return ptr_;
+  }
+  size_t bytes() const { return floats_ * 4; }
+  void reset() {
+    if (ptr_) ::munmap(ptr_, floats_ * 4);
+    ptr_ = nullptr, floats_ = 0;
+  }
+
+ private:
+  float* ptr_ = nullptr;
+  size_t floats_ = 0;
+};
+
+// Scratch kept per thread between ops (each encoder layer asks for the same sizes): fp16 weights
+// widened for a GEMM, a GEMM's product before its epilogue, attention scores. Every thread's is
+// listed, so that release_scratch (between runs) frees the pool's threads' too.
+struct Scratch {
+  PageBuffer widened, product, scores;
+  static std::mutex& mutex() {
+    static auto* m = new std::mutex;  // never destroyed: threads may exit after static destruction
+    return *m;
+  }
+  static std::vector<Scratch*>& all() {
+    static auto* v = new std::vector<Scratch*>;
+    return *v;
+  }
+  Scratch() {
+    std::lock_guard<std::mutex> lock(mutex());
+    all().push_back(this);
+  }
+  ~Scratch() {
+    std::lock_guard<std::mutex> lock(mutex());
+    all().erase(std::find(all().begin(), all().end(), this));
+  }
+};
+Scratch& scratch() {
+  static thread_local Scratch s;
+  return s;
+}
 
 float* f32(const Tensor& t) {
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
@@ -141,8 +214,15 @@ const uint16_t* u16p(const Tensor& t) {  // fp16 values
   return reinterpret_cast<const uint16_t*>(t.mapped);
 }
 
+// OpenBLAS on one thread: the backend splits its GEMMs over the pool itself (column pieces,
+// attention heads), so that each piece's widening, product and epilogue stay on one core and
+// OpenBLAS's own threads never spin (sched_yield) beside ours between its calls.
 const Blas& blas() {
-  const Blas* b = blas_get();
+  static const Blas* b = [] {
+    const Blas* lib = blas_get();
+    if (lib) lib->set_threads(1);
+    return lib;
+  }();
   if (!b) fail("host backend: OpenBLAS is not loaded");
   return *b;
 }
@@ -409,13 +489,15 @@ void layer_norm_row(const float* x, const float* res, const float* g, const floa
 }  // namespace
 
 void release_scratch(size_t keep_bytes) {
-  bool freed = false;
-  for (std::vector<float>* v : {&t_widened, &t_scores, &t_scratch})
-    if (v->capacity() * sizeof(float) > keep_bytes) std::vector<float>().swap(*v), freed = true;
+  {
+    std::lock_guard<std::mutex> lock(Scratch::mutex());  // no op runs now (run_mutex): no one uses them
+    for (Scratch* s : Scratch::all())
+      for (PageBuffer* b : {&s->widened, &s->product, &s->scores})
+        if (b->bytes() > keep_bytes) b->reset();
+  }
 #ifdef __GLIBC__
-  // After a big pass glibc keeps freed heap pages (its mmap threshold rises to the sizes freed, so
-  // later buffers come from the heap): 8 MB of a BLIP-base caption's peak. Give them back.
-  if (freed) malloc_trim(0);
+  // glibc keeps freed heap pages of the pass's other buffers. Give them back.
+  malloc_trim(0);
 #endif
 }
 
@@ -537,43 +619,41 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
     return;
   }
   const Blas& b = blas();
-  // y may be the residual itself: then the GEMM accumulates onto it (beta 1) when nothing comes
-  // between; otherwise the product goes to scratch first.
-  const bool in_place = rp == yp;
-  float* out = yp;
-  float beta = 0;
-  if (in_place && act == Activation::None && !bp) beta = 1;
-  else if (in_place) {
-    t_scratch.resize(size_t(m * n));
-    out = t_scratch.data();
-  }
-  if (w.dtype == DType::F32) {
-    const float* wp = f32(w.packed);
-    if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(n), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
-    else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(n), int(k), 1.0f, xp, int(k), wp, int(w.kp), beta, out, int(n));
-  } else {
-    // fp16 weights widened for the GEMM (prefill and encoder: the product costs ~m/4 times the
-    // widening), a slab of output columns at a time: ~2 MB for one image (not the whole weight,
-    // 9 MB for BLIP's MLP, held for as long as the thread lives), growing with m, whose
-    // activations dwarf it, so batches keep few large GEMMs (batch 8: 5 slabs cost 6%).
-    const int64_t budget = std::max<int64_t>(int64_t(1) << 19, m * 1024);  // floats
-    const int64_t slab = std::min<int64_t>(n, std::max<int64_t>(64, budget / w.kp));
-    t_widened.resize(size_t(slab * w.kp));
-    const uint16_t* halves = u16p(w.packed);
-    float* dst = t_widened.data();  // this thread's buffer, written by the pool's threads too
-    for (int64_t j0 = 0; j0 < n; j0 += slab) {
-      const int64_t nj = std::min(slab, n - j0);
-      parallel_for(nj, w.kp, [&](int64_t r0, int64_t r1) {
-        halves_to_floats(halves + (j0 + r0) * w.kp, dst + r0 * w.kp, (r1 - r0) * w.kp);
-      });
-      if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, dst, int(w.kp), xp, 1, beta, out + j0, 1);
-      else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(nj), int(k), 1.0f, xp, int(k), dst, int(w.kp),
-                   beta, out + j0, int(n));
+  // Output columns in pieces over the pool, each piece through one core: its fp16 weights widened
+  // a slab at a time (~1.5 MB, hot in cache for the GEMM), the single-threaded GEMM, then the
+  // epilogue on the product while it is in cache. y may be the residual itself: the GEMM then
+  // accumulates onto it (beta 1) when nothing comes between, else the product goes to scratch.
+  const bool f16 = w.dtype == DType::F16, in_place = rp == yp;
+  const bool direct = !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
+  const float beta = in_place && direct ? 1.0f : 0.0f;
+  const int64_t threads = int64_t(Pool::get().threads());
+  const int64_t piece = std::max<int64_t>(64, (n + threads - 1) / threads + 63) / 64 * 64;
+  const int64_t slab = f16 ? std::max<int64_t>(64, (int64_t(3) << 17) / w.kp / 16 * 16) : piece;
+  const int64_t pieces = (n + piece - 1) / piece;
+  parallel_for(pieces, m * k * piece, [&](int64_t p0, int64_t p1) {
+    Scratch& sc = scratch();
+    for (int64_t j0 = p0 * piece; j0 < std::min(n, p1 * piece); j0 += slab) {
+      const int64_t nj = std::min({slab, n - j0, p1 * piece - j0});
+      const float* wp;
+      if (f16) {
+        float* wide = sc.widened.get(size_t(nj * w.kp));
+        halves_to_floats(u16p(w.packed) + j0 * w.kp, wide, nj * w.kp);
+        wp = wide;
+      } else {
+        wp = f32(w.packed) + j0 * w.kp;
+      }
+      float* out = yp + j0;
+      int64_t ldo = n;
+      if (in_place && !direct) {
+        out = sc.product.get(size_t(m * nj)), ldo = nj;
+      }
+      if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
+      else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(nj), int(k), 1.0f, xp, int(k), wp, int(w.kp),
+                   beta, out, int(ldo));
+      if (!direct)
+        for (int64_t r = 0; r < m; ++r)  // rp may be yp: epilogue_row reads before it writes
+          epilogue_row(out + r * ldo, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, yp + r * n + j0, nj, act);
     }
-  }
-  if (beta == 1 || (!bp && act == Activation::None && !rp)) return;
-  parallel_for(m, n * (act == Activation::None ? 1 : 20), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) epilogue_row(out + r * n, bp, rp ? rp + r * n : nullptr, yp + r * n, n, act);
   });
 }
 
@@ -638,39 +718,23 @@ void attention(const AttentionArgs& a) {
   };
   const size_t pairs = size_t(a.batch) * a.heads;
   if (tq > 8) {
-    // Prefill / encoder, a group of heads at a time: their scores through OpenBLAS back to back
-    // (its threads stay busy), all their softmax rows in one split over the pool, then their
-    // weighted sums: two hand-overs between OpenBLAS's threads and ours per group, not per head.
+    // Prefill / encoder: the (batch, head) pairs over the pool, each through one core: its scores
+    // (OpenBLAS, single-threaded), softmax rows and weighted sum, the scores (1.3 MB for BLIP's
+    // 577 tokens) in that core's scratch.
     const Blas& bl = blas();
-    // Scores kept per calling thread (the encoder asks for the same buffer every layer). One image:
-    // a group of heads at a time, ~4 MB (all 12 of BLIP's would be 16 MB, its peak memory target).
-    // Batches: every head at once; more groups mean more hand-overs (batch 8 in 4 groups: 5%
-    // slower), and their activations dwarf the buffer anyway.
-    const size_t per_head = size_t(tq) * tk;
-    const size_t group = a.batch == 1 ? std::max<size_t>(1, (size_t(1) << 20) / per_head) : pairs;
-    t_scores.resize(std::min(pairs, group) * per_head);
-    float* const base = t_scores.data();  // the pool's threads write through this, not their own copy
-    for (size_t g0 = 0; g0 < pairs; g0 += group) {
-      const size_t g1 = std::min(pairs, g0 + group);
-      for (size_t p = g0; p < g1; ++p) {
+    parallel_for(int64_t(pairs), int64_t(tq) * tk * dh * 4, [&](int64_t p0, int64_t p1) {
+      float* const scores = scratch().scores.get(size_t(tq) * tk);
+      for (int64_t p = p0; p < p1; ++p) {
         const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
         bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
                  q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
-                 int(a.k.token_stride), 0.0f, base + (p - g0) * per_head, int(tk));
-      }
-      parallel_for(int64_t((g1 - g0) * tq), int64_t(tk) * 8, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const size_t row = g0 * tq + size_t(r);  // over (batch, head, query)
-          weights_finish(base + size_t(r) * tk, uint32_t(row / tq / a.heads), uint32_t(row % tq));
-        }
-      });
-      for (size_t p = g0; p < g1; ++p) {
-        const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, base + (p - g0) * per_head,
-                 int(tk), v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
+                 int(a.k.token_stride), 0.0f, scores, int(tk));
+        for (uint32_t i = 0; i < tq; ++i) weights_finish(scores + size_t(i) * tk, b, i);
+        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, scores, int(tk),
+                 v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
                  o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
       }
-    }
+    });
     return;
   }
   // Decode: a few queries against the cache, one (batch, head) per item.

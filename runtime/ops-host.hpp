@@ -15,10 +15,10 @@ namespace glimpse::host {
 // called from several threads at once spins against itself (8 sessions: 10x slower measured).
 std::mutex& run_mutex();
 
-// Frees the calling thread's scratch buffers (widened fp16 weights, attention scores: ~10 MB after
-// an encoder pass) bigger than `keep_bytes`; Sequence::run calls it after each host sequence, so
-// an image pass's scratch and decoding's memory are never held at once while a decode step's
-// small buffers stay.
+// Frees every thread's scratch buffers (widened fp16 weights, GEMM products, attention scores:
+// ~8 MB after a BLIP-base encoder pass on 2 cores) bigger than `keep_bytes`, and glibc's free heap
+// pages. Sequence::run calls it after each host sequence (no op runs then), so an image pass's
+// scratch and decoding's memory are never held at once while a decode step's small buffers stay.
 void release_scratch(size_t keep_bytes);
 
 // A linear weight as the host reads it: [n, kp] rows of fp32.

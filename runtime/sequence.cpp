@@ -227,7 +227,7 @@ void Sequence::run() {
       host_steps_[i]();
       if (profiling_) timestamps_[i + 1] = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     }
-    host::release_scratch(size_t(1) << 20);  // an image pass's ~10 MB is not kept through decoding
+    host::release_scratch(size_t(256) << 10);  // an image pass's ~8 MB is not kept through decoding
     timestamp_period_ns_ = 1;
     dumps_write();
     if (profiling_ && print_profile_) profile_print(stderr);

@@ -35,10 +35,14 @@ struct Blas {
   const glimpse::Blas* lib = glimpse::blas_get();
   std::string config = lib ? lib->config : std::string();
   bool ok() const { return lib != nullptr; }
-  // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear.
+  // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear, on all of OpenBLAS's threads (the host
+  // backend runs it on one inside its own).
   void linear(int m, int k, int n, const float* x, const float* w, float* y) const {
+    const int before = lib->get_threads();
+    lib->set_threads(lib->threads);
     if (m == 1) lib->sgemv(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, n, k, 1.0f, w, k, x, 1, 0.0f, y, 1);
     else lib->sgemm(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, glimpse::Blas::kTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+    lib->set_threads(before);
   }
 };
 
