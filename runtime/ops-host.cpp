@@ -627,8 +627,11 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
   const bool direct = !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
   const float beta = in_place && direct ? 1.0f : 0.0f;
   const int64_t threads = int64_t(Pool::get().threads());
-  const int64_t piece = std::max<int64_t>(64, (n + threads - 1) / threads + 63) / 64 * 64;
-  const int64_t slab = f16 ? std::max<int64_t>(64, (int64_t(3) << 17) / w.kp / 16 * 16) : piece;
+  const int64_t piece = (std::max<int64_t>(64, (n + threads - 1) / threads) + 63) / 64 * 64;
+  // fp16 slabs of ~1.5 MB for one image; each slab's GEMM packs x again, so they grow with m and
+  // batches keep whole pieces (batch 8 with 1.5 MB slabs: 0.93x the fp32 weights' throughput).
+  const int64_t slab_floats = std::max<int64_t>(int64_t(3) << 17, m * 512);
+  const int64_t slab = f16 ? std::max<int64_t>(64, slab_floats / w.kp / 16 * 16) : piece;
   const int64_t pieces = (n + piece - 1) / piece;
   parallel_for(pieces, m * k * piece, [&](int64_t p0, int64_t p1) {
     Scratch& sc = scratch();
