@@ -49,6 +49,13 @@ class RandomTensors : public TensorSource {
     }
     return &m.tensor;
   }
+  // Done with a whole tensor (not a slice of it): its values go, so that the host holds one
+  // tensor at a time and the peak memory reported is the model's, not the model's twice. Asked
+  // for again, it is made again, the same.
+  void release(const StTensor& t) const override {
+    const auto it = made_.find(t.name);
+    if (it != made_.end() && t.data == it->second.tensor.data && t.bytes == it->second.tensor.bytes) made_.erase(it);
+  }
 
  private:
   struct Made {
