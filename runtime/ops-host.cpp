@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -85,9 +86,11 @@ class Pool {
 
  private:
   static constexpr int64_t kSpinUs = 200;
+  // GLIMPSE_THREADS=N: N threads in all (the caller and N - 1 workers), else one per core.
   Pool() {
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 1; i < cores; ++i) workers_.emplace_back([this] { loop(); });
+    unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    if (const char* env = std::getenv("GLIMPSE_THREADS"); env && std::atoi(env) > 0) n = unsigned(std::min(std::atoi(env), 256));
+    for (unsigned i = 1; i < n; ++i) workers_.emplace_back([this] { loop(); });
   }
   ~Pool() {
     {
@@ -448,7 +451,7 @@ void epilogue_row(const float* src, const float* bias, const float* res, float* 
 
 // One LayerNorm row: y = (x + res - mean) / sqrt(var + eps) * g + b (res optional; y may be x or
 // res: the sum goes to v first). Mean and variance are two passes of 8 partial float sums, which
-// vectorise (double sums kept the loop scalar: 16 ms of a BLIP-base encode, now ~3).
+// vectorise (double sums kept the loop scalar: 8-15 ms of a BLIP-base encode, now 4-6).
 __attribute__((always_inline)) inline void layer_norm_row_body(const float* x, const float* res, const float* g,
                                                                const float* b, float eps, int64_t n, float* v, float* y) {
   if (res)
@@ -619,43 +622,51 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
     return;
   }
   const Blas& b = blas();
-  // Output columns in pieces over the pool, each piece through one core: its fp16 weights widened
-  // a slab at a time (~1.5 MB, hot in cache for the GEMM), the single-threaded GEMM, then the
-  // epilogue on the product while it is in cache. y may be the residual itself: the GEMM then
-  // accumulates onto it (beta 1) when nothing comes between, else the product goes to scratch.
+  // Tiles over the pool, each through one core: its fp16 weights widened a slab at a time (hot in
+  // cache for the GEMM), the single-threaded GEMM, then the epilogue on the product while it is in
+  // cache. Column pieces of at least 256 (each GEMM packs its rows of x again), one per thread
+  // where n allows, and row blocks of at least 64 for the threads left over (many cores, narrow
+  // layers). y may be the residual itself: the GEMM then accumulates onto it (beta 1) when
+  // nothing comes between, else the product goes to scratch first.
   const bool f16 = w.dtype == DType::F16, in_place = rp == yp;
   const bool direct = !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
   const float beta = in_place && direct ? 1.0f : 0.0f;
   const int64_t threads = int64_t(Pool::get().threads());
-  const int64_t piece = (std::max<int64_t>(64, (n + threads - 1) / threads) + 63) / 64 * 64;
+  const int64_t col_pieces = std::clamp<int64_t>(n / 256, 1, threads);
+  const int64_t row_blocks = std::clamp<int64_t>(threads / col_pieces, 1, std::max<int64_t>(1, m / 64));
+  const int64_t piece = (n + col_pieces - 1) / col_pieces, rows = (m + row_blocks - 1) / row_blocks;
   // fp16 slabs of ~1.5 MB for one image; each slab's GEMM packs x again, so they grow with m and
   // batches keep whole pieces (batch 8 with 1.5 MB slabs: 0.93x the fp32 weights' throughput).
   const int64_t slab_floats = std::max<int64_t>(int64_t(3) << 17, m * 512);
-  const int64_t slab = f16 ? std::max<int64_t>(64, slab_floats / w.kp / 16 * 16) : piece;
-  const int64_t pieces = (n + piece - 1) / piece;
-  parallel_for(pieces, m * k * piece, [&](int64_t p0, int64_t p1) {
+  const int64_t slab = f16 ? std::max<int64_t>(16, slab_floats / w.kp / 16 * 16) : piece;
+  parallel_for(col_pieces * row_blocks, rows * k * piece, [&](int64_t t0, int64_t t1) {
     Scratch& sc = scratch();
-    for (int64_t j0 = p0 * piece; j0 < std::min(n, p1 * piece); j0 += slab) {
-      const int64_t nj = std::min({slab, n - j0, p1 * piece - j0});
-      const float* wp;
-      if (f16) {
-        float* wide = sc.widened.get(size_t(nj * w.kp));
-        halves_to_floats(u16p(w.packed) + j0 * w.kp, wide, nj * w.kp);
-        wp = wide;
-      } else {
-        wp = f32(w.packed) + j0 * w.kp;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t / col_pieces * rows, mr = std::min(rows, m - r0);
+      const int64_t c0 = t % col_pieces * piece, c1 = std::min(n, c0 + piece);
+      if (mr <= 0 || c0 >= n) continue;
+      for (int64_t j0 = c0; j0 < c1; j0 += slab) {
+        const int64_t nj = std::min(slab, c1 - j0);
+        const float* wp;
+        if (f16) {
+          float* wide = sc.widened.get(size_t(nj * w.kp));
+          halves_to_floats(u16p(w.packed) + j0 * w.kp, wide, nj * w.kp);
+          wp = wide;
+        } else {
+          wp = f32(w.packed) + j0 * w.kp;
+        }
+        float* out = yp + r0 * n + j0;
+        int64_t ldo = n;
+        if (in_place && !direct) out = sc.product.get(size_t(mr * nj)), ldo = nj;
+        const float* xr = xp + r0 * k;
+        if (mr == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, wp, int(w.kp), xr, 1, beta, out, 1);
+        else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mr), int(nj), int(k), 1.0f, xr, int(k), wp,
+                     int(w.kp), beta, out, int(ldo));
+        if (!direct)
+          for (int64_t r = 0; r < mr; ++r)  // rp may be yp: epilogue_row reads before it writes
+            epilogue_row(out + r * ldo, bp ? bp + j0 : nullptr, rp ? rp + (r0 + r) * n + j0 : nullptr,
+                         yp + (r0 + r) * n + j0, nj, act);
       }
-      float* out = yp + j0;
-      int64_t ldo = n;
-      if (in_place && !direct) {
-        out = sc.product.get(size_t(m * nj)), ldo = nj;
-      }
-      if (m == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, wp, int(w.kp), xp, 1, beta, out, 1);
-      else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(m), int(nj), int(k), 1.0f, xp, int(k), wp, int(w.kp),
-                   beta, out, int(ldo));
-      if (!direct)
-        for (int64_t r = 0; r < m; ++r)  // rp may be yp: epilogue_row reads before it writes
-          epilogue_row(out + r * ldo, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, yp + r * n + j0, nj, act);
     }
   });
 }
@@ -723,19 +734,24 @@ void attention(const AttentionArgs& a) {
   if (tq > 8) {
     // Prefill / encoder: the (batch, head) pairs over the pool, each through one core: its scores
     // (OpenBLAS, single-threaded), softmax rows and weighted sum, the scores (1.3 MB for BLIP's
-    // 577 tokens) in that core's scratch.
+    // 577 tokens) in that core's scratch. With more threads than pairs, blocks of queries too.
     const Blas& bl = blas();
-    parallel_for(int64_t(pairs), int64_t(tq) * tk * dh * 4, [&](int64_t p0, int64_t p1) {
-      float* const scores = scratch().scores.get(size_t(tq) * tk);
-      for (int64_t p = p0; p < p1; ++p) {
+    const int64_t threads = int64_t(Pool::get().threads());
+    const int64_t qblocks = std::clamp<int64_t>((threads + int64_t(pairs) - 1) / int64_t(pairs), 1, std::max(1u, tq / 32));
+    const int64_t qrows = (int64_t(tq) + qblocks - 1) / qblocks;
+    parallel_for(int64_t(pairs) * qblocks, qrows * tk * dh * 4, [&](int64_t t0, int64_t t1) {
+      float* const scores = scratch().scores.get(size_t(qrows) * tk);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t p = t / qblocks, i0 = t % qblocks * qrows, mq = std::min<int64_t>(qrows, tq - i0);
+        if (mq <= 0) continue;
         const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(tq), int(tk), int(dh), 1.0f,
-                 q + size_t(b) * a.q.batch_stride + h * dh, int(a.q.token_stride), k + size_t(b) * a.k.batch_stride + h * dh,
-                 int(a.k.token_stride), 0.0f, scores, int(tk));
-        for (uint32_t i = 0; i < tq; ++i) weights_finish(scores + size_t(i) * tk, b, i);
-        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(tq), int(dh), int(tk), 1.0f, scores, int(tk),
+        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mq), int(tk), int(dh), 1.0f,
+                 q + size_t(b) * a.q.batch_stride + size_t(i0) * a.q.token_stride + h * dh, int(a.q.token_stride),
+                 k + size_t(b) * a.k.batch_stride + h * dh, int(a.k.token_stride), 0.0f, scores, int(tk));
+        for (int64_t i = 0; i < mq; ++i) weights_finish(scores + size_t(i) * tk, b, uint32_t(i0 + i));
+        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(mq), int(dh), int(tk), 1.0f, scores, int(tk),
                  v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
-                 o + size_t(b) * a.o.batch_stride + h * dh, int(a.o.token_stride));
+                 o + size_t(b) * a.o.batch_stride + size_t(i0) * a.o.token_stride + h * dh, int(a.o.token_stride));
       }
     });
     return;

@@ -86,7 +86,7 @@ TEST_CASE("linear matches the reference over shapes, dtypes and kernels", "[line
   uint32_t seed = 100;
   const int64_t shapes[][3] = {{1, 8, 1},   {1, 7, 33},  {2, 33, 7},   {3, 768, 768}, {7, 64, 130},
                                {8, 33, 257}, {9, 8, 8},  {17, 7, 33},  {33, 768, 129}, {64, 40, 72},
-                               {577, 768, 96}, {100, 3072, 40}, {5, 3072, 768}};
+                               {577, 768, 96}, {100, 3072, 40}, {5, 3072, 768}, {300, 64, 1000}, {130, 48, 520}};
   for (DType dtype : {DType::F32, DType::F16}) {
     for (const auto& s : shapes) {
       LinearCase c{s[0], s[1], s[2], dtype, LinearKernel::Blocked};
