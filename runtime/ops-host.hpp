@@ -21,7 +21,9 @@ std::mutex& run_mutex();
 // scratch and decoding's memory are never held at once while a decode step's small buffers stay.
 void release_scratch(size_t keep_bytes);
 
-// A linear weight as the host reads it: [n, kp] rows of fp32.
+// A linear weight as a recorded host step holds it: [n, kp] rows of fp32 or fp16. It is
+// LinearWeight's copyable part: a step keeps a copy, since it may run after the caller's
+// LinearWeight is gone, and LinearWeight's texel views are move-only handles.
 struct HostWeight {
   Tensor packed;
   int64_t n = 0, k = 0, kp = 0;
