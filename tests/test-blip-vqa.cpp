@@ -58,6 +58,30 @@ TEST_CASE("BLIP VQA matches the PyTorch reference on a tiny checkpoint", "[blip]
   CHECK(both[1].ids == both[0].ids);
 }
 
+TEST_CASE("BLIP VQA with fp16 weights stays within fp16 tolerances of the reference", "[blip][vqa][model]") {
+  // Weights rounded to fp16: the same answers, embeddings and logits within fp16 rounding of the
+  // reference (measured: <= 2e-3 and <= 1.2e-2).
+  const auto g = nlohmann::json::parse(std::ifstream(kModel / "goldens.json"));
+  ModelOptions mo;
+  mo.weights = DType::F16;
+  BlipVqa vqa(context(), kModel.string(), mo);
+  const Image img = image_load((fs::path(GLIMPSE_TEST_DATA) / "blip" / g["image"].get<std::string>()).string());
+  int i = 0;
+  for (const auto& c : g["cases"]) {
+    INFO("question: " << c["question"].get<std::string>());
+    AnswerOptions opt;
+    opt.keep_tensors = true;
+    const AnswerResult r = vqa.answer({img}, c["question"].get<std::string>(), opt).at(0);
+    const std::string stem = (kModel / ("golden-q" + std::to_string(i++))).string();
+    const double embeds = max_abs_diff(r.question_embeds, npy_load(stem + "-question_embeds.npy"));
+    const double logits = max_abs_diff(r.logits_step0, npy_load(stem + "-logits_step0.npy"));
+    INFO("max abs diff: question embeds " << embeds << ", step-0 logits " << logits);
+    CHECK(embeds <= 2e-2);
+    CHECK(logits <= 2e-2);
+    CHECK(r.ids == c["answer_ids"].get<std::vector<uint32_t>>());
+  }
+}
+
 TEST_CASE("BLIP VQA refuses empty questions and captioning folders", "[blip][vqa][model]") {
   BlipVqa vqa(context(), kModel.string());
   Image img;
