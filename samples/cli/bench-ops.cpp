@@ -35,15 +35,29 @@ struct Blas {
   const glimpse::Blas* lib = glimpse::blas_get();
   std::string config = lib ? lib->config : std::string();
   bool ok() const { return lib != nullptr; }
-  // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear, on all of OpenBLAS's threads (the host
-  // backend runs it on one inside its own).
+  // y[M,N] = x[M,K] W[N,K]^T, as glimpse's linear.
   void linear(int m, int k, int n, const float* x, const float* w, float* y) const {
-    const int before = lib->get_threads();
-    lib->set_threads(lib->threads);
     if (m == 1) lib->sgemv(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, n, k, 1.0f, w, k, x, 1, 0.0f, y, 1);
     else lib->sgemm(glimpse::Blas::kRowMajor, glimpse::Blas::kNoTrans, glimpse::Blas::kTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
-    lib->set_threads(before);
   }
+};
+
+// OpenBLAS on all its threads while the peer runs (the host backend sets one, running it inside
+// its own pool): set around a burst, not inside the timed calls.
+class PeerThreads {
+ public:
+  PeerThreads() : lib_(glimpse::blas_get()), before_(lib_ ? lib_->get_threads() : 0) {
+    if (lib_) lib_->set_threads(lib_->threads);
+  }
+  ~PeerThreads() {
+    if (lib_) lib_->set_threads(before_);
+  }
+  PeerThreads(const PeerThreads&) = delete;
+  PeerThreads& operator=(const PeerThreads&) = delete;
+
+ private:
+  const glimpse::Blas* lib_;
+  int before_;
 };
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
@@ -106,6 +120,7 @@ Timing time_interleaved(Sequence& seq, int reps, Peer&& peer, bool with_peer) {
     dev.push_back(burst_median(device_call));
     if (with_peer) {
       settle();
+      const PeerThreads all_threads;
       ref.push_back(burst_median(peer_call));
       ratio.push_back(ref.back() / dev.back());
     }
