@@ -4,25 +4,17 @@
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
 #include "runtime/half.hpp"
+#include "runtime/host-pool.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-#ifdef __GLIBC__
-#include <malloc.h>  // malloc_trim
-#endif
-#include <sys/mman.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -38,171 +30,6 @@
 namespace glimpse::host {
 
 namespace {
-
-// ---- threads ------------------------------------------------------------------------------------
-
-// Spins until done() or for about `budget_us` (then false): a pool thread woken through the
-// kernel takes 10-50 us here, as long as many decode ops take.
-template <typename F>
-bool spin_until(F&& done, int64_t budget_us) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (uint32_t i = 1;; ++i) {
-    if (done()) return true;
-    if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(budget_us)) return false;
-#ifdef GLIMPSE_HOST_X86
-    _mm_pause();
-#endif
-  }
-}
-
-// A pool of (cores - 1) threads. Between jobs they spin for a while (the next op's loop usually
-// comes within microseconds), then sleep. OpenBLAS runs single-threaded inside the pool's jobs
-// (blas()), so no other threads want the cores.
-class Pool {
- public:
-  static Pool& get() {
-    static Pool pool;
-    return pool;
-  }
-  size_t threads() const { return workers_.size() + 1; }
-
-  // The caller works too; threads that wake after it has finished its share do not join (on a
-  // busy machine a wake-up can take a time slice), so it waits only for those already working.
-  void run(int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
-    std::lock_guard<std::mutex> job_lock(job_mutex_);  // one job at a time; other callers wait
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fn_ = &fn, n_ = n, chunk_ = chunk, next_ = 0, open_ = true;
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    wake_.notify_all();
-    work();
-    spin_until([&] { return active_.load(std::memory_order_acquire) == 0; }, kSpinUs);
-    std::unique_lock<std::mutex> lock(mutex_);
-    open_ = false;
-    done_.wait(lock, [&] { return active_ == 0; });
-    fn_ = nullptr;
-  }
-
- private:
-  static constexpr int64_t kSpinUs = 200;
-  // GLIMPSE_THREADS=N: N threads in all (the caller and N - 1 workers), else one per core.
-  Pool() {
-    unsigned n = std::max(1u, std::thread::hardware_concurrency());
-    if (const char* env = std::getenv("GLIMPSE_THREADS"); env && std::atoi(env) > 0) n = unsigned(std::min(std::atoi(env), 256));
-    for (unsigned i = 1; i < n; ++i) workers_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-  void work() {
-    for (;;) {
-      const int64_t begin = next_.fetch_add(chunk_);
-      if (begin >= n_) return;
-      (*fn_)(begin, std::min(n_, begin + chunk_));
-    }
-  }
-  void loop() {
-    uint64_t seen = 0;
-    for (;;) {
-      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinUs);
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || (open_ && generation_ != seen); });
-        if (stop_) return;
-        seen = generation_;
-        ++active_;
-      }
-      work();
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_all();
-    }
-  }
-
-  std::vector<std::thread> workers_;
-  std::mutex job_mutex_, mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1;
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};            // changed under mutex_, also read spinning
-  std::atomic<uint64_t> generation_{0};  // likewise
-  bool open_ = false, stop_ = false;
-};
-
-// fn(begin, end) over [0, n) items of about `cost` operations each: on one thread when the whole
-// is too small to repay waking another (decode steps), else split over the pool.
-void parallel_for(int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n <= 0) return;
-  Pool& pool = Pool::get();
-  if (pool.threads() == 1 || n < 2 || n * std::max<int64_t>(cost, 1) < (int64_t(1) << 16)) return fn(0, n);
-  const int64_t chunk = std::max<int64_t>(1, n / int64_t(pool.threads() * 4));
-  pool.run(n, chunk, fn);
-}
-
-// ---- memory -------------------------------------------------------------------------------------
-
-// Scratch memory straight from mmap, so that releasing it gives it back to the system whatever
-// glibc's thresholds: freed large vectors raise its mmap threshold, after which later buffers
-// come from a thread's heap, and a pool thread's heap kept ~5 MB through decoding. Contents are
-// not kept when it grows.
-class PageBuffer {
- public:
-  PageBuffer() = default;
-  PageBuffer(const PageBuffer&) = delete;
-  PageBuffer& operator=(const PageBuffer&) = delete;
-  ~PageBuffer() { reset(); }
-  float* get(size_t floats) {
-    if (floats > floats_) {
-      reset();
-      void* p = ::mmap(nullptr, floats * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) throw std::bad_alloc();
-      ptr_ = static_cast<float*>(p), floats_ = floats;
-    }
-    return ptr_;
-  }
-  size_t bytes() const { return floats_ * 4; }
-  void reset() {
-    if (ptr_) ::munmap(ptr_, floats_ * 4);
-    ptr_ = nullptr, floats_ = 0;
-  }
-
- private:
-  float* ptr_ = nullptr;
-  size_t floats_ = 0;
-};
-
-// Scratch kept per thread between ops (each encoder layer asks for the same sizes): fp16 weights
-// widened for a GEMM, a GEMM's product before its epilogue, attention scores. Every thread's is
-// listed, so that release_scratch (between runs) frees the pool's threads' too.
-struct Scratch {
-  PageBuffer widened, product, scores;
-  static std::mutex& mutex() {
-    static auto* m = new std::mutex;  // never destroyed: threads may exit after static destruction
-    return *m;
-  }
-  static std::vector<Scratch*>& all() {
-    static auto* v = new std::vector<Scratch*>;
-    return *v;
-  }
-  Scratch() {
-    std::lock_guard<std::mutex> lock(mutex());
-    all().push_back(this);
-  }
-  ~Scratch() {
-    std::lock_guard<std::mutex> lock(mutex());
-    all().erase(std::find(all().begin(), all().end(), this));
-  }
-};
-Scratch& scratch() {
-  static thread_local Scratch s;
-  return s;
-}
 
 float* f32(const Tensor& t) {
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
@@ -491,19 +318,6 @@ void layer_norm_row(const float* x, const float* res, const float* g, const floa
 
 }  // namespace
 
-void release_scratch(size_t keep_bytes) {
-  {
-    std::lock_guard<std::mutex> lock(Scratch::mutex());  // no op runs now (run_mutex): no one uses them
-    for (Scratch* s : Scratch::all())
-      for (PageBuffer* b : {&s->widened, &s->product, &s->scores})
-        if (b->bytes() > keep_bytes) b->reset();
-  }
-#ifdef __GLIBC__
-  // glibc keeps freed heap pages of the pass's other buffers. Give them back.
-  malloc_trim(0);
-#endif
-}
-
 std::mutex& run_mutex() {
   static std::mutex m;
   return m;
@@ -631,7 +445,7 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
   const bool f16 = w.dtype == DType::F16, in_place = rp == yp;
   const bool direct = !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
   const float beta = in_place && direct ? 1.0f : 0.0f;
-  const int64_t threads = int64_t(Pool::get().threads());
+  const int64_t threads = pool_threads();
   const int64_t col_pieces = std::clamp<int64_t>(n / 256, 1, threads);
   const int64_t row_blocks = std::clamp<int64_t>(threads / col_pieces, 1, std::max<int64_t>(1, m / 64));
   const int64_t piece = (n + col_pieces - 1) / col_pieces, rows = (m + row_blocks - 1) / row_blocks;
@@ -644,7 +458,7 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r0 = t / col_pieces * rows, mr = std::min(rows, m - r0);
       const int64_t c0 = t % col_pieces * piece, c1 = std::min(n, c0 + piece);
-      if (mr <= 0 || c0 >= n) continue;
+      if (mr <= 0 || c0 >= n) continue;  // rounding up can leave the last row block empty (> 64 threads)
       for (int64_t j0 = c0; j0 < c1; j0 += slab) {
         const int64_t nj = std::min(slab, c1 - j0);
         const float* wp;
@@ -736,7 +550,7 @@ void attention(const AttentionArgs& a) {
     // (OpenBLAS, single-threaded), softmax rows and weighted sum, the scores (1.3 MB for BLIP's
     // 577 tokens) in that core's scratch. With more threads than pairs, blocks of queries too.
     const Blas& bl = blas();
-    const int64_t threads = int64_t(Pool::get().threads());
+    const int64_t threads = pool_threads();
     const int64_t qblocks = std::clamp<int64_t>((threads + int64_t(pairs) - 1) / int64_t(pairs), 1, std::max(1u, tq / 32));
     const int64_t qrows = (int64_t(tq) + qblocks - 1) / qblocks;
     parallel_for(int64_t(pairs) * qblocks, qrows * tk * dh * 4, [&](int64_t t0, int64_t t1) {

@@ -11,15 +11,9 @@
 namespace glimpse::host {
 
 // The host backend's steps run one sequence at a time in the process, as a Vulkan queue runs one
-// submission at a time: each already spreads over every core (OpenBLAS, the pool), and OpenBLAS
-// called from several threads at once spins against itself (8 sessions: 10x slower measured).
+// submission at a time: each already spreads over every core (runtime/host-pool.hpp), and two at
+// once only compete for them (8 sessions on OpenBLAS's own threads: 10x slower measured).
 std::mutex& run_mutex();
-
-// Frees every thread's scratch buffers (widened fp16 weights, GEMM products, attention scores:
-// ~8 MB after a BLIP-base encoder pass on 2 cores) bigger than `keep_bytes`, and glibc's free heap
-// pages. Sequence::run calls it after each host sequence (no op runs then), so an image pass's
-// scratch and decoding's memory are never held at once while a decode step's small buffers stay.
-void release_scratch(size_t keep_bytes);
 
 // A linear weight as a recorded host step holds it: [n, kp] rows of fp32 or fp16. It is
 // LinearWeight's copyable part: a step keeps a copy, since it may run after the caller's

@@ -2,6 +2,7 @@
 
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
+#include "runtime/host-pool.hpp"
 #include "runtime/ops-host.hpp"
 
 #include <algorithm>
