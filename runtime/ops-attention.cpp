@@ -15,7 +15,8 @@ namespace {
 void view_check(const char* op, const char* name, const AttnView& v, uint32_t batch, uint32_t tokens,
                 uint32_t width) {
   if (!v.t) fail(op, ": ", name, " is missing");
-  detail::expect_dtype(op, name, *v.t, DType::F32);
+  // fp16 is for K and V only; attention() checks.
+  if (v.t->dtype != DType::F16) detail::expect_dtype(op, name, *v.t, DType::F32);
   if (v.offset % 4 || v.token_stride % 4 || v.batch_stride % 4)
     fail(op, ": ", name, " offset/strides (", v.offset, ", ", v.token_stride, ", ", v.batch_stride,
          ") must be multiples of 4 elements");
@@ -48,6 +49,15 @@ void attention(Sequence& seq, const AttentionArgs& a) {
   const uint32_t width = a.heads * a.head_dim;
   view_check(op, "q", a.q, a.batch, a.q_len, width);
   view_check(op, "o", a.o, a.batch, a.q_len, width);
+  detail::expect_dtype(op, "q", *a.q.t, DType::F32);
+  detail::expect_dtype(op, "o", *a.o.t, DType::F32);
+  // K and V in fp16: fp16 models' cross-attention K/V on the host backend (text/decoder.cpp).
+  if (a.k.t && a.v.t && (a.k.t->dtype == DType::F16 || a.v.t->dtype == DType::F16)) {
+    if (a.k.t->dtype != a.v.t->dtype)
+      fail("attention: K ", a.k.t->describe(), " and V ", a.v.t->describe(), " must have one dtype");
+    if (!seq.context().caps().host_ops)
+      fail("attention: fp16 K/V (", a.k.t->describe(), ") need the host backend");
+  }
   // With a growing cache the key count is only known at run time: K and V must hold the cache's capacity.
   view_check(op, "k", a.k, a.batch, a.kv_len_add_past ? 1 : a.kv_len, width);
   view_check(op, "v", a.v, a.batch, a.kv_len_add_past ? 1 : a.kv_len, width);

@@ -168,75 +168,171 @@ float logits_max(float* s, int64_t n, float scale, const float* mask, int64_t vi
   return has_avx2_fma() ? logits_max_avx2(s, n, scale, mask, visible) : logits_max_base(s, n, scale, mask, visible);
 }
 
+// fp16 -> fp32 with F16C when the CPU has it (every x86-64 since 2013), else one by one.
+#ifdef GLIMPSE_HOST_X86
+bool has_f16c() {
+  static const bool yes = [] {
+    if (baseline_forced()) return false;
+    unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID (clang's __builtin_cpu_supports lacks the name)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &a, &b, &c, &d) &&
+           (c & bit_F16C) != 0;
+  }();
+  return yes;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void halves_to_floats_f16c(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+// Rounded to nearest even, as float_to_half.
+__attribute__((target("avx2,fma,f16c"))) void floats_to_halves_f16c(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+
+#else
+bool has_f16c() { return false; }
+void halves_to_floats_f16c(const uint16_t*, float*, int64_t) {}
+void floats_to_halves_f16c(const float*, uint16_t*, int64_t) {}
+#endif
+
+void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
+  if (has_f16c()) return halves_to_floats_f16c(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+void floats_to_halves(const float* src, uint16_t* dst, int64_t n) {
+  if (has_f16c()) return floats_to_halves_f16c(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+
 // Decode attention over a few queries, one (batch, head) and query at a time: the scores
-// s[j] = q . k_j over the keys, then o = sum_j s[j] v_j. Both are float sum reductions, which
-// GCC keeps scalar without fast-math, so the AVX2 versions are written with intrinsics: four
-// keys' dot products at a time, and all of a head's columns in registers with the keys outermost
-// (independent FMA chains: one chain per key or column left BLIP-base's cross-attention over 577
-// keys latency-bound at 2.8 ms a token).
-void decode_scores_base(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
+// s[j] = q . k_j over the keys, then o = sum_j s[j] v_j, with K and V in fp32 or fp16 (the
+// cross-attention K/V of fp16 models: decoding reads all of them every token, so half the
+// bytes is also less time). Both are float sum reductions, which GCC keeps scalar without
+// fast-math, so the SIMD versions are written with intrinsics: four keys' dot products at a time,
+// and all of a head's columns in registers with the keys outermost (independent FMA chains: one
+// chain per key or column left BLIP-base's cross-attention over 577 keys latency-bound at 2.8 ms
+// a token).
+inline float to_float(float x) { return x; }
+inline float to_float(uint16_t h) { return half_to_float(h); }
+template <typename T>
+void decode_scores_base(const float* q, const T* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
   for (int64_t j = 0; j < tk; ++j) {
     float dot = 0;
-    for (int64_t d = 0; d < dh; ++d) dot += q[d] * k[j * k_stride + d];
+    for (int64_t d = 0; d < dh; ++d) dot += q[d] * to_float(k[j * k_stride + d]);
     s[j] = dot;
   }
 }
-void decode_weighted_sum_base(const float* s, const float* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
+template <typename T>
+void decode_weighted_sum_base(const float* s, const T* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
   std::fill(o, o + dh, 0.0f);
   for (int64_t j = 0; j < tk; ++j)
-    for (int64_t d = 0; d < dh; ++d) o[d] += s[j] * v[j * v_stride + d];
+    for (int64_t d = 0; d < dh; ++d) o[d] += s[j] * to_float(v[j * v_stride + d]);
 }
 #ifdef GLIMPSE_HOST_X86
+#define GLIMPSE_TARGET_F16C __attribute__((target("avx2,fma,f16c")))
 GLIMPSE_TARGET_AVX2 inline float hsum(__m256 v) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 p = _mm_add_ps(h, _mm_movehl_ps(h, h));
   return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
 }
-GLIMPSE_TARGET_AVX2 void decode_scores_avx2(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh,
+GLIMPSE_TARGET_F16C inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+GLIMPSE_TARGET_F16C inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// Keys and values are rows of a head's dh columns, a whole token's K | V apart (3 KB for BLIP's
+// fp16 cross-attention): too far apart for the hardware prefetchers, so each 128-byte fp16 row
+// was a wait on memory. The row kPrefetchRows ahead is asked for early (BLIP-base's cross-
+// attention per token on 2 cores: 1.36 -> 0.72 ms; 8 rows ahead 0.83-0.96, 64 0.73-0.76). fp32
+// rows (256 bytes) reach the memory bandwidth without it: asking made them slower (1.25 -> 1.32
+// at 32 rows ahead, 1.29-1.36 at 8 or 16).
+template <typename T>
+constexpr int64_t kPrefetchRows = sizeof(T) == 2 ? 32 : 0;
+template <typename T>
+inline void prefetch_row(const T* row, int64_t n) {
+  if constexpr (kPrefetchRows<T> == 0) return;
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < n * int64_t(sizeof(T)); b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+}
+template <typename T>
+GLIMPSE_TARGET_F16C void decode_scores_simd(const float* q, const T* k, int64_t k_stride, int64_t tk, int64_t dh,
                                             float* s) {
   if (dh % 8) return decode_scores_base(q, k, k_stride, tk, dh, s);
   int64_t j = 0;
   for (; j + 4 <= tk; j += 4) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    const float *k0 = k + j * k_stride, *k1 = k0 + k_stride, *k2 = k1 + k_stride, *k3 = k2 + k_stride;
+    const T *k0 = k + j * k_stride, *k1 = k0 + k_stride, *k2 = k1 + k_stride, *k3 = k2 + k_stride;
+    if (j + kPrefetchRows<T> + 4 <= tk)
+      for (int64_t r = 0; r < 4; ++r) prefetch_row(k + (j + kPrefetchRows<T> + r) * k_stride, dh);
     for (int64_t d = 0; d < dh; d += 8) {
       const __m256 qd = _mm256_loadu_ps(q + d);
-      a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k0 + d), a0);
-      a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k1 + d), a1);
-      a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k2 + d), a2);
-      a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(k3 + d), a3);
+      a0 = _mm256_fmadd_ps(qd, load8(k0 + d), a0);
+      a1 = _mm256_fmadd_ps(qd, load8(k1 + d), a1);
+      a2 = _mm256_fmadd_ps(qd, load8(k2 + d), a2);
+      a3 = _mm256_fmadd_ps(qd, load8(k3 + d), a3);
     }
     s[j] = hsum(a0), s[j + 1] = hsum(a1), s[j + 2] = hsum(a2), s[j + 3] = hsum(a3);
   }
   for (; j < tk; ++j) {
     __m256 a = _mm256_setzero_ps();
-    for (int64_t d = 0; d < dh; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + j * k_stride + d), a);
+    for (int64_t d = 0; d < dh; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + j * k_stride + d), a);
     s[j] = hsum(a);
   }
 }
-GLIMPSE_TARGET_AVX2 void decode_weighted_sum_avx2(const float* s, const float* v, int64_t v_stride, int64_t tk,
-                                                  int64_t dh, float* o) {
-  if (dh % 8 || dh > 128) return decode_weighted_sum_base(s, v, v_stride, tk, dh, o);
-  const int64_t nc = dh / 8;
-  __m256 acc[16];
-  for (int64_t c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
+// NC vectors of columns: a compile-time count keeps the accumulators in registers (a run-time
+// one kept them on the stack, each FMA waiting on the last one's store: BLIP-base's fp16 cross-
+// attention took 1.66 ms a token that way, 1.36 without).
+template <int NC, typename T>
+GLIMPSE_TARGET_F16C void weighted_sum_cols(const float* s, const T* v, int64_t v_stride, int64_t tk, float* o) {
+  __m256 acc[NC];
+  for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t j = 0; j < tk; ++j) {
     const __m256 w = _mm256_set1_ps(s[j]);
-    const float* vj = v + j * v_stride;
-    for (int64_t c = 0; c < nc; ++c) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * c), acc[c]);
+    const T* vj = v + j * v_stride;
+    if (j + kPrefetchRows<T> < tk) prefetch_row(vj + kPrefetchRows<T> * v_stride, 8 * NC);
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_fmadd_ps(w, load8(vj + 8 * c), acc[c]);
   }
-  for (int64_t c = 0; c < nc; ++c) _mm256_storeu_ps(o + 8 * c, acc[c]);
+  for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + 8 * c, acc[c]);
+}
+template <typename T>
+GLIMPSE_TARGET_F16C void decode_weighted_sum_simd(const float* s, const T* v, int64_t v_stride, int64_t tk, int64_t dh,
+                                                  float* o) {
+  if (dh % 8) return decode_weighted_sum_base(s, v, v_stride, tk, dh, o);
+  for (int64_t c0 = 0; c0 < dh; c0 += 64) {  // 64 columns (8 vectors) at a time
+    const T* vc = v + c0;
+    float* oc = o + c0;
+    switch ((std::min<int64_t>(64, dh - c0)) / 8) {
+      case 1: weighted_sum_cols<1>(s, vc, v_stride, tk, oc); break;
+      case 2: weighted_sum_cols<2>(s, vc, v_stride, tk, oc); break;
+      case 3: weighted_sum_cols<3>(s, vc, v_stride, tk, oc); break;
+      case 4: weighted_sum_cols<4>(s, vc, v_stride, tk, oc); break;
+      case 5: weighted_sum_cols<5>(s, vc, v_stride, tk, oc); break;
+      case 6: weighted_sum_cols<6>(s, vc, v_stride, tk, oc); break;
+      case 7: weighted_sum_cols<7>(s, vc, v_stride, tk, oc); break;
+      default: weighted_sum_cols<8>(s, vc, v_stride, tk, oc); break;
+    }
+  }
 }
 #else
-void decode_scores_avx2(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
-void decode_weighted_sum_avx2(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
+template <typename T>
+void decode_scores_simd(const float*, const T*, int64_t, int64_t, int64_t, float*) {}
+template <typename T>
+void decode_weighted_sum_simd(const float*, const T*, int64_t, int64_t, int64_t, float*) {}
 #endif
-void decode_scores(const float* q, const float* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
-  if (has_avx2_fma()) decode_scores_avx2(q, k, k_stride, tk, dh, s);
+// The SIMD versions need F16C for fp16 K/V; every CPU with AVX2 and FMA has it.
+template <typename T>
+void decode_scores(const float* q, const T* k, int64_t k_stride, int64_t tk, int64_t dh, float* s) {
+  if (has_f16c()) decode_scores_simd(q, k, k_stride, tk, dh, s);
   else decode_scores_base(q, k, k_stride, tk, dh, s);
 }
-void decode_weighted_sum(const float* s, const float* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
-  if (has_avx2_fma()) decode_weighted_sum_avx2(s, v, v_stride, tk, dh, o);
+template <typename T>
+void decode_weighted_sum(const float* s, const T* v, int64_t v_stride, int64_t tk, int64_t dh, float* o) {
+  if (has_f16c()) decode_weighted_sum_simd(s, v, v_stride, tk, dh, o);
   else decode_weighted_sum_base(s, v, v_stride, tk, dh, o);
 }
 
@@ -327,35 +423,6 @@ std::mutex& run_mutex() {
 
 namespace {
 
-// fp16 -> fp32 with F16C when the CPU has it (every x86-64 since 2013), else one by one.
-#ifdef GLIMPSE_HOST_X86
-bool has_f16c() {
-  static const bool yes = [] {
-    if (baseline_forced()) return false;
-    unsigned a = 0, b = 0, c = 0, d = 0;  // F16C from CPUID (clang's __builtin_cpu_supports lacks the name)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __get_cpuid(1, &a, &b, &c, &d) &&
-           (c & bit_F16C) != 0;
-  }();
-  return yes;
-}
-
-__attribute__((target("avx2,fma,f16c"))) void halves_to_floats_f16c(const uint16_t* src, float* dst, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
-}
-
-#else
-bool has_f16c() { return false; }
-void halves_to_floats_f16c(const uint16_t*, float*, int64_t) {}
-#endif
-
-void halves_to_floats(const uint16_t* src, float* dst, int64_t n) {
-  if (has_f16c()) return halves_to_floats_f16c(src, dst, n);
-  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
-}
-
 // Decode with fp16 weights: x . W^T for r < m <= 8 rows and columns [j0, j1) into
 // acc_out[r * (j1 - j0) + j - j0], each weight row read once (half the bytes of fp32: decode
 // streams the weights, so this is where fp16 pays on a CPU).
@@ -420,7 +487,11 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
             const Tensor* residual) {
   const int64_t n = w.n, k = w.k;
   const float* xp = f32(x);
-  float* yp = f32(y);
+  // y is fp32, or fp16 without a residual (fp16 models' cross-attention K/V; the op validates
+  // that): the epilogue then runs in fp32 and its rows are rounded to y.
+  const bool half_y = y.dtype == DType::F16;
+  float* yp = half_y ? nullptr : f32(y);
+  uint16_t* yh = half_y ? const_cast<uint16_t*>(u16p(y)) : nullptr;
   const float* rp = residual ? f32(*residual) : nullptr;
   const float* bp = bias ? f32(*bias) : nullptr;
   if (w.dtype == DType::F16 && m <= 8) {
@@ -430,8 +501,12 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
       std::vector<float> acc(size_t(nj * m));
       if (has_f16c()) gemv_f16_avx2(xp, m, wp, w.kp, k, j0, j1, acc.data());
       else gemv_f16_plain(xp, m, wp, w.kp, k, j0, j1, acc.data());
-      for (int64_t r = 0; r < m; ++r)  // rp may be yp: epilogue_row reads before it writes
-        epilogue_row(acc.data() + r * nj, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, yp + r * n + j0, nj, act);
+      for (int64_t r = 0; r < m; ++r) {  // rp may be yp: epilogue_row reads before it writes
+        float* row = acc.data() + r * nj;
+        epilogue_row(row, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, half_y ? row : yp + r * n + j0, nj,
+                     act);
+        if (half_y) floats_to_halves(row, yh + r * n + j0, nj);
+      }
     });
     return;
   }
@@ -442,8 +517,8 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
   // where n allows, and row blocks of at least 64 for the threads left over (many cores, narrow
   // layers). y may be the residual itself: the GEMM then accumulates onto it (beta 1) when
   // nothing comes between, else the product goes to scratch first.
-  const bool f16 = w.dtype == DType::F16, in_place = rp == yp;
-  const bool direct = !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
+  const bool f16 = w.dtype == DType::F16, in_place = rp && rp == yp;
+  const bool direct = !half_y && !bp && act == Activation::None && (!rp || in_place);  // no epilogue pass
   const float beta = in_place && direct ? 1.0f : 0.0f;
   const int64_t threads = pool_threads();
   const int64_t col_pieces = std::clamp<int64_t>(n / 256, 1, threads);
@@ -469,17 +544,20 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
         } else {
           wp = f32(w.packed) + j0 * w.kp;
         }
-        float* out = yp + r0 * n + j0;
+        float* out = half_y ? nullptr : yp + r0 * n + j0;
         int64_t ldo = n;
-        if (in_place && !direct) out = sc.product.get(size_t(mr * nj)), ldo = nj;
+        if ((in_place && !direct) || half_y) out = sc.product.get(size_t(mr * nj)), ldo = nj;
         const float* xr = xp + r0 * k;
         if (mr == 1) b.sgemv(Blas::kRowMajor, Blas::kNoTrans, int(nj), int(k), 1.0f, wp, int(w.kp), xr, 1, beta, out, 1);
         else b.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mr), int(nj), int(k), 1.0f, xr, int(k), wp,
                      int(w.kp), beta, out, int(ldo));
         if (!direct)
-          for (int64_t r = 0; r < mr; ++r)  // rp may be yp: epilogue_row reads before it writes
-            epilogue_row(out + r * ldo, bp ? bp + j0 : nullptr, rp ? rp + (r0 + r) * n + j0 : nullptr,
-                         yp + (r0 + r) * n + j0, nj, act);
+          for (int64_t r = 0; r < mr; ++r) {  // rp may be yp: epilogue_row reads before it writes
+            float* row = out + r * ldo;
+            epilogue_row(row, bp ? bp + j0 : nullptr, rp ? rp + (r0 + r) * n + j0 : nullptr,
+                         half_y ? row : yp + (r0 + r) * n + j0, nj, act);
+            if (half_y) floats_to_halves(row, yh + (r0 + r) * n + j0, nj);
+          }
       }
     }
   });
@@ -535,8 +613,13 @@ void attention(const AttentionArgs& a) {
   const uint32_t tk = a.kv_len + (a.kv_len_add_past ? u32p(*a.step)[0] : 0u);
   const uint32_t tq = a.q_len, dh = a.head_dim;
   const float scale = a.scale != 0 ? a.scale : 1.0f / std::sqrt(float(dh));
-  const float *q = f32(*a.q.t) + a.q.offset, *k = f32(*a.k.t) + a.k.offset, *v = f32(*a.v.t) + a.v.offset;
+  const float* q = f32(*a.q.t) + a.q.offset;
   float* o = f32(*a.o.t) + a.o.offset;
+  // K and V are fp32, or both fp16 (fp16 models' cross-attention K/V; the op validates that).
+  const bool half_kv = a.k.t->dtype == DType::F16;
+  const float *k = half_kv ? nullptr : f32(*a.k.t) + a.k.offset, *v = half_kv ? nullptr : f32(*a.v.t) + a.v.offset;
+  const uint16_t* kh = half_kv ? u16p(*a.k.t) + a.k.offset : nullptr;
+  const uint16_t* vh = half_kv ? u16p(*a.v.t) + a.v.offset : nullptr;
   const float* mask = a.mask ? f32(*a.mask) : nullptr;
   // Scores of one (batch, head): row i holds query i's logits over the keys, then its weights.
   auto weights_finish = [&](float* s, uint32_t b, uint32_t i) {
@@ -554,17 +637,32 @@ void attention(const AttentionArgs& a) {
     const int64_t qblocks = std::clamp<int64_t>((threads + int64_t(pairs) - 1) / int64_t(pairs), 1, std::max(1u, tq / 32));
     const int64_t qrows = (int64_t(tq) + qblocks - 1) / qblocks;
     parallel_for(int64_t(pairs) * qblocks, qrows * tk * dh * 4, [&](int64_t t0, int64_t t1) {
-      float* const scores = scratch().scores.get(size_t(qrows) * tk);
+      Scratch& sc = scratch();
+      float* const scores = sc.scores.get(size_t(qrows) * tk);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t p = t / qblocks, i0 = t % qblocks * qrows, mq = std::min<int64_t>(qrows, tq - i0);
         if (mq <= 0) continue;
         const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+        const float *kb, *vb;
+        int64_t ldk = a.k.token_stride, ldv = a.v.token_stride;
+        if (half_kv) {  // the head's K and V widened for the GEMMs (2 x 148 KB for BLIP's 577 keys)
+          float* wide = sc.widened.get(size_t(2) * tk * dh);
+          const uint16_t* ks = kh + size_t(b) * a.k.batch_stride + h * dh;
+          const uint16_t* vs = vh + size_t(b) * a.v.batch_stride + h * dh;
+          for (uint32_t j = 0; j < tk; ++j) {
+            halves_to_floats(ks + size_t(j) * ldk, wide + size_t(j) * dh, dh);
+            halves_to_floats(vs + size_t(j) * ldv, wide + size_t(tk + j) * dh, dh);
+          }
+          kb = wide, vb = wide + size_t(tk) * dh, ldk = ldv = dh;
+        } else {
+          kb = k + size_t(b) * a.k.batch_stride + h * dh, vb = v + size_t(b) * a.v.batch_stride + h * dh;
+        }
         bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mq), int(tk), int(dh), 1.0f,
                  q + size_t(b) * a.q.batch_stride + size_t(i0) * a.q.token_stride + h * dh, int(a.q.token_stride),
-                 k + size_t(b) * a.k.batch_stride + h * dh, int(a.k.token_stride), 0.0f, scores, int(tk));
+                 kb, int(ldk), 0.0f, scores, int(tk));
         for (int64_t i = 0; i < mq; ++i) weights_finish(scores + size_t(i) * tk, b, uint32_t(i0 + i));
         bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(mq), int(dh), int(tk), 1.0f, scores, int(tk),
-                 v + size_t(b) * a.v.batch_stride + h * dh, int(a.v.token_stride), 0.0f,
+                 vb, int(ldv), 0.0f,
                  o + size_t(b) * a.o.batch_stride + size_t(i0) * a.o.token_stride + h * dh, int(a.o.token_stride));
       }
     });
@@ -575,14 +673,15 @@ void attention(const AttentionArgs& a) {
     std::vector<float> s(tk);
     for (int64_t p = p0; p < p1; ++p) {
       const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+      const size_t kofs = size_t(b) * a.k.batch_stride + h * dh, vofs = size_t(b) * a.v.batch_stride + h * dh;
       for (uint32_t i = 0; i < tq; ++i) {
         const float* qi = q + size_t(b) * a.q.batch_stride + size_t(i) * a.q.token_stride + h * dh;
-        const float* kh = k + size_t(b) * a.k.batch_stride + h * dh;
-        const float* vh = v + size_t(b) * a.v.batch_stride + h * dh;
         float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
-        decode_scores(qi, kh, a.k.token_stride, tk, dh, s.data());
+        if (half_kv) decode_scores(qi, kh + kofs, a.k.token_stride, tk, dh, s.data());
+        else decode_scores(qi, k + kofs, a.k.token_stride, tk, dh, s.data());
         weights_finish(s.data(), b, i);
-        decode_weighted_sum(s.data(), vh, a.v.token_stride, tk, dh, oi);
+        if (half_kv) decode_weighted_sum(s.data(), vh + vofs, a.v.token_stride, tk, dh, oi);
+        else decode_weighted_sum(s.data(), v + vofs, a.v.token_stride, tk, dh, oi);
       }
     }
   });

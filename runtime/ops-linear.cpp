@@ -152,7 +152,13 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
   Context& ctx = seq.context();
   const char* op = "linear";
   detail::expect_dtype(op, "x", x, DType::F32);
-  detail::expect_dtype(op, "y", y, DType::F32);
+  // fp16 y: the host backend's fp16 cross-attention K/V (text/decoder.cpp cross_kv_dtype).
+  if (y.dtype == DType::F16) {
+    if (!ctx.caps().host_ops) fail("linear: an fp16 output (y ", y.describe(), ") needs the host backend");
+    if (opt.residual) fail("linear: an fp16 output (y ", y.describe(), ") takes no residual");
+  } else {
+    detail::expect_dtype(op, "y", y, DType::F32);
+  }
   if (x.rank() == 0 || x.dim(-1) != w.k)
     fail("linear: x ", x.describe(), " must end in K = ", w.k, " (weight [", w.n, ", ", w.k, "])");
   const int64_t m = x.numel() / w.k;

@@ -69,6 +69,15 @@ Tensor upload(Allocator& arena, const Floats& data, const Shape& shape) {
   return t;
 }
 
+Tensor upload_f16(Allocator& arena, const Floats& data, const Shape& shape) {
+  Tensor t = arena.alloc(DType::F16, shape);
+  REQUIRE(size_t(t.numel()) == data.size());
+  std::vector<uint16_t> h(data.size());
+  for (size_t i = 0; i < data.size(); ++i) h[i] = float_to_half(data[i]);
+  tensor_upload(arena.context(), t, h.data(), h.size() * 2);
+  return t;
+}
+
 Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape) {
   Tensor t = arena.alloc(DType::U32, shape);
   REQUIRE(size_t(t.numel()) == data.size());
@@ -99,6 +108,14 @@ bool guard_intact(const Tensor& t, Context& ctx) {
 Floats download(const Tensor& t, Context& ctx) {
   Floats v(size_t(t.numel()));
   tensor_download(ctx, t, v.data(), v.size() * 4);
+  return v;
+}
+
+Floats download_f16(const Tensor& t, Context& ctx) {
+  std::vector<uint16_t> h(size_t(t.numel()));
+  tensor_download(ctx, t, h.data(), h.size() * 2);
+  Floats v(h.size());
+  for (size_t i = 0; i < h.size(); ++i) v[i] = half_to_float(h[i]);
   return v;
 }
 

@@ -45,6 +45,7 @@ Floats round_to_half(const Floats& v);
 Floats gemm_input(const Context& ctx, DType weights, int64_t m, const Floats& x);
 
 Tensor upload(Allocator& arena, const Floats& data, const Shape& shape);
+Tensor upload_f16(Allocator& arena, const Floats& data, const Shape& shape);  // rounded to fp16
 Tensor upload_u32(Allocator& arena, const std::vector<uint32_t>& data, const Shape& shape);
 
 // Uploads go through the arena's context. An output tensor filled with NaN and followed by kGuardBytes of sentinel pattern.
@@ -53,6 +54,7 @@ Tensor guarded_output(Allocator& arena, DType dtype, const Shape& shape);
 bool guard_intact(const Tensor& t, Context& ctx = context());
 
 Floats download(const Tensor& t, Context& ctx = context());
+Floats download_f16(const Tensor& t, Context& ctx = context());  // an fp16 tensor, widened
 std::vector<uint32_t> download_u32(const Tensor& t, Context& ctx = context());
 
 // A little-endian float32 .npy as numpy.save writes it (the goldens of tools/*-reference.py).

@@ -239,6 +239,78 @@ TEST_CASE("kv_append drops rows past the cache and reads strided sources", "[att
   CHECK(guard_intact(cache));
 }
 
+TEST_CASE("attention reads fp16 K/V on the host backend", "[attention][ops]") {
+  // As fp16 models' cross-attention K/V are laid out: [B, N, 2D] (K | V), fp16. Decode (few
+  // queries: the SIMD loops) and many queries (the head widened for the GEMMs), with masks.
+  Context& ctx = context();
+  struct Case {
+    uint32_t batch, heads, dh, tq, tk;
+    bool mask;
+  };
+  const Case cases[] = {{1, 12, 64, 1, 577, false}, {2, 3, 64, 4, 37, true}, {1, 2, 16, 1, 5, false},
+                        {2, 4, 64, 20, 577, true},  {1, 2, 32, 300, 70, false}, {3, 1, 120, 9, 13, true}};
+  uint32_t seed = 1300;
+  for (const Case& c : cases) {
+    INFO("fp16 K/V b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
+                       << " mask=" << c.mask);
+    Allocator arena(ctx, MemoryKind::Device, "test");
+    const uint32_t d = c.heads * c.dh;
+    const Floats q = random_floats(size_t(c.batch) * c.tq * d, seed++, -2, 2);
+    const Floats kv = random_floats(size_t(c.batch) * c.tk * 2 * d, seed++, -2, 2);
+    Floats k, v, mask(size_t(c.batch) * c.tk, 0.0f);
+    for (size_t r = 0; r < size_t(c.batch) * c.tk; ++r) {
+      k.insert(k.end(), kv.begin() + r * 2 * d, kv.begin() + r * 2 * d + d);
+      v.insert(v.end(), kv.begin() + r * 2 * d + d, kv.begin() + (r + 1) * 2 * d);
+    }
+    if (c.mask)
+      for (uint32_t b = 0; b < c.batch; ++b)
+        for (uint32_t j = c.tk - c.tk / 3 * (b % 2 + 1); j < c.tk; ++j) mask[size_t(b) * c.tk + j] = -10000.0f;
+    Tensor qt = upload(arena, q, {c.batch, c.tq, d});
+    Tensor kvt = upload_f16(arena, kv, {c.batch, c.tk, 2 * d});
+    Tensor mt = upload(arena, mask, {c.batch, c.tk});
+    Tensor o = guarded_output(arena, DType::F32, {c.batch, c.tq, d});
+    AttentionArgs a;
+    a.batch = c.batch;
+    a.heads = c.heads;
+    a.head_dim = c.dh;
+    a.q_len = c.tq;
+    a.kv_len = c.tk;
+    a.q = AttnView::dense(qt, c.tq, d);
+    a.k = {&kvt, 0, 2 * d, c.tk * 2 * d};
+    a.v = {&kvt, d, 2 * d, c.tk * 2 * d};
+    a.o = AttnView::dense(o, c.tq, d);
+    if (c.mask) a.mask = &mt, a.mask_batch_stride = c.tk;
+    Sequence seq(ctx);
+    if (!ctx.caps().host_ops) {
+      CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("fp16 K/V") && Catch::Contains("host backend"));
+      continue;
+    }
+    attention(seq, a);
+    seq.run();
+    const Floats got = download(o, ctx);
+    const Floats want = ref::attention(q, round_to_half(k), round_to_half(v), c.batch, c.heads, c.dh, c.tq, c.tk,
+                                       false, c.mask ? mask.data() : nullptr, 1.0f / std::sqrt(float(c.dh)));
+    CHECK(all_finite(got));
+    CHECK(guard_intact(o, ctx));
+    CHECK(nmse(got, want) < 1e-10);  // the same fp16 values: only the order of the sums differs
+  }
+  // K and V must share a dtype.
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  Tensor x = arena.alloc(DType::F32, {1, 4, 64});
+  Tensor h = arena.alloc(DType::F16, {1, 4, 64});
+  AttentionArgs a;
+  a.heads = 1;
+  a.head_dim = 64;
+  a.q_len = a.kv_len = 4;
+  a.q = a.k = a.o = AttnView::dense(x, 4, 64);
+  a.v = AttnView::dense(h, 4, 64);
+  Sequence seq(ctx);
+  CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("must have one dtype"));
+  a.q = AttnView::dense(h, 4, 64);
+  a.k = a.v;
+  CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("q must be f32"));
+}
+
 TEST_CASE("attention rejects bad arguments", "[attention][ops]") {
   Context& ctx = context();
   Allocator arena(ctx, MemoryKind::Device, "test");

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -196,6 +197,54 @@ TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
           CHECK(nmse(download(yt), ref::linear(gemm_input(ctx, wt.dtype, m, x), m, k, w_ref, n, bias ? b.data() : nullptr,
                                                act, r.data())) < 1e-10);
         }
+}
+
+TEST_CASE("linear writes an fp16 output on the host backend", "[linear][ops]") {
+  // fp16 models' cross-attention K/V: the epilogue in fp32, each value rounded once to fp16. Rows
+  // through the fp16 GEMV (m <= 8) and the GEMMs, one column piece and several.
+  Context& ctx = context();
+  uint32_t seed = 700;
+  for (DType dtype : {DType::F32, DType::F16})
+    for (int64_t m : {1, 5, 9, 577})
+      for (int64_t n : {24, 1536})
+        for (bool bias : {false, true}) {
+          const Activation act = n == 24 ? Activation::GeluErf : Activation::None;
+          INFO("linear fp16 y m=" << m << " n=" << n << " w=" << dtype_name(dtype) << (bias ? " +bias" : "")
+                                  << " act=" << int(act));
+          Allocator arena(ctx, MemoryKind::Device, "test");
+          const int64_t k = 64;
+          const Floats w = random_floats(size_t(n * k), seed++), x = random_floats(size_t(m * k), seed++);
+          const Floats b = random_floats(size_t(n), seed++);
+          LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, n, k, WeightLayout::OutIn, dtype);
+          Tensor xt = upload(arena, x, {m, k}), bt = upload(arena, b, {n});
+          Tensor y = guarded_output(arena, DType::F16, {m, n});
+          Sequence seq(ctx);
+          LinearOptions opt;
+          opt.bias = bias ? &bt : nullptr;
+          opt.act = act;
+          if (!ctx.caps().host_ops) {
+            CHECK_THROWS_WITH(linear(seq, xt, wt, y, opt),
+                              Catch::Contains("fp16 output") && Catch::Contains("host backend"));
+            continue;
+          }
+          linear(seq, xt, wt, y, opt);
+          seq.run();
+          const Floats w_ref = wt.dtype == DType::F16 ? round_to_half(w) : w;
+          const Floats want = ref::linear(x, m, k, w_ref, n, bias ? b.data() : nullptr, act, nullptr);
+          const Floats got = download_f16(y, ctx);
+          size_t off = 0;  // beyond fp16's rounding (half an ulp: 2^-11 relative) and fp32 sums' order
+          for (size_t i = 0; i < got.size(); ++i)
+            off += !(std::fabs(got[i] - want[i]) <= 4.9e-4f * std::fabs(want[i]) + 1e-6f);
+          CHECK(off == 0);
+          CHECK(guard_intact(y, ctx));
+        }
+  if (!ctx.caps().host_ops) return;
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const Floats w = random_floats(8 * 8, 1);
+  LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, 8, 8, WeightLayout::OutIn, DType::F32);
+  Tensor x = arena.alloc(DType::F32, {2, 8}), y = arena.alloc(DType::F16, {2, 8}), r = arena.alloc(DType::F16, {2, 8});
+  Sequence seq(ctx);
+  CHECK_THROWS_WITH(linear(seq, x, wt, y, {nullptr, Activation::None, &r}), Catch::Contains("takes no residual"));
 }
 
 TEST_CASE("linear splits wide weights over several bindings", "[linear][ops]") {

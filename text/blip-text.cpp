@@ -41,7 +41,8 @@ BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string
 }
 
 CrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
-  return cross_kv_alloc(arena, batch, tokens, layers.size(), cfg_.hidden);
+  return cross_kv_alloc(arena, batch, tokens, layers.size(), cfg_.hidden,
+                        layers.empty() ? DType::F32 : layers[0].cross_kv.dtype);
 }
 
 void BlipText::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
@@ -50,8 +51,10 @@ void BlipText::record_cross(Sequence& seq, const Tensor& states, const CrossKv& 
     fail("BLIP text: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
          " tokens x encoder_hidden_size ", cfg_.encoder_hidden);
   const Tensor e = states.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
-  for (size_t i = 0; i < layers.size(); ++i)
-    linear(seq, e, layers[i].cross_kv, kv.kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}), {&layers[i].cross_kv_b});
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Tensor out = kv.kv[i].view(kv.kv[i].dtype, {rows, 2 * int64_t(cfg_.hidden)});  // fp32 or fp16
+    linear(seq, e, layers[i].cross_kv, out, {&layers[i].cross_kv_b});
+  }
 }
 
 DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,

@@ -9,7 +9,8 @@
 
 namespace glimpse {
 
-// Cross-attention K/V of one batch of encoder states: [B, N, 2D] per layer (K | V).
+// Cross-attention K/V of one batch of encoder states: [B, N, 2D] per layer (K | V), fp32, or fp16
+// for fp16 models on the host backend (cross_kv_alloc).
 struct CrossKv {
   int64_t batch = 0, tokens = 0;
   std::vector<Tensor> kv;
@@ -50,7 +51,8 @@ class TextDecoder {
 };
 
 // Shared pieces of decoders.
-CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width);
+// `weights`: the dtype of the decoder's K/V projection weights.
+CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width, DType weights);
 DecodeState decode_state_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len, int64_t width,
                                size_t layers, bool reorderable);
 // Beam search: each row of cache set `set` continues row reorder[j] of the other set.

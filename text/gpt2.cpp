@@ -42,7 +42,8 @@ Gpt2Decoder::Gpt2Decoder(WeightLoader& w, const Gpt2Config& cfg) : cfg_(cfg) {
 }
 
 CrossKv Gpt2Decoder::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
-  return cross_kv_alloc(arena, batch, tokens, layers.size(), cfg_.hidden);
+  return cross_kv_alloc(arena, batch, tokens, layers.size(), cfg_.hidden,
+                        layers.empty() ? DType::F32 : layers[0].cross_kv.dtype);
 }
 
 void Gpt2Decoder::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
@@ -51,8 +52,10 @@ void Gpt2Decoder::record_cross(Sequence& seq, const Tensor& states, const CrossK
     fail("GPT-2: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens, " x ",
          cfg_.encoder_hidden);
   const Tensor e = states.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
-  for (size_t i = 0; i < layers.size(); ++i)
-    linear(seq, e, layers[i].cross_kv, kv.kv[i].view(DType::F32, {rows, 2 * int64_t(cfg_.hidden)}), {&layers[i].cross_kv_b});
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Tensor out = kv.kv[i].view(kv.kv[i].dtype, {rows, 2 * int64_t(cfg_.hidden)});  // fp32 or fp16
+    linear(seq, e, layers[i].cross_kv, out, {&layers[i].cross_kv_b});
+  }
 }
 
 DecodeState Gpt2Decoder::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
