@@ -247,8 +247,11 @@ TEST_CASE("attention reads fp16 K/V on the host backend", "[attention][ops]") {
     uint32_t batch, heads, dh, tq, tk;
     bool mask;
   };
-  const Case cases[] = {{1, 12, 64, 1, 577, false}, {2, 3, 64, 4, 37, true}, {1, 2, 16, 1, 5, false},
-                        {2, 4, 64, 20, 577, true},  {1, 2, 32, 300, 70, false}, {3, 1, 120, 9, 13, true}};
+  // 300 x 577: several query blocks per head (runtime/ops-host.cpp kScoresBlockBytes), a thread's
+  // blocks spanning two heads, each head's K/V widened once.
+  const Case cases[] = {{1, 12, 64, 1, 577, false}, {2, 3, 64, 4, 37, true},     {1, 2, 16, 1, 5, false},
+                        {2, 4, 64, 20, 577, true},  {1, 2, 32, 300, 70, false},  {3, 1, 120, 9, 13, true},
+                        {1, 3, 64, 300, 577, true}, {2, 6, 64, 300, 577, false}};
   uint32_t seed = 1300;
   for (const Case& c : cases) {
     INFO("fp16 K/V b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
