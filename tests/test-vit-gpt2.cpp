@@ -62,6 +62,31 @@ TEST_CASE("ViT-GPT2 matches the PyTorch reference, with the tied matrix under ei
   }
 }
 
+TEST_CASE("ViT-GPT2 with fp16 weights stays within fp16 tolerances of the reference", "[vit-gpt2][model]") {
+  // As BLIP's fp16 test: the same greedy caption, states and logits within fp16 rounding (measured:
+  // <= 2.1e-3 and <= 7.2e-3). On the host backend the cross-attention K/V are fp16 too
+  // (text/decoder.cpp cross_kv_alloc).
+  const auto g = nlohmann::json::parse(std::ifstream(kData / "vit-gpt2" / "goldens.json"))["cases"];
+  const std::pair<const char*, const char*> images[] = {{"pattern", "blip/pattern.png"}, {"photo", "images/rgb-420.jpg"}};
+  ModelOptions mo;
+  mo.weights = DType::F16;
+  VitGpt2Captioner cap(context(), (kData / "vit-gpt2" / "tiny-lmhead").string(), mo);
+  for (const auto& [name, file] : images) {
+    INFO("image " << name);
+    CaptionOptions opt;
+    opt.keep_tensors = true;
+    const CaptionResult r = cap.caption({image_load((kData / file).string())}, opt).at(0);
+    const std::string stem = (kData / "vit-gpt2" / ("golden-" + std::string(name))).string();
+    const double states = max_abs_diff(r.image_embeds, npy_load(stem + "-encoder_states.npy"));
+    const double logits = max_abs_diff(r.logits_step0, npy_load(stem + "-logits_step0.npy"));
+    INFO("max abs diff: encoder states " << states << ", step-0 logits " << logits);
+    CHECK(states <= 2e-2);
+    CHECK(logits <= 2e-2);
+    CHECK(states > 0);  // the option is in effect
+    CHECK(r.ids == g[name]["ids"].get<std::vector<uint32_t>>());
+  }
+}
+
 TEST_CASE("the registry opens each supported model and names the unsupported", "[vit-gpt2][model]") {
   CHECK(model_kind((kData / "blip/tiny-base").string()) == ModelKind::BlipCaption);
   CHECK(model_kind((kData / "blip/tiny-vqa").string()) == ModelKind::BlipVqa);
