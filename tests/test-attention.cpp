@@ -15,11 +15,15 @@ struct AttnCase {
   uint32_t batch, heads, dh, tq, tk;
   bool causal, mask;
   bool fp16 = false;  // AttentionArgs::fp16: compared with fp16-rounded Q, K, V at an fp16 bar
+  // K | V in one fp16 [B, Tk, 2D] tensor, as fp16 models' cross-attention K/V on the host backend
+  // (the Vulkan backend must refuse them).
+  bool half_kv = false;
 };
 
 void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   INFO("attention b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
-                      << " causal=" << c.causal << " mask=" << c.mask << " fp16=" << c.fp16);
+                      << " causal=" << c.causal << " mask=" << c.mask << " fp16=" << c.fp16
+                      << " half_kv=" << c.half_kv);
   Allocator arena(ctx, MemoryKind::Device, "test");
   const uint32_t width = c.heads * c.dh;
   const Floats q = random_floats(size_t(c.batch) * c.tq * width, seed, -2, 2);
@@ -30,8 +34,18 @@ void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
     for (uint32_t b = 0; b < c.batch; ++b)
       for (uint32_t j = c.tk - (c.tk / 3) * (b % 2); j < c.tk; ++j) mask[size_t(b) * c.tk + j] = -10000.0f;
   Tensor qt = upload(arena, q, {c.batch, c.tq, width});
-  Tensor kt = upload(arena, k, {c.batch, c.tk, width});
-  Tensor vt = upload(arena, v, {c.batch, c.tk, width});
+  Tensor kt, vt, kvt;
+  if (c.half_kv) {
+    Floats kv;
+    for (size_t r = 0; r < size_t(c.batch) * c.tk; ++r) {
+      kv.insert(kv.end(), k.begin() + r * width, k.begin() + (r + 1) * width);
+      kv.insert(kv.end(), v.begin() + r * width, v.begin() + (r + 1) * width);
+    }
+    kvt = upload_f16(arena, kv, {c.batch, c.tk, 2 * width});
+  } else {
+    kt = upload(arena, k, {c.batch, c.tk, width});
+    vt = upload(arena, v, {c.batch, c.tk, width});
+  }
   Tensor mt = upload(arena, mask, {c.batch, c.tk});
   Tensor o = guarded_output(arena, DType::F32, {c.batch, c.tq, width});
   AttentionArgs a;
@@ -43,25 +57,30 @@ void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
   a.causal = c.causal;
   a.fp16 = c.fp16;
   a.q = AttnView::dense(qt, c.tq, width);
-  a.k = AttnView::dense(kt, c.tk, width);
-  a.v = AttnView::dense(vt, c.tk, width);
+  a.k = c.half_kv ? AttnView{&kvt, 0, 2 * width, c.tk * 2 * width} : AttnView::dense(kt, c.tk, width);
+  a.v = c.half_kv ? AttnView{&kvt, width, 2 * width, c.tk * 2 * width} : AttnView::dense(vt, c.tk, width);
   a.o = AttnView::dense(o, c.tq, width);
   if (c.mask) {
     a.mask = &mt;
     a.mask_batch_stride = c.tk;
   }
   Sequence seq(ctx);
+  if (c.half_kv && !ctx.caps().host_ops) {
+    CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("fp16 K/V") && Catch::Contains("host backend"));
+    return;
+  }
   attention(seq, a);
   seq.run();
   const Floats got = download(o, ctx);
   // fp16 models: the tensor-core kernel rounds Q, K, V (the reference does too) and the
   // probabilities (it cannot: that error, ~1e-8, is what the looser bar allows).
   const auto in = [&](const Floats& f) { return c.fp16 ? round_to_half(f) : f; };
-  const Floats want = ref::attention(in(q), in(k), in(v), c.batch, c.heads, c.dh, c.tq, c.tk, c.causal,
+  const auto kv_in = [&](const Floats& f) { return c.fp16 || c.half_kv ? round_to_half(f) : f; };
+  const Floats want = ref::attention(in(q), kv_in(k), kv_in(v), c.batch, c.heads, c.dh, c.tq, c.tk, c.causal,
                                      c.mask ? mask.data() : nullptr, 1.0f / std::sqrt(float(c.dh)));
   CHECK(all_finite(got));
   CHECK(guard_intact(o, ctx));
-  CHECK(nmse(got, want) < (c.fp16 ? 1e-6 : 1e-10));
+  CHECK(nmse(got, want) < (c.fp16 ? 1e-6 : 1e-10));  // half_kv: the same fp16 values, sums in another order
 }
 
 const AttnCase kCases[] = {
@@ -240,63 +259,19 @@ TEST_CASE("kv_append drops rows past the cache and reads strided sources", "[att
 }
 
 TEST_CASE("attention reads fp16 K/V on the host backend", "[attention][ops]") {
-  // As fp16 models' cross-attention K/V are laid out: [B, N, 2D] (K | V), fp16. Decode (few
-  // queries: the SIMD loops) and many queries (the head widened for the GEMMs), with masks.
+  // Decode (few queries: the SIMD loops) and many queries (each head widened for the GEMMs), with
+  // masks and batches; 300 x 577: several query blocks per head (runtime/ops-host.cpp
+  // kScoresBlockBytes), a thread's blocks spanning two heads, each head's K/V widened once.
   Context& ctx = context();
-  struct Case {
-    uint32_t batch, heads, dh, tq, tk;
-    bool mask;
+  const AttnCase cases[] = {
+      {1, 12, 64, 1, 577, false, false, false, true}, {2, 3, 64, 4, 37, false, true, false, true},
+      {1, 2, 16, 1, 5, false, false, false, true},    {2, 4, 64, 20, 577, false, true, false, true},
+      {1, 2, 32, 300, 70, false, false, false, true}, {3, 1, 120, 9, 13, false, true, false, true},
+      {1, 3, 64, 300, 577, false, true, false, true}, {2, 6, 64, 300, 577, false, false, false, true},
+      {2, 2, 64, 33, 40, true, true, false, true},
   };
-  // 300 x 577: several query blocks per head (runtime/ops-host.cpp kScoresBlockBytes), a thread's
-  // blocks spanning two heads, each head's K/V widened once.
-  const Case cases[] = {{1, 12, 64, 1, 577, false}, {2, 3, 64, 4, 37, true},     {1, 2, 16, 1, 5, false},
-                        {2, 4, 64, 20, 577, true},  {1, 2, 32, 300, 70, false},  {3, 1, 120, 9, 13, true},
-                        {1, 3, 64, 300, 577, true}, {2, 6, 64, 300, 577, false}};
   uint32_t seed = 1300;
-  for (const Case& c : cases) {
-    INFO("fp16 K/V b=" << c.batch << " h=" << c.heads << " dh=" << c.dh << " tq=" << c.tq << " tk=" << c.tk
-                       << " mask=" << c.mask);
-    Allocator arena(ctx, MemoryKind::Device, "test");
-    const uint32_t d = c.heads * c.dh;
-    const Floats q = random_floats(size_t(c.batch) * c.tq * d, seed++, -2, 2);
-    const Floats kv = random_floats(size_t(c.batch) * c.tk * 2 * d, seed++, -2, 2);
-    Floats k, v, mask(size_t(c.batch) * c.tk, 0.0f);
-    for (size_t r = 0; r < size_t(c.batch) * c.tk; ++r) {
-      k.insert(k.end(), kv.begin() + r * 2 * d, kv.begin() + r * 2 * d + d);
-      v.insert(v.end(), kv.begin() + r * 2 * d + d, kv.begin() + (r + 1) * 2 * d);
-    }
-    if (c.mask)
-      for (uint32_t b = 0; b < c.batch; ++b)
-        for (uint32_t j = c.tk - c.tk / 3 * (b % 2 + 1); j < c.tk; ++j) mask[size_t(b) * c.tk + j] = -10000.0f;
-    Tensor qt = upload(arena, q, {c.batch, c.tq, d});
-    Tensor kvt = upload_f16(arena, kv, {c.batch, c.tk, 2 * d});
-    Tensor mt = upload(arena, mask, {c.batch, c.tk});
-    Tensor o = guarded_output(arena, DType::F32, {c.batch, c.tq, d});
-    AttentionArgs a;
-    a.batch = c.batch;
-    a.heads = c.heads;
-    a.head_dim = c.dh;
-    a.q_len = c.tq;
-    a.kv_len = c.tk;
-    a.q = AttnView::dense(qt, c.tq, d);
-    a.k = {&kvt, 0, 2 * d, c.tk * 2 * d};
-    a.v = {&kvt, d, 2 * d, c.tk * 2 * d};
-    a.o = AttnView::dense(o, c.tq, d);
-    if (c.mask) a.mask = &mt, a.mask_batch_stride = c.tk;
-    Sequence seq(ctx);
-    if (!ctx.caps().host_ops) {
-      CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("fp16 K/V") && Catch::Contains("host backend"));
-      continue;
-    }
-    attention(seq, a);
-    seq.run();
-    const Floats got = download(o, ctx);
-    const Floats want = ref::attention(q, round_to_half(k), round_to_half(v), c.batch, c.heads, c.dh, c.tq, c.tk,
-                                       false, c.mask ? mask.data() : nullptr, 1.0f / std::sqrt(float(c.dh)));
-    CHECK(all_finite(got));
-    CHECK(guard_intact(o, ctx));
-    CHECK(nmse(got, want) < 1e-10);  // the same fp16 values: only the order of the sums differs
-  }
+  for (const AttnCase& c : cases) check_attention(ctx, c, seed += 10);
   // K and V must share a dtype.
   Allocator arena(ctx, MemoryKind::Device, "test");
   Tensor x = arena.alloc(DType::F32, {1, 4, 64});
