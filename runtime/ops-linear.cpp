@@ -152,7 +152,7 @@ void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor&
   Context& ctx = seq.context();
   const char* op = "linear";
   detail::expect_dtype(op, "x", x, DType::F32);
-  // fp16 y: the host backend's fp16 cross-attention K/V (text/decoder.cpp cross_kv_dtype).
+  // fp16 y: the host backend's fp16 cross-attention K/V (text/decoder.cpp cross_kv_alloc).
   if (y.dtype == DType::F16) {
     if (!ctx.caps().host_ops) fail("linear: an fp16 output (y ", y.describe(), ") needs the host backend");
     if (opt.residual) fail("linear: an fp16 output (y ", y.describe(), ") takes no residual");
