@@ -133,8 +133,6 @@ std::vector<Scratch*>& scratch_all() {
 
 int64_t pool_threads() { return int64_t(Pool::get().threads()); }
 
-// fn(begin, end) over [0, n) items of about `cost` operations each: on one thread when the whole
-// is too small to repay waking another (decode steps), else split over the pool.
 void parallel_for(int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   Pool& pool = Pool::get();

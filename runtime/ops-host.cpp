@@ -13,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 
@@ -39,9 +40,9 @@ uint32_t* u32p(const Tensor& t) {
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
   return reinterpret_cast<uint32_t*>(t.mapped);
 }
-const uint16_t* u16p(const Tensor& t) {  // fp16 values
+uint16_t* u16p(const Tensor& t) {  // fp16 values
   if (!t.mapped) fail("host backend: tensor ", t.describe(), " is not host-mapped");
-  return reinterpret_cast<const uint16_t*>(t.mapped);
+  return reinterpret_cast<uint16_t*>(t.mapped);
 }
 
 // OpenBLAS on one thread: the backend splits its GEMMs over the pool itself (column pieces,
@@ -491,18 +492,18 @@ void linear(const Tensor& x, int64_t m, const HostWeight& w, const Tensor& y, co
   // that): the epilogue then runs in fp32 and its rows are rounded to y.
   const bool half_y = y.dtype == DType::F16;
   float* yp = half_y ? nullptr : f32(y);
-  uint16_t* yh = half_y ? const_cast<uint16_t*>(u16p(y)) : nullptr;
+  uint16_t* yh = half_y ? u16p(y) : nullptr;
   const float* rp = residual ? f32(*residual) : nullptr;
   const float* bp = bias ? f32(*bias) : nullptr;
   if (w.dtype == DType::F16 && m <= 8) {
     const uint16_t* wp = u16p(w.packed);
     parallel_for(n, m * k, [&](int64_t j0, int64_t j1) {
       const int64_t nj = j1 - j0;
-      std::vector<float> acc(size_t(nj * m));
-      if (has_f16c()) gemv_f16_avx2(xp, m, wp, w.kp, k, j0, j1, acc.data());
-      else gemv_f16_plain(xp, m, wp, w.kp, k, j0, j1, acc.data());
+      float* const acc = scratch().product.get(size_t(nj * m));
+      if (has_f16c()) gemv_f16_avx2(xp, m, wp, w.kp, k, j0, j1, acc);
+      else gemv_f16_plain(xp, m, wp, w.kp, k, j0, j1, acc);
       for (int64_t r = 0; r < m; ++r) {  // rp may be yp: epilogue_row reads before it writes
-        float* row = acc.data() + r * nj;
+        float* row = acc + r * nj;
         epilogue_row(row, bp ? bp + j0 : nullptr, rp ? rp + r * n + j0 : nullptr, half_y ? row : yp + r * n + j0, nj,
                      act);
         if (half_y) floats_to_halves(row, yh + r * n + j0, nj);
@@ -621,11 +622,6 @@ void attention(const AttentionArgs& a) {
   const float scale = a.scale != 0 ? a.scale : 1.0f / std::sqrt(float(dh));
   const float* q = f32(*a.q.t) + a.q.offset;
   float* o = f32(*a.o.t) + a.o.offset;
-  // K and V are fp32, or both fp16 (fp16 models' cross-attention K/V; the op validates that).
-  const bool half_kv = a.k.t->dtype == DType::F16;
-  const float *k = half_kv ? nullptr : f32(*a.k.t) + a.k.offset, *v = half_kv ? nullptr : f32(*a.v.t) + a.v.offset;
-  const uint16_t* kh = half_kv ? u16p(*a.k.t) + a.k.offset : nullptr;
-  const uint16_t* vh = half_kv ? u16p(*a.v.t) + a.v.offset : nullptr;
   const float* mask = a.mask ? f32(*a.mask) : nullptr;
   // Scores of one (batch, head): row i holds query i's logits over the keys, then its weights.
   auto weights_finish = [&](float* s, uint32_t b, uint32_t i) {
@@ -634,70 +630,78 @@ void attention(const AttentionArgs& a) {
     softmax_row(s, tk, scale, mrow, visible);
   };
   const size_t pairs = size_t(a.batch) * a.heads;
-  if (tq > 8) {
-    // Prefill / encoder: blocks of queries of the (batch, head) pairs over the pool, each through
-    // one core: its scores (OpenBLAS, single-threaded), softmax rows and weighted sum. A block's
-    // scores stay within kScoresBlockBytes of that core's scratch, so the softmax and the second
-    // GEMM find them in its cache; more blocks where there are more threads than pairs. A thread
-    // takes consecutive blocks: mostly of one head, whose K and V stay in its cache too.
-    const Blas& bl = blas();
-    const int64_t threads = pool_threads();
-    const int64_t fit_rows = std::max<int64_t>(16, int64_t(kScoresBlockBytes / (size_t(tk) * 4)));
-    const int64_t for_threads =
-        std::clamp<int64_t>((threads + int64_t(pairs) - 1) / int64_t(pairs), 1, std::max(1u, tq / 32));
-    const int64_t qblocks = std::max(for_threads, (int64_t(tq) + fit_rows - 1) / fit_rows);
-    const int64_t qrows = (int64_t(tq) + qblocks - 1) / qblocks;
-    parallel_for(int64_t(pairs) * qblocks, qrows * tk * dh * 4, [&](int64_t t0, int64_t t1) {
-      Scratch& sc = scratch();
-      float* const scores = sc.scores.get(size_t(qrows) * tk);
-      int64_t widened = -1;  // the pair whose fp16 K and V are in sc.widened
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t p = t / qblocks, i0 = t % qblocks * qrows, mq = std::min<int64_t>(qrows, tq - i0);
-        if (mq <= 0) continue;
-        const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-        const float *kb, *vb;
-        int64_t ldk = a.k.token_stride, ldv = a.v.token_stride;
-        if (half_kv) {  // the head's K and V widened for the GEMMs (2 x 148 KB for BLIP's 577 keys)
-          float* wide = sc.widened.get(size_t(2) * tk * dh);
-          const uint16_t* ks = kh + size_t(b) * a.k.batch_stride + h * dh;
-          const uint16_t* vs = vh + size_t(b) * a.v.batch_stride + h * dh;
-          for (uint32_t j = 0; j < tk && p != widened; ++j) {
-            halves_to_floats(ks + size_t(j) * ldk, wide + size_t(j) * dh, dh);
-            halves_to_floats(vs + size_t(j) * ldv, wide + size_t(tk + j) * dh, dh);
+  // K and V are fp32, or both fp16 (fp16 models' cross-attention K/V; the op validates that):
+  // the rest is written once over either element type.
+  const auto run = [&](const auto* k, const auto* v) {
+    using T = std::decay_t<decltype(*k)>;  // float or uint16_t (fp16)
+    if (tq > 8) {
+      // Prefill / encoder: blocks of queries of the (batch, head) pairs over the pool, each through
+      // one core: its scores (OpenBLAS, single-threaded), softmax rows and weighted sum. A block's
+      // scores stay within kScoresBlockBytes of that core's scratch, so the softmax and the second
+      // GEMM find them in its cache; more blocks where there are more threads than pairs. A thread
+      // takes consecutive blocks: mostly of one head, whose K and V stay in its cache too.
+      const Blas& bl = blas();
+      const int64_t threads = pool_threads();
+      const int64_t fit_rows = std::max<int64_t>(16, int64_t(kScoresBlockBytes / (size_t(tk) * 4)));
+      const int64_t for_threads =
+          std::clamp<int64_t>((threads + int64_t(pairs) - 1) / int64_t(pairs), 1, std::max(1u, tq / 32));
+      const int64_t qblocks = std::max(for_threads, (int64_t(tq) + fit_rows - 1) / fit_rows);
+      const int64_t qrows = (int64_t(tq) + qblocks - 1) / qblocks;
+      parallel_for(int64_t(pairs) * qblocks, qrows * tk * dh * 4, [&](int64_t t0, int64_t t1) {
+        Scratch& sc = scratch();
+        float* const scores = sc.scores.get(size_t(qrows) * tk);
+        int64_t widened = -1;  // the pair whose fp16 K and V are in sc.widened
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t p = t / qblocks, i0 = t % qblocks * qrows, mq = std::min<int64_t>(qrows, tq - i0);
+          if (mq <= 0) continue;
+          const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+          const float *kb, *vb;
+          int64_t ldk = a.k.token_stride, ldv = a.v.token_stride;
+          const auto* ks = k + size_t(b) * a.k.batch_stride + h * dh;
+          const auto* vs = v + size_t(b) * a.v.batch_stride + h * dh;
+          if constexpr (std::is_same_v<T, uint16_t>) {
+            // The head's K and V widened for the GEMMs (2 x 148 KB for BLIP's 577 keys), once.
+            float* wide = sc.widened.get(size_t(2) * tk * dh);
+            if (p != widened)
+              for (uint32_t j = 0; j < tk; ++j) {
+                halves_to_floats(ks + size_t(j) * ldk, wide + size_t(j) * dh, dh);
+                halves_to_floats(vs + size_t(j) * ldv, wide + size_t(tk + j) * dh, dh);
+              }
+            widened = p;
+            kb = wide, vb = wide + size_t(tk) * dh, ldk = ldv = dh;
+          } else {
+            kb = ks, vb = vs;
           }
-          widened = p;
-          kb = wide, vb = wide + size_t(tk) * dh, ldk = ldv = dh;
-        } else {
-          kb = k + size_t(b) * a.k.batch_stride + h * dh, vb = v + size_t(b) * a.v.batch_stride + h * dh;
+          bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mq), int(tk), int(dh), 1.0f,
+                   q + size_t(b) * a.q.batch_stride + size_t(i0) * a.q.token_stride + h * dh, int(a.q.token_stride),
+                   kb, int(ldk), 0.0f, scores, int(tk));
+          for (int64_t i = 0; i < mq; ++i) weights_finish(scores + size_t(i) * tk, b, uint32_t(i0 + i));
+          bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(mq), int(dh), int(tk), 1.0f, scores, int(tk),
+                   vb, int(ldv), 0.0f,
+                   o + size_t(b) * a.o.batch_stride + size_t(i0) * a.o.token_stride + h * dh, int(a.o.token_stride));
         }
-        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kTrans, int(mq), int(tk), int(dh), 1.0f,
-                 q + size_t(b) * a.q.batch_stride + size_t(i0) * a.q.token_stride + h * dh, int(a.q.token_stride),
-                 kb, int(ldk), 0.0f, scores, int(tk));
-        for (int64_t i = 0; i < mq; ++i) weights_finish(scores + size_t(i) * tk, b, uint32_t(i0 + i));
-        bl.sgemm(Blas::kRowMajor, Blas::kNoTrans, Blas::kNoTrans, int(mq), int(dh), int(tk), 1.0f, scores, int(tk),
-                 vb, int(ldv), 0.0f,
-                 o + size_t(b) * a.o.batch_stride + size_t(i0) * a.o.token_stride + h * dh, int(a.o.token_stride));
+      });
+      return;
+    }
+    // Decode: a few queries against the cache, one (batch, head) per item.
+    parallel_for(int64_t(pairs), int64_t(tq) * tk * dh * 2, [&](int64_t p0, int64_t p1) {
+      float* const s = scratch().scores.get(tk);
+      for (int64_t p = p0; p < p1; ++p) {
+        const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
+        const auto* kh = k + size_t(b) * a.k.batch_stride + h * dh;
+        const auto* vh = v + size_t(b) * a.v.batch_stride + h * dh;
+        for (uint32_t i = 0; i < tq; ++i) {
+          const float* qi = q + size_t(b) * a.q.batch_stride + size_t(i) * a.q.token_stride + h * dh;
+          float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
+          decode_scores(qi, kh, a.k.token_stride, tk, dh, s);
+          weights_finish(s, b, i);
+          decode_weighted_sum(s, vh, a.v.token_stride, tk, dh, oi);
+        }
       }
     });
-    return;
-  }
-  // Decode: a few queries against the cache, one (batch, head) per item.
-  parallel_for(int64_t(pairs), int64_t(tq) * tk * dh * 2, [&](int64_t p0, int64_t p1) {
-    std::vector<float> s(tk);
-    for (int64_t p = p0; p < p1; ++p) {
-      const uint32_t b = uint32_t(p / a.heads), h = uint32_t(p % a.heads);
-      const size_t kofs = size_t(b) * a.k.batch_stride + h * dh, vofs = size_t(b) * a.v.batch_stride + h * dh;
-      for (uint32_t i = 0; i < tq; ++i) {
-        const float* qi = q + size_t(b) * a.q.batch_stride + size_t(i) * a.q.token_stride + h * dh;
-        float* oi = o + size_t(b) * a.o.batch_stride + size_t(i) * a.o.token_stride + h * dh;
-        if (half_kv) decode_scores(qi, kh + kofs, a.k.token_stride, tk, dh, s.data());
-        else decode_scores(qi, k + kofs, a.k.token_stride, tk, dh, s.data());
-        weights_finish(s.data(), b, i);
-        if (half_kv) decode_weighted_sum(s.data(), vh + vofs, a.v.token_stride, tk, dh, oi);
-        else decode_weighted_sum(s.data(), v + vofs, a.v.token_stride, tk, dh, oi);
-      }
-    }
-  });
+  };
+  if (a.k.t->dtype == DType::F16) run(u16p(*a.k.t) + a.k.offset, u16p(*a.v.t) + a.v.offset);
+  else run(f32(*a.k.t) + a.k.offset, f32(*a.v.t) + a.v.offset);
 }
 
 void kv_append(const KvAppendArgs& a) {
