@@ -139,8 +139,10 @@ class Captioning(unittest.TestCase):
             ticks += 1
             time.sleep(0)
         t.join()
-        # with the GIL held by the call this thread would not run until it returned
-        self.assertGreater(ticks, 1000)
+        # With the GIL held by the call this thread would not run until it returned: 0 ticks. With it
+        # released the count depends on the machine's load: 2,300-7,800 on an idle 2-core machine,
+        # 731 once in CI (which failed the 1,000 this asked for before), so the bar is well below.
+        self.assertGreater(ticks, 100)
 
     def test_threads_share_a_model(self):
         results = {}
