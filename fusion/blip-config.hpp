@@ -3,29 +3,19 @@
 // need 12 — a wrong fallback loads fine and captions garbage).
 #pragma once
 
+#include "text/blip-text-config.hpp"
 #include "text/wordpiece.hpp"
 #include "vision/preprocess.hpp"
+#include "vision/vit-config.hpp"
 
 #include <memory>
 #include <string>
 
 namespace glimpse {
 
-struct BlipVisionConfig {
-  int hidden = 768, intermediate = 3072, layers = 12, heads = 12, image_size = 384, patch = 16;
-  float eps = 1e-5f;
-  int tokens() const { return (image_size / patch) * (image_size / patch) + 1; }
-};
-
-struct BlipTextConfig {
-  int vocab = 30524, hidden = 768, encoder_hidden = 768, intermediate = 3072, layers = 12, heads = 8, max_positions = 512;
-  float eps = 1e-12f;
-  int bos = 30522, sep = 102, pad = 0, eos = 2;
-};
-
 struct BlipConfig {
   std::string architecture;  // BlipForConditionalGeneration
-  BlipVisionConfig vision;
+  VitConfig vision = blip_vision_config_defaults();
   BlipTextConfig text;
   int max_length = 20;  // generation default (PretrainedConfig), counts the prompt
 };

@@ -21,7 +21,7 @@ bool RecordedEncoder::prepare(Context& ctx, const VitEncoder& encoder, const std
   lock = std::unique_lock<std::mutex>(busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
   if (batch != b || cross_for != decoder) {
-    const BlipVisionConfig& vc = encoder.config();
+    const VitConfig& vc = encoder.config();
     const int64_t s = vc.image_size;
     batch = 0;  // stays invalid if recording throws
     seq.reset();
@@ -58,7 +58,7 @@ std::vector<CaptionResult> caption_images(Context& ctx, const ImageProcessorConf
                                           RecordedEncoder* recorded) {
   if (images.empty()) return {};
   const auto t0 = std::chrono::steady_clock::now();
-  const BlipVisionConfig& vc = encoder.config();
+  const VitConfig& vc = encoder.config();
   const int64_t b = int64_t(images.size()), s = vc.image_size, n = vc.tokens(), d = vc.hidden;
   std::vector<float> pixels;
   for (const Image& img : images) pixel_values_append(pre, img, pixels);

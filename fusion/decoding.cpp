@@ -174,7 +174,7 @@ void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::
 }
 
 void Decoding::check_stop(const GenerationConfig& gen) {
-  if (gen.should_stop && gen.should_stop()) fail("cancelled");
+  if (gen.should_stop && gen.should_stop()) fail(ErrorCode::Cancelled, "cancelled");
 }
 
 }  // namespace glimpse

@@ -10,17 +10,6 @@
 
 namespace glimpse {
 
-namespace {
-
-int get_int(const nlohmann::json& j, const char* key, int fallback, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > (1 << 24))
-    fail(where, ": ", key, " must be a positive integer, found ", j[key].dump());
-  return j[key].get<int>();
-}
-
-}  // namespace
-
 static VitGpt2Config vit_gpt2_config_read(const std::string& path);
 
 VitGpt2Config vit_gpt2_config_load(const std::string& path) {
@@ -31,46 +20,30 @@ static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
   const nlohmann::json j = json_load(path);
   if (j.value("model_type", "") != "vision-encoder-decoder")
     fail(path, ": model_type '", j.value("model_type", ""), "' is not 'vision-encoder-decoder'");
-  const nlohmann::json enc = j.value("encoder", nlohmann::json::object());
-  const nlohmann::json dec = j.value("decoder", nlohmann::json::object());
+  const nlohmann::json enc = json_object_field(j, "encoder", path);
+  const nlohmann::json dec = json_object_field(j, "decoder", path);
   if (enc.value("model_type", "") != "vit")
     fail(path, ": encoder model_type '", enc.value("model_type", ""), "' is not supported (expected vit)");
   if (dec.value("model_type", "") != "gpt2")
     fail(path, ": decoder model_type '", dec.value("model_type", ""), "' is not supported (expected gpt2)");
   VitGpt2Config c;
-  const std::string ew = path + " encoder", dw = path + " decoder";
-  c.encoder.hidden = get_int(enc, "hidden_size", 768, ew);
-  c.encoder.intermediate = get_int(enc, "intermediate_size", 3072, ew);
-  c.encoder.layers = get_int(enc, "num_hidden_layers", 12, ew);
-  c.encoder.heads = get_int(enc, "num_attention_heads", 12, ew);
-  c.encoder.image_size = get_int(enc, "image_size", 224, ew);
-  c.encoder.patch = get_int(enc, "patch_size", 16, ew);
-  c.encoder.eps = enc.value("layer_norm_eps", 1e-12f);
-  if (enc.value("hidden_act", "gelu") != "gelu") fail(ew, ": hidden_act must be gelu");
-  if (c.encoder.hidden % c.encoder.heads || (c.encoder.hidden / c.encoder.heads) % 8)
-    fail(ew, ": ", c.encoder.heads, " heads of ", c.encoder.hidden, " do not give a head size that is a multiple of 8");
-  if (c.encoder.image_size % c.encoder.patch) fail(ew, ": image_size is not a multiple of patch_size");
+  c.encoder = vit_config_parse(enc, path + " encoder", vit_config_defaults());
+  c.decoder = gpt2_config_parse(dec, path + " decoder");
   Gpt2Config& g = c.decoder;
-  g.vocab = get_int(dec, "vocab_size", 50257, dw);
-  g.hidden = get_int(dec, "n_embd", 768, dw);
-  g.layers = get_int(dec, "n_layer", 12, dw);
-  g.heads = get_int(dec, "n_head", 12, dw);
-  g.inner = get_int(dec, "n_inner", 4 * g.hidden, dw);
-  g.positions = get_int(dec, "n_positions", 1024, dw);
-  g.eps = dec.value("layer_norm_epsilon", 1e-5f);
   g.encoder_hidden = c.encoder.hidden;
-  if (dec.value("activation_function", "gelu_new") != "gelu_new")
-    fail(dw, ": activation_function '", dec.value("activation_function", ""), "' is not supported (gelu_new)");
-  if (!dec.value("add_cross_attention", false)) fail(dw, ": add_cross_attention must be true");
-  if (g.hidden % g.heads || (g.hidden / g.heads) % 8)
-    fail(dw, ": ", g.heads, " heads of ", g.hidden, " do not give a head size that is a multiple of 8");
   if (c.encoder.hidden != g.hidden)
     fail(path, ": the encoder is ", c.encoder.hidden, " wide and the decoder ", g.hidden,
          ": that needs enc_to_dec_proj, which glimpse does not support yet");
-  g.eos = get_int(j, "eos_token_id", get_int(dec, "eos_token_id", 50256, dw), path);
-  g.pad = get_int(j, "pad_token_id", get_int(dec, "pad_token_id", g.eos, dw), path);
-  c.decoder_start = get_int(j, "decoder_start_token_id", get_int(dec, "bos_token_id", g.eos, dw), path);
-  c.max_length = get_int(j, "max_length", get_int(dec, "max_length", 20, dw), path);
+  // Token ids and max_length: the top level's win over the decoder section's, which win over
+  // GPT2Config's defaults; pad and the decoder start fall back to eos.
+  auto has = [](const nlohmann::json& o, const char* key) { return o.contains(key) && !o[key].is_null(); };
+  json_field(j, "eos_token_id", g.eos, path, 0);
+  if (!has(j, "pad_token_id") && !has(dec, "pad_token_id")) g.pad = g.eos;
+  json_field(j, "pad_token_id", g.pad, path, 0);
+  c.decoder_start = has(dec, "bos_token_id") ? g.bos : g.eos;
+  json_field(j, "decoder_start_token_id", c.decoder_start, path, 0);
+  json_field(dec, "max_length", c.max_length, path + " decoder");
+  json_field(j, "max_length", c.max_length, path);
   for (int id : {g.eos, g.pad, c.decoder_start})
     if (id >= g.vocab) fail(path, ": token id ", id, " is outside the vocabulary (", g.vocab, ")");
   return c;

@@ -18,7 +18,7 @@
 namespace glimpse {
 
 struct VitGpt2Config {
-  BlipVisionConfig encoder;  // a ViT: the same fields (eps 1e-12 by default here)
+  VitConfig encoder;
   Gpt2Config decoder;
   int decoder_start = 50256;
   int max_length = 20;

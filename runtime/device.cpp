@@ -39,7 +39,7 @@ VkInstance instance_create() {
       vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion"));
   if (enumerate_version) enumerate_version(&version);
   if (version < VK_API_VERSION_1_1)
-    fail("the Vulkan loader supports only Vulkan ", VK_VERSION_MAJOR(version), ".", VK_VERSION_MINOR(version),
+    fail(ErrorCode::Device, "the Vulkan loader supports only Vulkan ", VK_VERSION_MAJOR(version), ".", VK_VERSION_MINOR(version),
          "; glimpse needs 1.1 or newer (Debian package libvulkan1)");
 
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
@@ -51,7 +51,7 @@ VkInstance instance_create() {
   VkInstance instance = VK_NULL_HANDLE;
   VkResult r = vkCreateInstance(&create, nullptr, &instance);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
-    fail("no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER): ", kNoDeviceHelp);
+    fail(ErrorCode::Device, "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER): ", kNoDeviceHelp);
   VK_CHECK(r);
   return instance;
 }
@@ -68,7 +68,7 @@ std::vector<VkPhysicalDevice> physical_devices(VkInstance instance) {
   std::vector<VkPhysicalDevice> devices(count);
   if (count) VK_CHECK(vkEnumeratePhysicalDevices(instance, &count, devices.data()));
   devices.resize(count);
-  if (devices.empty()) fail("no Vulkan device found: ", kNoDeviceHelp);
+  if (devices.empty()) fail(ErrorCode::Device, "no Vulkan device found: ", kNoDeviceHelp);
   return devices;
 }
 
@@ -246,7 +246,7 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   if (const char* tuning = std::getenv("GLIMPSE_TUNING")) {
     if (std::strcmp(tuning, "gpu") == 0) caps.gpu_tuning = true;
     else if (std::strcmp(tuning, "cpu") == 0) caps.gpu_tuning = false;
-    else fail("GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
+    else fail(ErrorCode::InvalidArgument, "GLIMPSE_TUNING must be 'gpu' or 'cpu', found '", tuning, "'");
   }
   caps.split_k_gemv = caps.gpu_tuning;
   caps.coop_matrix = info.coop_matrix_f16 && caps.gpu_tuning && !env_flag("GLIMPSE_DISABLE_COOPMAT");
@@ -256,23 +256,23 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   if (const char* attn = std::getenv("GLIMPSE_ATTENTION")) {
     if (std::strcmp(attn, "coop") == 0) {
       if (!caps.coop_matrix || !info.subgroup_shuffle)
-        fail("GLIMPSE_ATTENTION=coop needs tensor cores (VK_NV_cooperative_matrix) and subgroup shuffles, which ",
+        fail(ErrorCode::InvalidArgument, "GLIMPSE_ATTENTION=coop needs tensor cores (VK_NV_cooperative_matrix) and subgroup shuffles, which ",
              info.name, " lacks");
     } else if (std::strcmp(attn, "lanes") == 0) {
       if (!info.subgroup_shuffle || info.subgroup_size < 2)
-        fail("GLIMPSE_ATTENTION=lanes needs subgroup shuffles, which ", info.name, " lacks");
+        fail(ErrorCode::InvalidArgument, "GLIMPSE_ATTENTION=lanes needs subgroup shuffles, which ", info.name, " lacks");
       caps.attention_lanes = true;
       caps.attention_coop = false;
     } else if (std::strcmp(attn, "query") == 0) {
       caps.attention_lanes = false;
       caps.attention_coop = false;
     } else {
-      fail("GLIMPSE_ATTENTION must be 'coop', 'lanes' or 'query', found '", attn, "'");
+      fail(ErrorCode::InvalidArgument, "GLIMPSE_ATTENTION must be 'coop', 'lanes' or 'query', found '", attn, "'");
     }
   }
   if (const char* n = std::getenv("GLIMPSE_ATTENTION_SUBGROUPS")) {
     if (std::strcmp(n, "1") && std::strcmp(n, "2") && std::strcmp(n, "4"))
-      fail("GLIMPSE_ATTENTION_SUBGROUPS must be 1, 2 or 4, found '", n, "'");
+      fail(ErrorCode::InvalidArgument, "GLIMPSE_ATTENTION_SUBGROUPS must be 1, 2 or 4, found '", n, "'");
     caps.attention_coop_subgroups = uint32_t(n[0] - '0');
   }
   // On CPU/UMA devices the device-local memory is host-visible: upload by memcpy. The switch
@@ -281,16 +281,16 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   if (const char* gemv = std::getenv("GLIMPSE_GEMV")) {
     if (std::strcmp(gemv, "split") == 0) caps.split_k_gemv = true;
     else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;
-    else fail("GLIMPSE_GEMV must be 'split' or 'blocked', found '", gemv, "'");
+    else fail(ErrorCode::InvalidArgument, "GLIMPSE_GEMV must be 'split' or 'blocked', found '", gemv, "'");
   }
   // Measured on lavapipe (2 cores, BLIP-base): OpenBLAS and fused host loops beat the best
   // lavapipe shaders 2-5x on the GEMMs, and a host step costs nothing like a dispatch's ~30 us.
   std::string want = options.backend == Backend::Vulkan ? "vulkan" : options.backend == Backend::Host ? "cpu" : "auto";
   if (const char* env = std::getenv("GLIMPSE_BACKEND"); env && *env && options.backend == Backend::Auto) want = env;
-  if (want != "auto" && want != "cpu" && want != "vulkan") fail("GLIMPSE_BACKEND must be 'auto', 'cpu' or 'vulkan', found '", want, "'");
+  if (want != "auto" && want != "cpu" && want != "vulkan") fail(ErrorCode::InvalidArgument, "GLIMPSE_BACKEND must be 'auto', 'cpu' or 'vulkan', found '", want, "'");
   const bool can_host = caps.host_mapped && blas_get() != nullptr;
   if (want == "cpu" && !can_host)
-    fail("GLIMPSE_BACKEND=cpu needs unified, host-mapped memory (", info.name, caps.host_mapped ? " has it" : " lacks it",
+    fail(ErrorCode::InvalidArgument, "GLIMPSE_BACKEND=cpu needs unified, host-mapped memory (", info.name, caps.host_mapped ? " has it" : " lacks it",
          ") and OpenBLAS (", blas_get() ? "found" : "not found: apt-get install libopenblas0-pthread", ")");
   caps.host_ops = want == "cpu" || (want == "auto" && can_host && info.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
   if (caps.host_ops) caps.texel_weights = false;
@@ -312,17 +312,17 @@ std::vector<DeviceInfo> devices_list() {
 }
 
 uint32_t device_choose(const std::vector<DeviceInfo>& devices, const std::string& selector) {
-  if (devices.empty()) fail("no Vulkan device found: ", kNoDeviceHelp);
+  if (devices.empty()) fail(ErrorCode::Device, "no Vulkan device found: ", kNoDeviceHelp);
   if (!selector.empty()) {
     if (std::all_of(selector.begin(), selector.end(), [](unsigned char c) { return std::isdigit(c); })) {
       unsigned long index = std::strtoul(selector.c_str(), nullptr, 10);
       if (index >= devices.size())
-        fail("device index ", selector, " out of range: ", devices.size(), " device(s) found (see 'glimpse devices')");
+        fail(ErrorCode::InvalidArgument, "device index ", selector, " out of range: ", devices.size(), " device(s) found (see 'glimpse devices')");
       return static_cast<uint32_t>(index);
     }
     for (const auto& d : devices)
       if (lower(d.name).find(lower(selector)) != std::string::npos) return d.index;
-    fail("no Vulkan device matches '", selector, "' (see 'glimpse devices')");
+    fail(ErrorCode::InvalidArgument, "no Vulkan device matches '", selector, "' (see 'glimpse devices')");
   }
   uint32_t best = 0;
   for (const auto& d : devices)
@@ -347,7 +347,7 @@ Context::Context(const ContextOptions& options) {
 
     uint32_t timestamp_bits = 0;
     queue_family_ = compute_queue_family(physical_, &timestamp_bits);
-    if (queue_family_ == UINT32_MAX) fail("Vulkan device '", info_.name, "' has no compute queue");
+    if (queue_family_ == UINT32_MAX) fail(ErrorCode::Device, "Vulkan device '", info_.name, "' has no compute queue");
 
     const float priority = 1.0f;
     VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -431,7 +431,7 @@ void Context::memory_reserve(uint64_t bytes, const char* what) {
   const uint64_t used = memory_used_.fetch_add(bytes) + bytes;
   if (memory_limit_ && used > memory_limit_) {
     memory_used_.fetch_sub(bytes);
-    fail("out of device memory: allocating ", bytes >> 10, " KiB for ", what, " would use ", used >> 20,
+    fail(ErrorCode::OutOfMemory, "out of device memory: allocating ", bytes >> 10, " KiB for ", what, " would use ", used >> 20,
          " MiB, over the limit of ", memory_limit_ >> 20, " MiB");
   }
   for (uint64_t peak = memory_peak_; used > peak && !memory_peak_.compare_exchange_weak(peak, used);) {
@@ -499,7 +499,7 @@ uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required
     if ((flags & preferred) == preferred) return i;
     if (fallback == UINT32_MAX) fallback = i;
   }
-  if (fallback == UINT32_MAX) fail("Vulkan device '", info_.name, "' has no memory type with flags 0x", std::hex, required);
+  if (fallback == UINT32_MAX) fail(ErrorCode::Device, "Vulkan device '", info_.name, "' has no memory type with flags 0x", std::hex, required);
   return fallback;
 }
 

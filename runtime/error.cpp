@@ -33,8 +33,26 @@ const char* vk_result_name(VkResult result) {
   }
 }
 
+const char* error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::Unspecified: return "unspecified";
+    case ErrorCode::InvalidArgument: return "invalid argument";
+    case ErrorCode::Io: return "I/O";
+    case ErrorCode::UnsupportedModel: return "unsupported model";
+    case ErrorCode::Model: return "model";
+    case ErrorCode::Image: return "image";
+    case ErrorCode::WrongTask: return "wrong task";
+    case ErrorCode::OutOfMemory: return "out of memory";
+    case ErrorCode::Device: return "device";
+    case ErrorCode::Cancelled: return "cancelled";
+    case ErrorCode::Internal: return "internal";
+  }
+  return "unknown";
+}
+
 void vk_fail(const char* call, VkResult result, const char* file, int line) {
-  fail(call, " failed: ", vk_result_name(result), " (", static_cast<int>(result), ") at ", file, ":", line);
+  const bool oom = result == VK_ERROR_OUT_OF_HOST_MEMORY || result == VK_ERROR_OUT_OF_DEVICE_MEMORY;
+  fail(oom ? ErrorCode::OutOfMemory : ErrorCode::Device, call, " failed: ", vk_result_name(result), " (", static_cast<int>(result), ") at ", file, ":", line);
 }
 
 }  // namespace glimpse

@@ -30,6 +30,18 @@ inline int json_int(const nlohmann::json& v, const std::string& path, const std:
   return int(v.get<int64_t>());
 }
 
+// Overlays field `key` of the object `j` on `value` when it is there (null counts as absent), so that
+// a config's class defaults stay for the fields a compact Hub config leaves out. A wrong type or a
+// value out of range is an Error naming `where` (the file and section) and the key.
+void json_field(const nlohmann::json& j, const char* key, int& value, const std::string& where, int lo = 1,
+                int hi = 1 << 24);
+void json_field(const nlohmann::json& j, const char* key, bool& value, const std::string& where);
+void json_field(const nlohmann::json& j, const char* key, std::string& value, const std::string& where);
+// A layer-norm epsilon: a number strictly between 0 and 1.
+void json_eps_field(const nlohmann::json& j, const char* key, float& value, const std::string& where);
+// The object `key` of `j`, or an empty one when absent.
+nlohmann::json json_object_field(const nlohmann::json& j, const char* key, const std::string& where);
+
 // Runs `read` (which interprets JSON from `path`) and turns the JSON library's own exceptions, e.g.
 // a field of the wrong type ("model_type": 5), into an Error naming the file (found by fuzzing).
 template <typename Read>

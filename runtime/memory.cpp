@@ -84,7 +84,7 @@ MemoryBlock Allocator::block_create(VkDeviceSize size) {
     VkDeviceMemory memory = VK_NULL_HANDLE;
     VkResult r = vkAllocateMemory(device, &alloc, nullptr, &memory);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
-      fail("out of device memory: vkAllocateMemory of ", size >> 20, " MiB for ", name_, " returned ",
+      fail(ErrorCode::OutOfMemory, "out of device memory: vkAllocateMemory of ", size >> 20, " MiB for ", name_, " returned ",
            vk_result_name(r), " (", ctx_.memory_used() >> 20, " MiB already in use)");
     VK_CHECK(r);
     block.memory = MemoryHandle(device, memory);

@@ -37,6 +37,14 @@ uint64_t attention_coop_bytes(uint32_t dh, uint32_t subgroups) {
 
 }  // namespace
 
+void attention_heads_check(int64_t hidden, int64_t heads, const std::string& where) {
+  if (heads <= 0 || hidden % heads) fail(where, ": num_attention_heads ", heads, " does not divide hidden_size ", hidden);
+  const int64_t dh = hidden / heads;
+  if (dh % 8 || dh > 128)
+    fail(where, ": head size ", dh, " (hidden_size ", hidden, " / ", heads, " heads) is not supported: glimpse's attention "
+         "needs a multiple of 8 up to 128");
+}
+
 void attention(Sequence& seq, const AttentionArgs& a) {
   const char* op = "attention";
   if (a.head_dim == 0 || a.head_dim % 8 || a.head_dim > 128)

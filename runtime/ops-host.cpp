@@ -743,14 +743,14 @@ void embed_tokens(const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32
 }
 
 void class_prepend(const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y) {
-  const int64_t b = patches.dim(0), np = patches.dim(1), d = patches.dim(2);
+  const int64_t b = patches.dim(0), np = patches.dim(1), d = patches.dim(2), nc = cls.numel() / d;
   const float *pa = f32(patches), *c = f32(cls), *po = f32(pos);
   float* yp = f32(y);
   for (int64_t i = 0; i < b; ++i) {
-    float* yb = yp + i * (np + 1) * d;
-    for (int64_t j = 0; j < d; ++j) yb[j] = c[j] + po[j];
+    float* yb = yp + i * (np + nc) * d;
+    for (int64_t j = 0; j < nc * d; ++j) yb[j] = c[j] + po[j];
     for (int64_t t = 0; t < np; ++t)
-      for (int64_t j = 0; j < d; ++j) yb[(t + 1) * d + j] = pa[(i * np + t) * d + j] + po[(t + 1) * d + j];
+      for (int64_t j = 0; j < d; ++j) yb[(t + nc) * d + j] = pa[(i * np + t) * d + j] + po[(t + nc) * d + j];
   }
 }
 

@@ -54,24 +54,32 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
   dispatch_elements(seq, pipeline, binds, push, uint64_t(rows * d), str(op, " ", rows, "x", d));
 }
 
+Activation activation_parse(const std::string& name, const std::string& where) {
+  if (name == "gelu") return Activation::GeluErf;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::GeluTanh;
+  fail(ErrorCode::Model, where, ": activation '", name, "' is not supported (gelu, gelu_new, gelu_pytorch_tanh)");
+}
+
 void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y) {
   const char* op = "class_prepend";
   if (patches.rank() != 3) fail("class_prepend: patches must be [B, Np, D], found ", patches.describe());
   const int64_t b = patches.dim(0), np = patches.dim(1), d = patches.dim(2);
-  detail::expect_numel(op, "cls", cls, d);
-  detail::expect_numel(op, "pos", pos, (np + 1) * d);
-  detail::expect_numel(op, "y", y, b * (np + 1) * d);
-  if (b == 0 || d == 0) return;
+  if (d == 0 || cls.numel() % d || cls.numel() == 0)
+    fail("class_prepend: cls must be [C, ", d, "] (C prefix tokens), found ", cls.describe());
+  const int64_t c = cls.numel() / d, t = np + c;
+  detail::expect_numel(op, "pos", pos, t * d);
+  detail::expect_numel(op, "y", y, b * t * d);
+  if (b == 0) return;
   Context& ctx = seq.context();
   if (ctx.caps().host_ops) {
-    seq.host(str(op, " ", b, "x", np + 1, "x", d), [patches, cls, pos, y] { host::class_prepend(patches, cls, pos, y); });
+    seq.host(str(op, " ", b, "x", t, "x", d), [patches, cls, pos, y] { host::class_prepend(patches, cls, pos, y); });
     return;
   }
   const Pipeline& pipeline =
-      ctx.pipelines().get({"class_prepend", std::vector<BindingKind>(4, BindingKind::Storage), 3 * 4, {64}});
-  const uint32_t push[3] = {u32(b, "B"), u32(np, "Np"), u32(d, "D")};
+      ctx.pipelines().get({"class_prepend", std::vector<BindingKind>(4, BindingKind::Storage), 4 * 4, {64}});
+  const uint32_t push[4] = {u32(b, "B"), u32(np, "Np"), u32(d, "D"), u32(c, "C")};
   const Bind binds[] = {Bind::of(patches), Bind::of(cls), Bind::of(pos), Bind::of(y)};
-  dispatch_elements(seq, pipeline, binds, push, uint64_t(b * (np + 1) * d), str(op, " ", b, "x", np + 1, "x", d));
+  dispatch_elements(seq, pipeline, binds, push, uint64_t(b * t * d), str(op, " ", b, "x", t, "x", d));
 }
 
 void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const LinearWeight& w, const Tensor* bias,

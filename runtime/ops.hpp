@@ -9,6 +9,7 @@
 #include "runtime/tensor.hpp"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace glimpse {
@@ -42,6 +43,11 @@ LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* da
                                   int64_t k, WeightLayout layout, DType store);
 
 enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2 };  // shaders/common.glsl ACT_*
+
+// A config's activation name (hidden_act, activation_function) as transformers' ACT2FN reads it:
+// "gelu" is the erf form, "gelu_new" and "gelu_pytorch_tanh" the tanh approximation. Anything
+// else is an Error naming `where` and listing what glimpse runs.
+Activation activation_parse(const std::string& name, const std::string& where);
 
 enum class LinearKernel {
   Auto,     // per device and M: on CPUs Blocked; on GPUs SplitK for M <= 8, Coop (fp16 weights,
@@ -117,6 +123,9 @@ struct AttentionArgs {
   bool fp16 = false;
 };
 void attention(Sequence& seq, const AttentionArgs& a);
+// What attention() runs: `heads` dividing `hidden` into heads of a multiple of 8, at most 128. An
+// Error naming `where` (a config file and section) otherwise.
+void attention_heads_check(int64_t hidden, int64_t heads, const std::string& where);
 
 // cache[b, pos0 (+ step[0]) + t, :] = src[b, t, :]: cache is [B, max_t, dim].
 struct KvAppendArgs {
@@ -135,7 +144,8 @@ void kv_append(Sequence& seq, const KvAppendArgs& a);
 void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens,
                   const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y);
 
-// ViT embeddings: y[b] = concat(cls, patches[b]) + pos.  patches [B, Np, D], pos [Np + 1, D].
+// ViT embeddings: y[b] = concat(cls, patches[b]) + pos.  patches [B, Np, D], cls [C, D] (C prefix
+// tokens: the class token, and DeiT's distillation token), pos [C + Np, D].
 void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y);
 
 // Conv2d(kernel = stride = patch, no padding) as im2col + linear: image [B, C, H, W] ->

@@ -120,12 +120,13 @@ Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& tab
 }
 
 Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos) {
-  Floats y(static_cast<size_t>(b * (np + 1) * d));
+  const int64_t c = int64_t(cls.size()) / d, tokens = np + c;  // c prefix tokens
+  Floats y(static_cast<size_t>(b * tokens * d));
   for (int64_t n = 0; n < b; ++n)
-    for (int64_t t = 0; t <= np; ++t)
+    for (int64_t t = 0; t < tokens; ++t)
       for (int64_t i = 0; i < d; ++i)
-        y[size_t((n * (np + 1) + t) * d + i)] =
-            (t == 0 ? cls[size_t(i)] : patches[size_t((n * np + t - 1) * d + i)]) + pos[size_t(t * d + i)];
+        y[size_t((n * tokens + t) * d + i)] =
+            (t < c ? cls[size_t(t * d + i)] : patches[size_t((n * np + t - c) * d + i)]) + pos[size_t(t * d + i)];
   return y;
 }
 

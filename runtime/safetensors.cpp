@@ -72,7 +72,7 @@ struct SafeTensors::Mapping {
   size_t size = 0;
   explicit Mapping(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
+    if (fd < 0) fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
@@ -207,7 +207,7 @@ SafeTensors SafeTensors::open(const std::string& path_in) {
     else if (fs::exists(path / "model.safetensors.index.json")) path /= "model.safetensors.index.json";
     else fail(path_in, ": no model.safetensors or model.safetensors.index.json in this directory");
   }
-  if (!fs::exists(path, ec)) fail(path.string(), ": no such file");
+  if (!fs::exists(path, ec)) fail(ErrorCode::Io, path.string(), ": no such file");
 
   SafeTensors st;
   const std::string name = path.filename().string();

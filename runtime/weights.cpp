@@ -24,7 +24,7 @@ const StTensor& WeightLoader::find(std::initializer_list<std::string> names, con
 void WeightLoader::loaded(size_t tensors) {
   loaded_ += tensors;
   const size_t total = st_.count();
-  if (progress && !progress(total ? std::min(1.0f, float(loaded_) / float(total)) : 0.0f)) fail("load cancelled");
+  if (progress && !progress(total ? std::min(1.0f, float(loaded_) / float(total)) : 0.0f)) fail(ErrorCode::Cancelled, "load cancelled");
 }
 
 Tensor WeightLoader::tensor(std::initializer_list<std::string> names, const Shape& shape, Shape as_shape) {
@@ -108,14 +108,24 @@ Tensor WeightLoader::tied_table(const std::string& table_name, const std::string
 }
 
 Tensor WeightLoader::vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes) {
+  std::vector<Shape> shapes;
+  for (int64_t s : sizes) shapes.push_back({s});
+  return concat(names, shapes);
+}
+
+Tensor WeightLoader::concat(const std::vector<std::string>& names, const std::vector<Shape>& shapes, Shape as_shape) {
+  GLIMPSE_ASSERT(names.size() == shapes.size());
   std::vector<float> all;
   for (size_t i = 0; i < names.size(); ++i) {
-    const StTensor& t = find({names[i]}, {sizes[i]});
+    const StTensor& t = find({names[i]}, shapes[i]);
     const std::vector<float> part = SafeTensors::to_f32(t);
     all.insert(all.end(), part.begin(), part.end());
     st_.release(t);
   }
-  Tensor out = arena_.alloc(DType::F32, {int64_t(all.size())});
+  if (as_shape.empty()) as_shape = {int64_t(all.size())};
+  if (shape_numel(as_shape) != int64_t(all.size()))
+    fail("tensors ", names.front(), "...: ", all.size(), " values cannot be viewed as ", shape_str(as_shape));
+  Tensor out = arena_.alloc(DType::F32, as_shape);
   tensor_upload(ctx_, out, all.data(), all.size() * 4);
   loaded(names.size());
   return out;

@@ -41,6 +41,9 @@ class WeightLoader {
                     const Shape& shape);
   // Several [out_i] biases concatenated.
   Tensor vector_concat(const std::vector<std::string>& names, const std::vector<int64_t>& sizes);
+  // Tensors of `shapes` concatenated in order (e.g. DeiT's class and distillation tokens), fp32,
+  // viewed as `as_shape` (empty: one flat dimension).
+  Tensor concat(const std::vector<std::string>& names, const std::vector<Shape>& shapes, Shape as_shape = {});
 
   Context& context() { return ctx_; }
   DType linear_dtype() const { return linear_dtype_; }

@@ -100,19 +100,24 @@ TEST_CASE("tied_table: the embedding is the LM head's rows when the checkpoint t
   }
 }
 
-TEST_CASE("class_prepend puts the class token first and adds positions", "[misc][ops]") {
+TEST_CASE("class_prepend puts the prefix tokens first and adds positions", "[misc][ops]") {
   Context& ctx = context();
   Allocator arena(ctx, MemoryKind::Device, "test");
   const int64_t b = 3, np = 9, d = 16;
-  const Floats patches = random_floats(size_t(b * np * d), 1), cls = random_floats(size_t(d), 2),
-               pos = random_floats(size_t((np + 1) * d), 3);
-  Tensor pt = upload(arena, patches, {b, np, d}), ct = upload(arena, cls, {d}), post = upload(arena, pos, {np + 1, d});
-  Tensor y = guarded_output(arena, DType::F32, {b, np + 1, d});
-  Sequence seq(ctx);
-  class_prepend(seq, pt, ct, post, y);
-  seq.run();
-  CHECK(download(y) == ref::class_prepend(patches, b, np, d, cls, pos));
-  CHECK(guard_intact(y));
+  for (int64_t c : {1, 2}) {  // the class token; DeiT's class and distillation tokens
+    INFO("class_prepend b=" << b << " np=" << np << " d=" << d << " prefix tokens=" << c);
+    const Floats patches = random_floats(size_t(b * np * d), 1), cls = random_floats(size_t(c * d), 2),
+                 pos = random_floats(size_t((np + c) * d), 3);
+    Tensor pt = upload(arena, patches, {b, np, d}), ct = upload(arena, cls, {c, d}), post = upload(arena, pos, {np + c, d});
+    Tensor y = guarded_output(arena, DType::F32, {b, np + c, d});
+    Sequence seq(ctx);
+    class_prepend(seq, pt, ct, post, y);
+    seq.run();
+    const Floats want = ref::class_prepend(patches, b, np, d, cls, pos);
+    CHECK(download(y) == want);
+    CHECK(want[size_t((np + c) * d + (c - 1) * d)] == cls[size_t((c - 1) * d)] + pos[size_t((c - 1) * d)]);
+    CHECK(guard_intact(y));
+  }
 }
 
 TEST_CASE("patch_embed equals a strided convolution, patches row-major", "[misc][ops]") {

@@ -4,9 +4,9 @@
 // bidirectional). Cross-attention K/V of the encoder states are computed once (record_cross).
 #pragma once
 
-#include "fusion/blip-config.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/weights.hpp"
+#include "text/blip-text-config.hpp"
 #include "text/decoder.hpp"
 
 #include <string>

@@ -66,7 +66,7 @@ BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, c
     seen[i] = true;
   }
   std::ifstream in(merges_txt);
-  if (!in) fail(merges_txt, ": cannot open");
+  if (!in) fail(ErrorCode::Io, merges_txt, ": cannot open");
   std::vector<std::pair<std::string, std::string>> merges;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {

@@ -5,18 +5,12 @@
 
 #include "runtime/weights.hpp"
 #include "text/decoder.hpp"
+#include "text/gpt2-config.hpp"
 
 #include <string>
 #include <vector>
 
 namespace glimpse {
-
-struct Gpt2Config {
-  int vocab = 50257, hidden = 768, layers = 12, heads = 12, inner = 0 /* 0: 4 x hidden */, positions = 1024;
-  float eps = 1e-5f;
-  int encoder_hidden = 768;  // width of the states cross-attention reads
-  int eos = 50256, pad = 50256;
-};
 
 struct Gpt2Layer {  // decoder.transformer.h.L.*
   Tensor ln1_w, ln1_b;               // ln_1 [D]

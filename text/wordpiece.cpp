@@ -32,7 +32,7 @@ WordPiece::WordPiece(std::vector<std::string> tokens, std::vector<bool> special,
 
 WordPiece WordPiece::from_vocab_txt(const std::string& path, const WordPieceOptions& opt) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open");
+  if (!in) fail(ErrorCode::Io, path, ": cannot open");
   std::vector<std::string> tokens;
   std::string line;
   while (std::getline(in, line)) {

@@ -274,7 +274,7 @@ Image image_decode(const uint8_t* data, size_t size, const std::string& name, co
 
 Image image_load(const std::string& path, const DecodeOptions& opt) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open");
+  if (!in) fail(ErrorCode::Io, path, ": cannot open");
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return image_decode(bytes.data(), bytes.size(), path, opt);
 }

@@ -4,16 +4,22 @@
 
 namespace glimpse {
 
-VitEncoder::VitEncoder(WeightLoader& w, const BlipVisionConfig& cfg, VitLayout layout, const std::string& prefix)
+VitEncoder::VitEncoder(WeightLoader& w, const VitConfig& cfg, VitLayout layout, const std::string& prefix)
     : cfg_(cfg) {
-  const int64_t d = cfg.hidden, n = cfg.tokens(), p = cfg.patch, inter = cfg.intermediate;
+  const int64_t d = cfg.hidden, n = cfg.tokens(), p = cfg.patch, c = cfg.channels, inter = cfg.intermediate;
   const bool blip = layout == VitLayout::Blip;
   const std::string e = prefix + "embeddings.";
   const std::string patch = e + (blip ? "patch_embedding." : "patch_embeddings.projection.");
   // The conv weight [D, 3, P, P] is already the [D, 3*P*P] matrix im2col patches multiply.
-  patch_w = w.linear_as(patch + "weight", {d, 3, p, p}, d, 3 * p * p);
+  patch_w = w.linear_as(patch + "weight", {d, c, p, p}, d, c * p * p);
   patch_b = w.tensor({patch + "bias"}, {d});
-  cls = w.tensor({e + (blip ? "class_embedding" : "cls_token")}, {1, 1, d}, {d});
+  if (cfg.prefix_tokens == 1) {
+    cls = w.tensor({e + (blip ? "class_embedding" : "cls_token")}, {1, 1, d}, {1, d});
+  } else if (cfg.prefix_tokens == 2 && !blip) {  // DeiT: class, then distillation token
+    cls = w.concat({e + "cls_token", e + "distillation_token"}, {{1, 1, d}, {1, 1, d}}, {2, d});
+  } else {
+    fail("vision encoder: ", cfg.prefix_tokens, " prefix tokens are not supported in this layout");
+  }
   pos = w.tensor({e + (blip ? "position_embedding" : "position_embeddings")}, {1, n, d}, {n, d});
   for (int i = 0; i < cfg.layers; ++i) {
     const std::string l = prefix + (blip ? "encoder.layers." : "encoder.layer.") + std::to_string(i) + ".";
@@ -23,11 +29,11 @@ VitEncoder::VitEncoder(WeightLoader& w, const BlipVisionConfig& cfg, VitLayout l
     L.ln1_b = w.tensor({ln1 + "bias"}, {d});
     if (blip) {
       L.qkv = w.linear(l + "self_attn.qkv.weight", 3 * d, d);
-      L.qkv_b = w.tensor({l + "self_attn.qkv.bias"}, {3 * d});
+      if (cfg.qkv_bias) L.qkv_b = w.tensor({l + "self_attn.qkv.bias"}, {3 * d});
     } else {
       const std::string a = l + "attention.attention.";
       L.qkv = w.linear_stack({a + "query.weight", a + "key.weight", a + "value.weight"}, {d, d, d}, d);
-      L.qkv_b = w.vector_concat({a + "query.bias", a + "key.bias", a + "value.bias"}, {d, d, d});
+      if (cfg.qkv_bias) L.qkv_b = w.vector_concat({a + "query.bias", a + "key.bias", a + "value.bias"}, {d, d, d});
     }
     const std::string proj = l + (blip ? "self_attn.projection." : "attention.output.dense.");
     L.proj = w.linear(proj + "weight", d, d);
@@ -48,14 +54,14 @@ VitEncoder::VitEncoder(WeightLoader& w, const BlipVisionConfig& cfg, VitLayout l
 
 void VitEncoder::record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const {
   const int64_t b = pixel_values.dim(0), d = cfg_.hidden, n = cfg_.tokens(), p = cfg_.patch;
-  if (pixel_values.rank() != 4 || pixel_values.dim(1) != 3 || pixel_values.dim(2) != cfg_.image_size ||
+  if (pixel_values.rank() != 4 || pixel_values.dim(1) != cfg_.channels || pixel_values.dim(2) != cfg_.image_size ||
       pixel_values.dim(3) != cfg_.image_size)
-    fail("vision encoder: pixel_values must be [B, 3, ", cfg_.image_size, ", ", cfg_.image_size, "], found ",
-         pixel_values.describe());
-  const int64_t rows = b * n;
-  // embeddings: patches (row-major grid), class token first, positions added
-  Tensor cols = arena.alloc(DType::F32, {b * (n - 1), 3 * p * p});
-  Tensor patches = arena.alloc(DType::F32, {b, n - 1, d});
+    fail("vision encoder: pixel_values must be [B, ", cfg_.channels, ", ", cfg_.image_size, ", ", cfg_.image_size,
+         "], found ", pixel_values.describe());
+  const int64_t rows = b * n, np = n - cfg_.prefix_tokens, c = cfg_.channels;
+  // embeddings: patches (row-major grid), prefix tokens first, positions added
+  Tensor cols = arena.alloc(DType::F32, {b * np, c * p * p});
+  Tensor patches = arena.alloc(DType::F32, {b, np, d});
   Tensor x = arena.alloc(DType::F32, {b, n, d});
   patch_embed(seq, pixel_values, uint32_t(p), patch_w, &patch_b, cols, patches);
   class_prepend(seq, patches, cls, pos, x);
@@ -81,12 +87,12 @@ void VitEncoder::record(Sequence& seq, Allocator& arena, const Tensor& pixel_val
     const VitLayer& L = layers[i];
     // self-attention (pre-LN): x += projection(attn(qkv(layer_norm1(x))))
     layer_norm(seq, xr, nullptr, L.ln1_w, L.ln1_b, cfg_.eps, y);
-    linear(seq, y, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
+    linear(seq, y, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {L.qkv_b.buffer ? &L.qkv_b : nullptr});
     attention(seq, a);
     linear(seq, ctx.view(DType::F32, {rows, d}), L.proj, xr, {&L.proj_b, Activation::None, &xr});
     // mlp: x += fc2(gelu(fc1(layer_norm2(x))))
     layer_norm(seq, xr, nullptr, L.ln2_w, L.ln2_b, cfg_.eps, y);
-    linear(seq, y, L.fc1, hidden, {&L.fc1_b, Activation::GeluErf});
+    linear(seq, y, L.fc1, hidden, {&L.fc1_b, cfg_.act});
     linear(seq, hidden, L.fc2, xr, {&L.fc2_b, Activation::None, &xr});
     seq.dump("vision.layer" + std::to_string(i), x);
   }

@@ -1,11 +1,12 @@
-// Vision transformers as BLIP (BlipVisionModel, model-spec.md §2.3) and Hugging Face's ViTModel
-// (§3.3) lay them out: patch embedding, class token and positions, pre-LN layers (GELU, erf), a
-// final LayerNorm over all tokens. The two differ only in tensor names (BLIP fuses q|k|v).
+// Vision transformers as BLIP (BlipVisionModel, docs/models/blip.md) and Hugging Face's ViTModel
+// (docs/models/vit-gpt2.md) lay them out: patch embedding, class token (and DeiT's distillation
+// token) and positions, pre-LN layers, a final LayerNorm over all tokens. The layouts differ only
+// in tensor names (BLIP fuses q|k|v); biases, prefix tokens and the activation are configuration.
 #pragma once
 
-#include "fusion/blip-config.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/weights.hpp"
+#include "vision/vit-config.hpp"
 
 #include <string>
 #include <vector>
@@ -16,7 +17,7 @@ namespace glimpse {
 struct VitLayer {
   Tensor ln1_w, ln1_b;    // layer_norm1 / layernorm_before [D]
   LinearWeight qkv;       // self_attn.qkv [3D, D] / attention.attention.{query,key,value} [D, D] stacked
-  Tensor qkv_b;           // [3D]
+  Tensor qkv_b;           // [3D]; none without qkv_bias
   LinearWeight proj;      // self_attn.projection / attention.output.dense [D, D]
   Tensor proj_b;          // [D]
   Tensor ln2_w, ln2_b;    // layer_norm2 / layernorm_after [D]
@@ -29,18 +30,18 @@ enum class VitLayout { Blip, HuggingFaceVit };
 class VitEncoder {
  public:
   // prefix: "vision_model." (BLIP) or "encoder." (VisionEncoderDecoder's ViT)
-  VitEncoder(WeightLoader& w, const BlipVisionConfig& cfg, VitLayout layout, const std::string& prefix);
+  VitEncoder(WeightLoader& w, const VitConfig& cfg, VitLayout layout, const std::string& prefix);
 
   // Records the tower for `pixel_values` [B, 3, S, S] into `embeds` [B, N, D] (N = tokens).
   // Scratch comes from `arena`.
   void record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const;
-  const BlipVisionConfig& config() const { return cfg_; }
+  const VitConfig& config() const { return cfg_; }
 
  private:
-  BlipVisionConfig cfg_;
+  VitConfig cfg_;
   LinearWeight patch_w;  // embeddings.patch_embedding(s.projection).weight [D, 3, P, P] as [D, 3*P*P]
   Tensor patch_b;        // [D]
-  Tensor cls;            // embeddings.class_embedding / cls_token [1, 1, D]
+  Tensor cls;            // embeddings.class_embedding / cls_token (+ distillation_token) [1, 1, D] each, as [C, D]
   Tensor pos;            // embeddings.position_embedding(s) [1, N, D]
   std::vector<VitLayer> layers;
   Tensor post_w, post_b;  // post_layernorm / layernorm [D]

@@ -3,7 +3,7 @@
 // caption in all. tools/bench/caption-compare.sh runs the PyTorch peer beside it.
 #include "fusion/blip-captioner.hpp"
 #include "runtime/error.hpp"
-#include "samples/cli/commands.hpp"
+#include "commands.hpp"
 
 #include <nlohmann/json.hpp>
 

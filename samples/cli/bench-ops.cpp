@@ -6,7 +6,7 @@
 #include "runtime/memory.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/pipeline.hpp"
-#include "samples/cli/commands.hpp"
+#include "commands.hpp"
 
 #include <algorithm>
 #include <chrono>

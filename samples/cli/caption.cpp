@@ -1,8 +1,8 @@
 // glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many images.
 #include "fusion/registry.hpp"
 #include "runtime/error.hpp"
-#include "samples/cli/commands.hpp"
-#include "samples/cli/options.hpp"
+#include "commands.hpp"
+#include "options.hpp"
 #include "vision/decode.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,7 +1,7 @@
 // glimpse devices: every Vulkan device with the capabilities glimpse cares about.
 #include "runtime/blas.hpp"
 #include "runtime/device.hpp"
-#include "samples/cli/commands.hpp"
+#include "commands.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // glimpse: the command-line front end.
 #include "runtime/error.hpp"
-#include "samples/cli/commands.hpp"
+#include "commands.hpp"
 
 #include <cstdio>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "samples/cli/options.hpp"
+#include "options.hpp"
 
 #include "runtime/error.hpp"
 
