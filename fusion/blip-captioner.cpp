@@ -1,53 +1,74 @@
 #include "fusion/blip-captioner.hpp"
 
-
 #include "runtime/error.hpp"
-#include "runtime/safetensors.hpp"
 #include "runtime/weights.hpp"
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <random>
-#include <filesystem>
-#include <optional>
 
 namespace glimpse {
 
-namespace fs = std::filesystem;
+namespace {
 
-BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt, const TensorSource* weights)
-    : ctx_(ctx), weights_(ctx, MemoryKind::Device, "model weights") {
-  BlipFolder folder = blip_folder_open(dir, "BlipForConditionalGeneration");
-  cfg_ = folder.config;
-  pre_ = folder.preprocessor;
-  tok_ = std::move(folder.tokenizer);
-  std::optional<SafeTensors> from_dir;
-  if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
-  WeightLoader w(ctx, weights_, *weights, opt.weights);
+bool blip_caption_match(const ModelFolder& f) {
+  return f.model_type() == "blip" && (f.architecture().empty() || f.architecture() == "BlipForConditionalGeneration");
+}
+
+std::unique_ptr<Model> blip_caption_open(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
+  return std::make_unique<BlipCaptioner>(ctx, folder, opt);
+}
+
+}  // namespace
+
+constinit const Family kBlipCaptionFamily = {
+    "blip-caption",
+    "BlipForConditionalGeneration (model_type blip): image captioning, unconditional or from a prompt",
+    "Salesforce/blip-image-captioning-base, Salesforce/blip-image-captioning-large",
+    Task::Caption,
+    blip_caption_match,
+    blip_caption_open,
+};
+
+BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt)
+    : BlipCaptioner(ctx, *std::make_unique<ModelFolder>(dir), opt) {}
+
+BlipCaptioner::BlipCaptioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
+    : weights_(ctx, MemoryKind::Device, "model weights") {
+  BlipFolder parts = blip_folder_open(folder, "BlipForConditionalGeneration");
+  cfg_ = parts.config;
+  pre_ = parts.preprocessor;
+  tok_ = std::move(parts.tokenizer);
+  WeightLoader w(ctx, weights_, folder.weights(opt), opt.weights);
   w.progress = opt.progress;
   vision_ = std::make_unique<VitEncoder>(w, cfg_.vision, VitLayout::Blip, "vision_model.");
   text_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);
+  pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *vision_, *text_);
+  info_ = blip_model_info(cfg_, "blip-caption", "BlipForConditionalGeneration", Task::Caption, opt);
 }
 
 std::vector<uint32_t> BlipCaptioner::decoder_prompt(const std::string& text) const {
-  // §2.5: tokenizer ids with [CLS]/[SEP], the first replaced by bos, the last dropped.
-  // Unconditional: [bos, eos] -> [bos].
+  // The processor's ids with [CLS]/[SEP]; the first replaced by bos and the last dropped
+  // (modeling_blip.py, BlipForConditionalGeneration.generate). Unconditional: [bos, eos] -> [bos].
   const BlipTextConfig& tc = cfg_.text;
-  std::vector<uint32_t> ids = text.empty() ? std::vector<uint32_t>{uint32_t(tc.bos), uint32_t(tc.eos)} : tok_->encode(text);
+  std::vector<uint32_t> ids =
+      text.empty() ? std::vector<uint32_t>{uint32_t(tc.bos), uint32_t(tc.eos)}
+                   : with_error_code(ErrorCode::InvalidArgument, [&] { return tok_->encode(text); });
   ids[0] = uint32_t(tc.bos);
   ids.pop_back();
+  if (int64_t(ids.size()) >= tc.max_positions)
+    fail(ErrorCode::InvalidArgument, "prompt is ", ids.size(), " tokens long; the model reads at most ",
+         tc.max_positions - 1, " before the caption");
   return ids;
 }
 
 std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
-  const std::vector<uint32_t> prompt = decoder_prompt(opt.prompt);
-  const int64_t lp = int64_t(prompt.size());
-  const int64_t max_len = opt.gen.max_new_tokens > 0 ? lp + opt.gen.max_new_tokens
-                          : opt.gen.max_length > 0  ? opt.gen.max_length
-                                                    : cfg_.max_length;
-  return caption_images(ctx_, pre_, *vision_, *text_, images, prompt, max_len, opt,
-                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); }, &encoder_pass_);
+  PipelineRequest rq;
+  rq.start = decoder_prompt(opt.prompt);
+  rq.gen = opt.gen;
+  rq.keep_tensors = opt.keep_tensors;
+  const int64_t lp = int64_t(rq.start.size());
+  rq.max_len = opt.gen.max_new_tokens > 0 ? lp + opt.gen.max_new_tokens
+               : opt.gen.max_length > 0   ? opt.gen.max_length
+                                          : cfg_.max_length;
+  check_max_length(rq.max_len, cfg_.text.max_positions);
+  return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
 }
 
 }  // namespace glimpse

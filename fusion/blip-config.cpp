@@ -5,8 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
 
 namespace glimpse {
 
@@ -30,26 +28,35 @@ static BlipConfig blip_config_read(const std::string& path) {
   c.vision = vit_config_parse(json_object_field(j, "vision_config", path), path + " vision_config",
                               blip_vision_config_defaults());
   c.text = blip_text_config_parse(json_object_field(j, "text_config", path), path + " text_config");
-  json_field(j, "max_length", c.max_length, path, 1, c.text.max_positions);
   return c;
 }
 
-BlipFolder blip_folder_open(const std::string& dir, const std::string& architecture) {
-  namespace fs = std::filesystem;
-  const fs::path d(dir);
-  if (!fs::is_directory(d)) fail(dir, ": not a model folder");
+BlipFolder blip_folder_open(const ModelFolder& folder, const std::string& architecture) {
   BlipFolder f;
-  f.config = blip_config_load((d / "config.json").string());
+  f.config = blip_config_load(folder.config_path());
   if (!f.config.architecture.empty() && f.config.architecture != architecture)
-    fail(dir, ": architecture ", f.config.architecture, " is not ", architecture);
-  f.preprocessor = image_processor_load((d / "preprocessor_config.json").string());
-  if (f.preprocessor.width != f.config.vision.image_size || f.preprocessor.height != f.config.vision.image_size)
-    fail(dir, ": preprocessor size ", f.preprocessor.width, "x", f.preprocessor.height,
-         " does not match the vision image_size ", f.config.vision.image_size);
-  f.tokenizer = std::make_unique<WordPiece>(fs::exists(d / "tokenizer.json")
-                                                ? WordPiece::from_tokenizer_json((d / "tokenizer.json").string())
-                                                : WordPiece::from_vocab_txt((d / "vocab.txt").string()));
+    fail(ErrorCode::WrongTask, folder.dir(), ": architecture ", f.config.architecture, " is not ", architecture);
+  f.config.max_length = folder.max_length(f.config.max_length, f.config.text.max_positions);
+  f.preprocessor = folder.preprocessor(f.config.vision.image_size);
+  f.tokenizer = std::make_unique<WordPiece>(folder.has("tokenizer.json")
+                                                ? WordPiece::from_tokenizer_json(folder.path("tokenizer.json"))
+                                                : WordPiece::from_vocab_txt(folder.path("vocab.txt")));
   return f;
+}
+
+ModelInfo blip_model_info(const BlipConfig& c, const char* family, const char* architecture, Task task,
+                          const ModelOptions& opt) {
+  ModelInfo i;
+  i.family = family;
+  i.architecture = architecture;
+  i.task = task;
+  i.image_size = c.vision.image_size;
+  i.vision_hidden = c.vision.hidden, i.vision_layers = c.vision.layers;
+  i.text_hidden = c.text.hidden, i.text_layers = c.text.layers, i.vocab = c.text.vocab;
+  i.eos = uint32_t(c.text.sep);  // BLIP's decoders stop at [SEP] (docs/models/blip.md)
+  i.max_length = c.max_length;
+  i.weights = opt.weights;
+  return i;
 }
 
 }  // namespace glimpse

@@ -3,6 +3,8 @@
 // need 12 — a wrong fallback loads fine and captions garbage).
 #pragma once
 
+#include "fusion/model-folder.hpp"
+#include "fusion/model.hpp"
 #include "text/blip-text-config.hpp"
 #include "text/wordpiece.hpp"
 #include "vision/preprocess.hpp"
@@ -29,7 +31,10 @@ struct BlipFolder {
   ImageProcessorConfig preprocessor;
   std::unique_ptr<WordPiece> tokenizer;
 };
-// Opens `dir`, checking its architecture is `architecture` (when the config names one).
-BlipFolder blip_folder_open(const std::string& dir, const std::string& architecture);
+// Reads `folder`, checking its architecture is `architecture` (when the config names one).
+BlipFolder blip_folder_open(const ModelFolder& folder, const std::string& architecture);
+
+ModelInfo blip_model_info(const BlipConfig& c, const char* family, const char* architecture, Task task,
+                          const ModelOptions& opt);
 
 }  // namespace glimpse

@@ -2,9 +2,7 @@
 // callbacks, and nothing thrown across the boundary.
 #include "glimpse.h"
 
-#include "fusion/blip-captioner.hpp"
-#include "fusion/registry.hpp"
-#include "fusion/vit-gpt2.hpp"
+#include "fusion/family.hpp"
 #include "runtime/error.hpp"
 #include "vision/decode.hpp"
 
@@ -21,9 +19,7 @@ using namespace glimpse;
 
 struct glimpse_model {
   std::unique_ptr<Context> ctx;
-  ModelKind kind = ModelKind::BlipCaption;
-  std::unique_ptr<Captioner> captioner;
-  std::unique_ptr<BlipVqa> vqa;
+  std::unique_ptr<Model> model;  // after ctx: destroyed first
   glimpse_model_info info{};
   glimpse_log_fn log = nullptr;
   void* log_user_data = nullptr;
@@ -43,19 +39,28 @@ void copy_str(char* dst, size_t cap, const std::string& s) {
   dst[cap - 1] = '\0';
 }
 
-// Maps a failure to a status. Model and image loading name their stage through `fallback`.
-glimpse_status classify(const std::string& msg, glimpse_status fallback) {
-  auto has = [&](const char* s) { return msg.find(s) != std::string::npos; };
-  if (has("cancelled")) return GLIMPSE_ERROR_CANCELLED;
-  if (has("out of device memory") || has("OUT_OF_HOST_MEMORY") || has("OUT_OF_DEVICE_MEMORY")) return GLIMPSE_ERROR_OUT_OF_MEMORY;
-  if (has("cannot open") || has("no such file") || has("not a model folder")) return GLIMPSE_ERROR_IO;
-  if (has("Vulkan") || has("VK_ERROR")) return GLIMPSE_ERROR_DEVICE;
-  return fallback;
+// The status of an error's code; `stage` is the code of what was under way (loading a model,
+// decoding an image, generating), for errors raised with none of their own.
+glimpse_status status_of(ErrorCode code, ErrorCode stage) {
+  switch (code == ErrorCode::Unspecified ? stage : code) {
+    case ErrorCode::InvalidArgument: return GLIMPSE_ERROR_INVALID_ARGUMENT;
+    case ErrorCode::Io: return GLIMPSE_ERROR_IO;
+    case ErrorCode::UnsupportedModel:
+    case ErrorCode::Model: return GLIMPSE_ERROR_MODEL;
+    case ErrorCode::Image: return GLIMPSE_ERROR_IMAGE;
+    case ErrorCode::WrongTask: return GLIMPSE_ERROR_WRONG_MODEL;
+    case ErrorCode::OutOfMemory: return GLIMPSE_ERROR_OUT_OF_MEMORY;
+    case ErrorCode::Device: return GLIMPSE_ERROR_DEVICE;
+    case ErrorCode::Cancelled: return GLIMPSE_ERROR_CANCELLED;
+    case ErrorCode::Unspecified:
+    case ErrorCode::Internal: return GLIMPSE_ERROR_INTERNAL;
+  }
+  return GLIMPSE_ERROR_INTERNAL;
 }
 
 // Runs `body`, turning every exception into a status and a message (thread-local, the
 // session's, and the log callback's).
-glimpse_status guard(glimpse_status fallback, glimpse_session* session, const glimpse_model* model,
+glimpse_status guard(ErrorCode stage, glimpse_session* session, const glimpse_model* model,
                      const std::function<void()>& body) {
   glimpse_status status = GLIMPSE_OK;
   std::string message;
@@ -63,7 +68,7 @@ glimpse_status guard(glimpse_status fallback, glimpse_session* session, const gl
     body();
   } catch (const glimpse::Error& e) {
     message = e.what();
-    status = classify(message, fallback);
+    status = status_of(e.code(), stage);
   } catch (const std::bad_alloc&) {
     message = "out of memory";
     status = GLIMPSE_ERROR_OUT_OF_MEMORY;
@@ -195,7 +200,7 @@ const char* glimpse_status_name(glimpse_status status) {
 
 glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
   if (!count) return invalid("glimpse_devices: count is NULL");
-  return guard(GLIMPSE_ERROR_DEVICE, nullptr, nullptr, [&] {
+  return guard(ErrorCode::Device, nullptr, nullptr, [&] {
     const auto list = devices_list();
     const uint32_t chosen = device_choose(list, std::getenv("GLIMPSE_DEVICE") ? std::getenv("GLIMPSE_DEVICE") : "");
     if (!devices) {
@@ -243,11 +248,11 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
   p.struct_size = sizeof p;
   m->log = p.log;
   m->log_user_data = p.log_user_data;
-  const glimpse_status s = guard(GLIMPSE_ERROR_MODEL, nullptr, m.get(), [&] {
+  const glimpse_status s = guard(ErrorCode::Model, nullptr, m.get(), [&] {
     ContextOptions copt;
     if (p.device) copt.device = p.device;
     copt.memory_limit_bytes = p.memory_limit_bytes;
-    m->ctx = std::make_unique<Context>(copt);
+    m->ctx = with_error_code(ErrorCode::Device, [&] { return std::make_unique<Context>(copt); });
     ModelOptions opt;
     opt.weights = p.fp16_weights ? DType::F16 : DType::F32;
     if (p.progress) {
@@ -255,44 +260,19 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
       void* ud = p.progress_user_data;
       opt.progress = [fn, ud](float f) { return fn(ud, f) != 0; };
     }
-    m->kind = model_kind(folder);
+    m->model = model_open(*m->ctx, folder, opt);
+    const ModelInfo& mi = m->model->info();
     glimpse_model_info& info = m->info;
     info.struct_size = sizeof info;
-    copy_str(info.weights_dtype, sizeof info.weights_dtype, p.fp16_weights ? "f16" : "f32");
+    copy_str(info.architecture, sizeof info.architecture, mi.architecture);
+    info.task = mi.task == Task::Caption ? GLIMPSE_TASK_CAPTION : GLIMPSE_TASK_ANSWER;
+    info.image_size = uint32_t(mi.image_size);
+    info.vision_hidden = uint32_t(mi.vision_hidden), info.vision_layers = uint32_t(mi.vision_layers);
+    info.text_hidden = uint32_t(mi.text_hidden), info.text_layers = uint32_t(mi.text_layers);
+    info.vocab_size = uint32_t(mi.vocab);
+    info.eos_token_id = mi.eos, info.max_length = uint32_t(mi.max_length);
+    copy_str(info.weights_dtype, sizeof info.weights_dtype, mi.weights == DType::F16 ? "f16" : "f32");
     copy_str(info.device, sizeof info.device, m->ctx->info().name);
-    if (m->kind == ModelKind::BlipVqa) {
-      m->vqa = std::make_unique<BlipVqa>(*m->ctx, folder, opt);
-      const BlipConfig& c = m->vqa->config();
-      copy_str(info.architecture, sizeof info.architecture, "BlipForQuestionAnswering");
-      info.task = GLIMPSE_TASK_ANSWER;
-      info.image_size = uint32_t(c.vision.image_size);
-      info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
-      info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
-      info.vocab_size = uint32_t(c.text.vocab);
-      info.eos_token_id = uint32_t(c.text.sep), info.max_length = uint32_t(c.max_length);  // BLIP stops at [SEP]
-    } else if (m->kind == ModelKind::BlipCaption) {
-      auto cap = std::make_unique<BlipCaptioner>(*m->ctx, folder, opt);
-      const BlipConfig& c = cap->config();
-      copy_str(info.architecture, sizeof info.architecture, "BlipForConditionalGeneration");
-      info.task = GLIMPSE_TASK_CAPTION;
-      info.image_size = uint32_t(c.vision.image_size);
-      info.vision_hidden = uint32_t(c.vision.hidden), info.vision_layers = uint32_t(c.vision.layers);
-      info.text_hidden = uint32_t(c.text.hidden), info.text_layers = uint32_t(c.text.layers);
-      info.vocab_size = uint32_t(c.text.vocab);
-      info.eos_token_id = uint32_t(c.text.sep), info.max_length = uint32_t(c.max_length);
-      m->captioner = std::move(cap);
-    } else {
-      auto cap = std::make_unique<VitGpt2Captioner>(*m->ctx, folder, opt);
-      const VitGpt2Config& c = cap->config();
-      copy_str(info.architecture, sizeof info.architecture, "VisionEncoderDecoderModel");
-      info.task = GLIMPSE_TASK_CAPTION;
-      info.image_size = uint32_t(c.encoder.image_size);
-      info.vision_hidden = uint32_t(c.encoder.hidden), info.vision_layers = uint32_t(c.encoder.layers);
-      info.text_hidden = uint32_t(c.decoder.hidden), info.text_layers = uint32_t(c.decoder.layers);
-      info.vocab_size = uint32_t(c.decoder.vocab);
-      info.eos_token_id = uint32_t(c.decoder.eos), info.max_length = uint32_t(c.max_length);
-      m->captioner = std::move(cap);
-    }
     if (p.progress) p.progress(p.progress_user_data, 1.0f);
   });
   if (s == GLIMPSE_OK) *model = m.release();
@@ -387,7 +367,7 @@ glimpse_status begin_request(const std::string& fn, glimpse_session* session, co
     session->last_error = t_last_error = fn + ": " + wrong_model;
     return GLIMPSE_ERROR_WRONG_MODEL;
   }
-  return guard(GLIMPSE_ERROR_IMAGE, session, session->model, [&] { img = to_image(*image); });
+  return guard(ErrorCode::Image, session, session->model, [&] { img = to_image(*image); });
 }
 
 }  // namespace
@@ -396,16 +376,17 @@ glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* im
                                const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
   const glimpse_status s = begin_request("glimpse_caption", session, image, true, params, result,
-                                         session && session->model->captioner, "this model answers questions (use glimpse_answer)", img);
+                                         session && session->model->model->info().task == Task::Caption,
+                                         "this model answers questions (use glimpse_answer)", img);
   if (s != GLIMPSE_OK) return s;
   glimpse_model* m = session->model;
-  return guard(GLIMPSE_ERROR_INTERNAL, session, m, [&] {
+  return guard(ErrorCode::Internal, session, m, [&] {
     std::vector<uint32_t> streamed;
     CaptionOptions opt;
-    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->captioner->detokenize(ids); });
+    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->model->detokenize(ids); });
     if (params && params->prompt) opt.prompt = params->prompt;
-    const CaptionResult r = m->captioner->caption({img}, opt).at(0);
-    fill_result(result, r.text, r.ids, r.encode_ms, r.decode_ms);
+    const CaptionResult r = m->model->caption({img}, opt).at(0);
+    fill_result(result, r.text, r.ids, r.timings.encode_ms, r.timings.decode_ms);
   });
 }
 
@@ -413,15 +394,16 @@ glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* ima
                               const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
   const glimpse_status s = begin_request("glimpse_answer", session, image, question != nullptr, params, result,
-                                         session && session->model->vqa, "this model captions (use glimpse_caption)", img);
+                                         session && session->model->model->info().task == Task::Answer,
+                                         "this model captions (use glimpse_caption)", img);
   if (s != GLIMPSE_OK) return s;
   glimpse_model* m = session->model;
-  return guard(GLIMPSE_ERROR_INVALID_ARGUMENT, session, m, [&] {
+  return guard(ErrorCode::Internal, session, m, [&] {
     std::vector<uint32_t> streamed;
     AnswerOptions opt;
-    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->vqa->tokenizer().decode(ids); });
-    const AnswerResult r = m->vqa->answer({img}, question, opt).at(0);
-    fill_result(result, r.text, r.ids, r.encode_ms, r.decode_ms);
+    opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->model->detokenize(ids); });
+    const AnswerResult r = m->model->answer({img}, question, opt).at(0);
+    fill_result(result, r.text, r.ids, r.timings.encode_ms, r.timings.decode_ms);
   });
 }
 

@@ -4,9 +4,6 @@
 #include "runtime/json-file.hpp"
 #include "runtime/weights.hpp"
 
-#include <chrono>
-#include <filesystem>
-#include <optional>
 
 namespace glimpse {
 
@@ -49,35 +46,67 @@ static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
   return c;
 }
 
-VitGpt2Captioner::VitGpt2Captioner(Context& ctx, const std::string& dir, const ModelOptions& opt,
-                                   const TensorSource* weights)
-    : ctx_(ctx), weights_(ctx, MemoryKind::Device, "model weights") {
-  namespace fs = std::filesystem;
-  const fs::path d(dir);
-  if (!fs::is_directory(d)) fail(dir, ": not a model folder");
-  cfg_ = vit_gpt2_config_load((d / "config.json").string());
-  pre_ = image_processor_load((d / "preprocessor_config.json").string());
-  if (pre_.width != cfg_.encoder.image_size || pre_.height != cfg_.encoder.image_size)
-    fail(dir, ": preprocessor size ", pre_.width, "x", pre_.height, " does not match the encoder's image_size ",
-         cfg_.encoder.image_size);
-  tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(dir));
-  std::optional<SafeTensors> from_dir;
-  if (!weights) weights = &from_dir.emplace(SafeTensors::open(dir));
-  WeightLoader w(ctx, weights_, *weights, opt.weights);
+namespace {
+
+bool vit_gpt2_match(const ModelFolder& f) {
+  return f.model_type() == "vision-encoder-decoder" && f.section_type("encoder") == "vit" &&
+         f.section_type("decoder") == "gpt2";
+}
+
+std::unique_ptr<Model> vit_gpt2_open(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
+  return std::make_unique<VitGpt2Captioner>(ctx, folder, opt);
+}
+
+}  // namespace
+
+constinit const Family kVitGpt2Family = {
+    "vit-gpt2",
+    "VisionEncoderDecoderModel with a vit encoder and a gpt2 decoder: image captioning",
+    "nlpconnect/vit-gpt2-image-captioning",
+    Task::Caption,
+    vit_gpt2_match,
+    vit_gpt2_open,
+};
+
+VitGpt2Captioner::VitGpt2Captioner(Context& ctx, const std::string& dir, const ModelOptions& opt)
+    : VitGpt2Captioner(ctx, *std::make_unique<ModelFolder>(dir), opt) {}
+
+VitGpt2Captioner::VitGpt2Captioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
+    : weights_(ctx, MemoryKind::Device, "model weights") {
+  cfg_ = vit_gpt2_config_load(folder.config_path());
+  cfg_.max_length = folder.max_length(cfg_.max_length, cfg_.decoder.positions);
+  pre_ = folder.preprocessor(cfg_.encoder.image_size);
+  tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));
+  WeightLoader w(ctx, weights_, folder.weights(opt), opt.weights);
   w.progress = opt.progress;
   encoder_ = std::make_unique<VitEncoder>(w, cfg_.encoder, VitLayout::HuggingFaceVit, "encoder.");
   decoder_ = std::make_unique<Gpt2Decoder>(w, cfg_.decoder);
+  pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *encoder_, *decoder_);
+  info_.family = "vit-gpt2";
+  info_.architecture = "VisionEncoderDecoderModel";
+  info_.task = Task::Caption;
+  info_.image_size = cfg_.encoder.image_size;
+  info_.vision_hidden = cfg_.encoder.hidden, info_.vision_layers = cfg_.encoder.layers;
+  info_.text_hidden = cfg_.decoder.hidden, info_.text_layers = cfg_.decoder.layers, info_.vocab = cfg_.decoder.vocab;
+  info_.eos = uint32_t(cfg_.decoder.eos);
+  info_.max_length = cfg_.max_length;
+  info_.weights = opt.weights;
 }
 
 std::vector<CaptionResult> VitGpt2Captioner::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
-  if (!opt.prompt.empty()) fail("caption: this model (VisionEncoderDecoder) takes no prompt");
-  const int64_t max_len = opt.gen.max_new_tokens > 0 ? 1 + opt.gen.max_new_tokens
-                          : opt.gen.max_length > 0  ? opt.gen.max_length
-                                                    : cfg_.max_length;
+  if (!opt.prompt.empty())
+    fail(ErrorCode::InvalidArgument, "caption: this model (VisionEncoderDecoder) takes no prompt");
+  PipelineRequest rq;
+  rq.start = {uint32_t(cfg_.decoder_start)};
+  rq.gen = opt.gen;
+  rq.keep_tensors = opt.keep_tensors;
+  rq.max_len = opt.gen.max_new_tokens > 0 ? 1 + opt.gen.max_new_tokens
+               : opt.gen.max_length > 0   ? opt.gen.max_length
+                                          : cfg_.max_length;
+  check_max_length(rq.max_len, cfg_.decoder.positions);
   // GPT-2 from decoder_start_token_id over the ViT states (no mask); the text keeps any trailing
-  // space, as the image-to-text pipeline does (§3.6).
-  return caption_images(ctx_, pre_, *encoder_, *decoder_, images, {uint32_t(cfg_.decoder_start)}, max_len, opt,
-                        [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); }, &encoder_pass_);
+  // space, as the image-to-text pipeline does (docs/models/vit-gpt2.md).
+  return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
 }
 
 }  // namespace glimpse

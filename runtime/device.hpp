@@ -78,6 +78,16 @@ struct Caps {
   // GLIMPSE_BACKEND=vulkan|cpu forces a side.
   bool host_ops = false;
   VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
+
+  // What the backend prefers, for model code, which never asks which backend runs:
+  // attention() reads fp16 K/V (the host backend does; the shaders read fp32 only). Worth it for
+  // fp16 models' cross-attention K/V, which every decode step reads whole.
+  bool attention_f16_kv() const { return host_ops; }
+  // A pass recorded once and replayed pays off (a Vulkan command buffer: recording and allocating
+  // cost milliseconds on a GPU). The host backend records closures for free and would rather hand
+  // a pass's memory back between calls.
+  bool replay_recorded_passes() const { return !host_ops; }
+  const char* backend_name() const { return host_ops ? "host" : "vulkan"; }
 };
 
 enum class Backend {

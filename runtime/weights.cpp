@@ -8,6 +8,16 @@
 
 namespace glimpse {
 
+std::string RenamedTensors::renamed(const std::string& name) const {
+  for (const NameRule& r : rules_)
+    if (name.compare(0, r.from.size(), r.from) == 0) return r.to + name.substr(r.from.size());
+  return name;
+}
+
+const StTensor* RenamedTensors::find(const std::string& name, const Shape& shape) const {
+  return source_.find(renamed(name), shape);
+}
+
 const StTensor& WeightLoader::find(std::initializer_list<std::string> names, const Shape& shape) const {
   for (const std::string& name : names) {
     const StTensor* t = st_.find(name, shape);

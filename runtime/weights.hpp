@@ -14,6 +14,26 @@
 
 namespace glimpse {
 
+// A checkpoint seen under other names: the layout a family's loaders ask for, read from a layout
+// the Hub publishes (e.g. Florence-2's original and converted repositories). A name the loader asks
+// for that starts with a rule's `from` is looked up as `to` + the rest; the first matching rule
+// wins, and names no rule matches are looked up as they are. Messages name the file's tensor.
+struct NameRule {
+  std::string from, to;
+};
+class RenamedTensors : public TensorSource {
+ public:
+  RenamedTensors(const TensorSource& source, std::vector<NameRule> rules) : source_(source), rules_(std::move(rules)) {}
+  const StTensor* find(const std::string& name, const Shape& shape = {}) const override;
+  size_t count() const override { return source_.count(); }
+  void release(const StTensor& t) const override { source_.release(t); }
+  std::string renamed(const std::string& name) const;  // the name looked up for `name`
+
+ private:
+  const TensorSource& source_;
+  std::vector<NameRule> rules_;
+};
+
 class WeightLoader {
  public:
   // `linear_dtype`: storage of linear weights (F32, or F16 to halve memory and bandwidth).

@@ -183,6 +183,24 @@ int main(void) {
   CHECK(glimpse_caption(session, &img, NULL, &r) == GLIMPSE_ERROR_IMAGE && strstr(glimpse_last_error(), "stride"));
   CHECK(glimpse_caption(session, NULL, NULL, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT);
   CHECK(glimpse_answer(session, &img, "what?", NULL, &r) == GLIMPSE_ERROR_WRONG_MODEL);
+  /* the caller's mistakes in a request are invalid arguments, never internal errors */
+  img = glimpse_image_from_path(path_of("blip/pattern.png"));
+  gp = glimpse_generate_default_params();
+  gp.num_beams = 3;
+  gp.do_sample = 1;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_last_error(), "beam search with sampling"));
+  gp = glimpse_generate_default_params();
+  gp.prompt = "bad \xff utf-8";
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT && strstr(glimpse_last_error(), "UTF-8"));
+  static char long_prompt[4001];
+  for (int i = 0; i < 4000; ++i) long_prompt[i] = i % 2 ? ' ' : 'a';
+  gp.prompt = long_prompt;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT && strstr(glimpse_last_error(), "prompt is"));
+  gp = glimpse_generate_default_params();
+  gp.max_length = 100000;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_last_error(), "positions"));
   glimpse_model* broken = (glimpse_model*)1;
   CHECK(glimpse_model_load(path_of("images"), NULL, &broken) != GLIMPSE_OK && broken == NULL &&
         strstr(glimpse_last_error(), "config.json"));

@@ -1,9 +1,10 @@
 // ViT-GPT2 (VisionEncoderDecoder) on the tiny checkpoints written by tools/vit-gpt2-reference.py,
-// and the registry that opens any supported model folder.
+// and the family table that opens any supported model folder.
 #include "tests/op-test.hpp"
 
 #include "fusion/blip-config.hpp"
-#include "fusion/registry.hpp"
+#include "fusion/blip-vqa.hpp"
+#include "fusion/family.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "runtime/error.hpp"
 #include "vision/decode.hpp"
@@ -87,34 +88,106 @@ TEST_CASE("ViT-GPT2 with fp16 weights stays within fp16 tolerances of the refere
   }
 }
 
-TEST_CASE("the registry opens each supported model and names the unsupported", "[vit-gpt2][model]") {
-  CHECK(model_kind((kData / "blip/tiny-base").string()) == ModelKind::BlipCaption);
-  CHECK(model_kind((kData / "blip/tiny-vqa").string()) == ModelKind::BlipVqa);
-  CHECK(model_kind((kData / "vit-gpt2/tiny-wte").string()) == ModelKind::VitGpt2);
-  CHECK(captioner_open(context(), (kData / "vit-gpt2/tiny-lmhead").string()) != nullptr);
-  CHECK_THROWS_WITH(captioner_open(context(), (kData / "blip/tiny-vqa").string()), Catch::Contains("use 'glimpse vqa"));
-  CHECK_THROWS_WITH(vqa_open(context(), (kData / "blip/tiny-base").string()), Catch::Contains("use 'glimpse caption'"));
+namespace {
+// The code of the Error `body` throws (Unspecified when it throws none).
+template <typename Body>
+ErrorCode code_of(Body&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::Unspecified;
+}
+}  // namespace
+
+TEST_CASE("the family table opens each supported model and names the unsupported", "[vit-gpt2][model]") {
+  auto family = [](const fs::path& dir) { return std::string(model_family(ModelFolder(dir.string())).name); };
+  CHECK(family(kData / "blip/tiny-base") == "blip-caption");
+  CHECK(family(kData / "blip/tiny-vqa") == "blip-vqa");
+  CHECK(family(kData / "vit-gpt2/tiny-wte") == "vit-gpt2");
+  const auto vit = model_open(context(), (kData / "vit-gpt2/tiny-lmhead").string());
+  CHECK(vit->info().family == "vit-gpt2");
+  CHECK(vit->info().task == Task::Caption);
+  // A model asked for the other task says so, with its own code.
+  const auto vqa = model_open(context(), (kData / "blip/tiny-vqa").string());
+  CHECK(vqa->info().task == Task::Answer);
+  CHECK_THROWS_WITH(vqa->caption({Image{}}), Catch::Contains("does not caption"));
+  CHECK(code_of([&] { vqa->caption({Image{}}); }) == ErrorCode::WrongTask);
+  CHECK(code_of([&] { vit->answer({Image{}}, "why?"); }) == ErrorCode::WrongTask);
+  CHECK(code_of([&] { BlipVqa(context(), (kData / "blip/tiny-base").string()); }) == ErrorCode::WrongTask);
+
   const fs::path dir = fs::temp_directory_path() / ("glimpse-registry-" + std::to_string(::getpid()));
   fs::create_directories(dir);
+  // Unknown folders: one message naming what the folder holds and listing every family.
   std::ofstream(dir / "config.json") << R"({"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]})";
-  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("model_type 'llava' (LlavaForConditionalGeneration) is not "
-                                                              "supported; supported: BlipForConditionalGeneration"));
+  std::string listed;
+  for (const Family& f : model_families()) listed += std::string(f.name) + ": " + f.architectures;
+  CHECK(model_families().size() == 3);
+  for (const Family& f : model_families())
+    CHECK_THROWS_WITH(model_open(context(), dir.string()),
+                      Catch::Contains("model_type 'llava' (LlavaForConditionalGeneration) is not supported") &&
+                          Catch::Contains(std::string(f.name) + ": " + f.architectures));
+  CHECK(code_of([&] { model_open(context(), dir.string()); }) == ErrorCode::UnsupportedModel);
   std::ofstream(dir / "config.json") << R"({"model_type": "vision-encoder-decoder", "encoder": {"model_type": "swin"},
                                            "decoder": {"model_type": "trocr"}})";
-  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("encoder 'swin' and decoder 'trocr' is not supported"));
+  CHECK_THROWS_WITH(model_open(context(), dir.string()), Catch::Contains("with encoder 'swin' and decoder 'trocr' is not supported"));
   // Fields of the wrong JSON type are named errors, not the JSON library's exceptions (fuzz-config).
   for (const char* bad : {R"({"model_type": 5})", R"("just a string")", R"({"model_type": "blip", "architectures": [7]})",
                           R"({"model_type": "vision-encoder-decoder", "encoder": "vit", "decoder": {}})"}) {
     std::ofstream(dir / "config.json") << bad;
     const std::string cfg = (dir / "config.json").string();
-    if (std::string(bad).find("[7]") == std::string::npos) CHECK_THROWS_AS(model_kind(dir.string()), Error);
+    CHECK_THROWS_AS(model_open(context(), dir.string()), Error);
+    CHECK(code_of([&] { model_open(context(), dir.string()); }) != ErrorCode::Internal);
     CHECK_THROWS_AS(blip_config_load(cfg), Error);
     CHECK_THROWS_AS(vit_gpt2_config_load(cfg), Error);
   }
   std::ofstream(dir / "config.json") << R"({"model_type": 5})";
   CHECK_THROWS_WITH(vit_gpt2_config_load((dir / "config.json").string()), Catch::Contains("config.json: unexpected layout"));
+  CHECK(code_of([&] { model_open(context(), dir.string()); }) == ErrorCode::Model);
+  fs::remove(dir / "config.json");
+  CHECK_THROWS_WITH(model_open(context(), dir.string()), Catch::Contains("config.json: cannot open"));
+  CHECK(code_of([&] { model_open(context(), dir.string()); }) == ErrorCode::Io);
   fs::remove_all(dir);
-  CHECK_THROWS_WITH(model_kind(dir.string()), Catch::Contains("config.json: cannot open"));
+  CHECK_THROWS_WITH(model_open(context(), dir.string()), Catch::Contains("not a model folder"));
+  CHECK(code_of([&] { model_open(context(), dir.string()); }) == ErrorCode::Io);
+}
+
+TEST_CASE("a model folder reads generation_config.json over config.json", "[vit-gpt2][model]") {
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-folder-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "preprocessor_config.json", "model.safetensors", "vocab.json", "merges.txt"})
+    fs::copy_file(kData / "vit-gpt2/tiny-wte" / f, dir / f, fs::copy_options::overwrite_existing);
+  const int from_config = ModelFolder(dir.string()).max_length(20, 1024);
+  CHECK(model_open(context(), dir.string())->info().max_length == from_config);
+  std::ofstream(dir / "generation_config.json") << R"({"max_length": 7})";
+  CHECK(ModelFolder(dir.string()).max_length(20, 1024) == 7);
+  const auto m = model_open(context(), dir.string());
+  CHECK(m->info().max_length == 7);
+  Image img;
+  img.width = img.height = 8;
+  img.rgb.assign(8 * 8 * 3, 100);
+  CaptionOptions opt;
+  opt.gen.ignore_eos = true;
+  CHECK(m->caption({img}, opt).at(0).ids.size() == 7);  // generate() stops at the folder's max_length
+  std::ofstream(dir / "generation_config.json") << R"({"max_length": 0})";
+  CHECK_THROWS_WITH(model_open(context(), dir.string()), Catch::Contains("generation_config.json: max_length = 0 is out of range"));
+  std::ofstream(dir / "generation_config.json") << R"([1])";
+  CHECK_THROWS_WITH(model_open(context(), dir.string()), Catch::Contains("generation_config.json: not a JSON object"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint can be read under another layout's names", "[vit-gpt2][model]") {
+  const SafeTensors st = SafeTensors::open((kData / "vit-gpt2/tiny-wte").string());
+  const RenamedTensors renamed(st, {{"vision.", "encoder."}, {"text.", "decoder.transformer."}});
+  CHECK(renamed.renamed("vision.embeddings.cls_token") == "encoder.embeddings.cls_token");
+  CHECK(renamed.renamed("encoder.embeddings.cls_token") == "encoder.embeddings.cls_token");  // no rule: as is
+  const StTensor* t = renamed.find("text.wpe.weight");
+  REQUIRE(t != nullptr);
+  CHECK(t->name == "decoder.transformer.wpe.weight");  // messages name the file's tensor
+  CHECK(t->data == st.find("decoder.transformer.wpe.weight")->data);
+  CHECK(renamed.find("vision.no.such.tensor") == nullptr);
+  CHECK(renamed.count() == st.count());
 }
 
 TEST_CASE("bundled models are found through GLIMPSE_MODELS_DIR first, else the source tree", "[vit-gpt2][model]") {

@@ -6,15 +6,33 @@
 namespace glimpse {
 
 CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width, DType weights) {
-  // fp16 models on the host backend keep them in fp16. Every decode step reads all of them (BLIP-base:
+  // fp16 models keep them in fp16 where the backend reads fp16 K/V. Every decode step reads all of them (BLIP-base:
   // 42.5 MB a token in fp32, more than the caches hold), so half the bytes is half the memory and less
   // time; fp16 weights already bound the model's accuracy (tests: within 2e-2 of PyTorch's logits).
-  // The shaders read fp32 K/V only.
-  const DType dtype = arena.context().caps().host_ops && weights == DType::F16 ? DType::F16 : DType::F32;
+  // Backends that cannot read fp16 K/V get fp32 ones.
+  const DType dtype = arena.context().caps().attention_f16_kv() && weights == DType::F16 ? DType::F16 : DType::F32;
   CrossKv kv;
   kv.batch = batch;
   kv.tokens = tokens;
   for (size_t i = 0; i < layers; ++i) kv.kv.push_back(arena.alloc(dtype, {batch, tokens, 2 * width}));
+  return kv;
+}
+
+CrossKv cross_kv_record(Sequence& seq, Allocator& arena, Allocator& host, const TextDecoder& decoder,
+                        const Tensor& states, int64_t beams) {
+  const int64_t b = states.dim(0), n = states.dim(1), rows = b * beams;
+  CrossKv kv = decoder.cross_alloc(arena, rows, n);
+  if (beams == 1) {
+    decoder.record_cross(seq, states, kv);
+    return kv;
+  }
+  Tensor per_beam = host.alloc(DType::U32, {rows});
+  std::vector<uint32_t> idx;
+  for (int64_t i = 0; i < rows; ++i) idx.push_back(uint32_t(i / beams));
+  tensor_upload(arena.context(), per_beam, idx.data(), idx.size() * 4);
+  Tensor expanded = arena.alloc(DType::F32, {rows, n, decoder.encoder_width()});
+  gather_rows(seq, states, per_beam, expanded);
+  decoder.record_cross(seq, expanded, kv);
   return kv;
 }
 

@@ -50,6 +50,12 @@ class TextDecoder {
                            int set = 0, const Tensor* reorder = nullptr) const = 0;
 };
 
+// The cross-attention K/V of encoder `states` [B, N, Ve] for `decoder`, `beams` rows per input (each
+// input's states gathered per beam row first), allocated from `arena`: the one place the K/V that
+// decoding reads are computed (a recorded image pass calls it too). `host` holds the gather index.
+CrossKv cross_kv_record(Sequence& seq, Allocator& arena, Allocator& host, const TextDecoder& decoder,
+                        const Tensor& states, int64_t beams);
+
 // Shared pieces of decoders.
 // `weights`: the dtype of the decoder's K/V projection weights.
 CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t layers, int64_t width, DType weights);

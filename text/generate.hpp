@@ -10,6 +10,9 @@
 
 namespace glimpse {
 
+// Beams per input: each costs a row of every KV cache and of the cross-attention K/V.
+inline constexpr int kMaxBeams = 64;
+
 struct GenerationConfig {
   int max_length = 20;      // counts the prompt (HF default)
   int max_new_tokens = 0;   // when > 0: prompt + this many, overriding max_length

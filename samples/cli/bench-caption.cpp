@@ -1,7 +1,7 @@
 // glimpse bench caption: BLIP captioning speed and memory in the real BLIP-base / BLIP-large
 // configurations with random weights (no download): image encode, decode per token, a 20-token
 // caption in all. tools/bench/caption-compare.sh runs the PyTorch peer beside it.
-#include "fusion/blip-captioner.hpp"
+#include "fusion/family.hpp"
 #include "runtime/error.hpp"
 #include "commands.hpp"
 
@@ -128,10 +128,12 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
-  std::unique_ptr<BlipCaptioner> model;
+  std::unique_ptr<Model> model;
   {
     const RandomTensors weights;
-    model = std::make_unique<BlipCaptioner>(ctx, dir.string(), model_opt, &weights);
+    model_opt.tensors = &weights;
+    model = model_open(ctx, dir.string(), model_opt);
+    model_opt.tensors = nullptr;
   }
   fs::remove_all(dir);
 
@@ -152,7 +154,7 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   const auto warm0 = std::chrono::steady_clock::now();
   for (int w = 0; w < 50; ++w) {
     model->caption(images, opt);
-    if (ctx.caps().host_ops ||
+    if (!ctx.caps().replay_recorded_passes() ||
         std::chrono::duration<double>(std::chrono::steady_clock::now() - warm0).count() >= 1.0)
       break;
   }
@@ -162,14 +164,15 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   for (int r = 0; r < reps; ++r) {
     const CaptionResult res = model->caption(images, opt).at(0);
     const double generated = double(res.ids.size() - 1);
-    preprocess.push_back(res.preprocess_ms);
-    encode.push_back(res.encode_ms - res.preprocess_ms);
-    per_token.push_back(res.decode_ms / generated);
-    total.push_back(res.encode_ms - res.preprocess_ms + res.decode_ms);
+    const Timings& t = res.timings;
+    preprocess.push_back(t.preprocess_ms);
+    encode.push_back(t.encode_ms - t.preprocess_ms);
+    per_token.push_back(t.decode_ms / generated);
+    total.push_back(t.encode_ms - t.preprocess_ms + t.decode_ms);
   }
   const nlohmann::json out = {{"config", config},
                               {"device", ctx.info().name},
-                              {"backend", ctx.caps().host_ops ? "host" : "vulkan"},
+                              {"backend", ctx.caps().backend_name()},
                               {"weights", model_opt.weights == DType::F16 ? "f16" : "f32"},
                               {"tokens", tokens},
                               {"batch", batch},

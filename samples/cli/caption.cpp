@@ -1,5 +1,5 @@
 // glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many images.
-#include "fusion/registry.hpp"
+#include "fusion/family.hpp"
 #include "runtime/error.hpp"
 #include "commands.hpp"
 #include "options.hpp"
@@ -83,7 +83,9 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
-  const std::unique_ptr<Captioner> model = captioner_open(ctx, c.model_dir, c.model);
+  const std::unique_ptr<Model> model = model_open(ctx, c.model_dir, c.model);
+  if (model->info().task != Task::Caption)
+    fail(ErrorCode::WrongTask, c.model_dir, ": a visual question answering model; use 'glimpse vqa --question ...'");
   CaptionOptions opt;
   opt.prompt = c.text;
   opt.gen = c.gen;
@@ -94,7 +96,7 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
         return nlohmann::json{{"file", file},
                               {"generated_text", r.text},
                               {"token_ids", r.ids},
-                              {"timings", {{"encode_ms", r.encode_ms}, {"decode_ms", r.decode_ms}}}};
+                              {"timings", {{"encode_ms", r.timings.encode_ms}, {"decode_ms", r.timings.decode_ms}}}};
       },
       [](const nlohmann::json& out) { return out["generated_text"].get<std::string>(); });
 }
@@ -105,7 +107,9 @@ int vqa_main(const Common& common, const std::vector<std::string>& args) {
   ContextOptions copt;
   copt.device = common.device;
   Context ctx(copt);
-  const std::unique_ptr<BlipVqa> model = vqa_open(ctx, c.model_dir, c.model);
+  const std::unique_ptr<Model> model = model_open(ctx, c.model_dir, c.model);
+  if (model->info().task != Task::Answer)
+    fail(ErrorCode::WrongTask, c.model_dir, ": not a visual question answering model; use 'glimpse caption'");
   AnswerOptions opt;
   opt.gen = c.gen;
   return for_each_image(
@@ -116,7 +120,7 @@ int vqa_main(const Common& common, const std::vector<std::string>& args) {
                               {"question", c.text},
                               {"answer", r.text},
                               {"token_ids", r.ids},
-                              {"timings", {{"encode_ms", r.encode_ms}, {"decode_ms", r.decode_ms}}}};
+                              {"timings", {{"encode_ms", r.timings.encode_ms}, {"decode_ms", r.timings.decode_ms}}}};
       },
       [](const nlohmann::json& out) { return out["answer"].get<std::string>(); });
 }

@@ -40,7 +40,7 @@ int devices_main(const Common& common, const std::vector<std::string>& args) {
   ContextOptions opt;
   opt.device = std::to_string(chosen);
   const Context ctx(opt);
-  if (ctx.caps().host_ops)
+  if (std::string(ctx.caps().backend_name()) == "host")
     std::printf("its ops run on the host backend (%s); GLIMPSE_BACKEND=vulkan runs the shaders\n",
                 blas_get()->config.c_str());
   else

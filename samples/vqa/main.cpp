@@ -3,7 +3,7 @@
 // of questions can be piped in). Commands: ":image PATH" switches image, ":quit" leaves.
 // --show opens a window with the image and the last question and answer; --camera N answers
 // about a fresh frame from camera N at every question.
-#include "fusion/registry.hpp"
+#include "fusion/family.hpp"
 #include "runtime/error.hpp"
 #include "samples/cli/options.hpp"
 #include "samples/vqa/window.hpp"
@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
     ContextOptions copt;
     copt.device = device;
     Context ctx(copt);
-    const std::unique_ptr<BlipVqa> model = vqa_open(ctx, model_dir);
+    const std::unique_ptr<Model> model = model_open(ctx, model_dir);
+    if (model->info().task != Task::Answer)
+      fail(ErrorCode::WrongTask, model_dir, ": not a visual question answering model; use 'glimpse caption'");
     std::unique_ptr<vqa::Camera> camera;
     Image image;
     if (camera_index >= 0) {

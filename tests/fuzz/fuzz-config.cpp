@@ -1,7 +1,7 @@
-// libFuzzer: config.json and preprocessor_config.json interpretation: the model-kind dispatch, the
+// libFuzzer: config.json and preprocessor_config.json interpretation: the family table's match, the
 // BLIP and ViT-GPT2 config readers (class defaults overlaid with the JSON), the image processor.
 #include "fusion/blip-config.hpp"
-#include "fusion/registry.hpp"
+#include "fusion/family.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "tests/fuzz/fuzz-file.hpp"
 #include "vision/preprocess.hpp"
@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace glimpse;
   const std::string cfg = fuzz::write_file("config.json", data, size);
-  fuzz::refused_cleanly([&] { (void)model_kind(fuzz::scratch_dir().string()); });
+  fuzz::refused_cleanly([&] { (void)model_family(ModelFolder(fuzz::scratch_dir().string())); });
   fuzz::refused_cleanly([&] { (void)blip_config_load(cfg); });
   fuzz::refused_cleanly([&] { (void)vit_gpt2_config_load(cfg); });
   const std::string pre = fuzz::write_file("preprocessor_config.json", data, size);

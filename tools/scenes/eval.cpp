@@ -9,7 +9,7 @@
 // exits 1 when an accuracy is under its threshold, 2 on errors.
 #include "scene.hpp"
 
-#include "fusion/registry.hpp"
+#include "fusion/family.hpp"
 #include "runtime/error.hpp"
 
 #include <chrono>
@@ -82,10 +82,9 @@ int run(int argc, char** argv) {
   glimpse::ContextOptions copt;
   copt.device = device;
   glimpse::Context ctx(copt);
-  std::unique_ptr<glimpse::Captioner> captioner;
-  std::unique_ptr<glimpse::BlipVqa> vqa;
-  if (!caption_dir.empty()) captioner = glimpse::captioner_open(ctx, caption_dir, mopt);
-  if (!vqa_dir.empty()) vqa = glimpse::vqa_open(ctx, vqa_dir, mopt);
+  std::unique_ptr<glimpse::Model> captioner, vqa;
+  if (!caption_dir.empty()) captioner = glimpse::model_open(ctx, caption_dir, mopt);
+  if (!vqa_dir.empty()) vqa = glimpse::model_open(ctx, vqa_dir, mopt);
 
   Tally caption;
   std::map<std::string, Tally> by_type;

@@ -1,47 +1,61 @@
-#include "fusion/decoding.hpp"
+#include "text/decoding.hpp"
 
 #include "runtime/error.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
 namespace glimpse {
 
-// Device state of one generate() call: per-row caches, cross K/V and the tensors each step uses.
+// Device state of one generate() call: per-row caches and the tensors each step uses.
 struct Decoding::Request {
-  explicit Request(Context& ctx)
-      : arena(ctx, MemoryKind::Device, "decode activations", Allocator::kBlockBytes, BlockReuse::Recycle),
+  Request(Context& ctx, Allocator* given)
+      : arena(given ? *given
+                    : own.emplace(ctx, MemoryKind::Device, "decode activations", Allocator::kBlockBytes,
+                                  BlockReuse::Recycle)),
         host(ctx, MemoryKind::Host, "decode step", 4096, BlockReuse::Recycle) {}
-  Allocator arena, host;
+  std::optional<Allocator> own;  // the arena, unless the caller gave one
+  Allocator& arena;
+  Allocator host;
   int64_t inputs = 0, beams = 1, rows = 0;  // rows = inputs x beams
   DecodeState state;
-  CrossKv cross;
+  const CrossKv* cross = nullptr;
   Tensor logits;                 // [rows, V]
   Tensor next, next_logit;       // argmax of logits: u32 / f32 [rows], host-visible
   Tensor step_ids, reorder;      // the tokens a step feeds, the rows beams continue: u32 [rows]
   std::vector<uint32_t> tokens;  // host copy of step_ids
 };
 
-std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int64_t batch, int64_t tokens,
-                                                          const std::vector<uint32_t>& prompt,
-                                                          const GenerationConfig& gen, int64_t max_len,
-                                                          std::vector<std::vector<float>>* logits0, double* cross_ms,
-                                                          const CrossKv* cross) {
-  if (gen.num_beams > 1 && gen.do_sample) fail("generate: beam search with sampling is not supported");
-  if (prompt.empty()) fail("generate: empty decoder prompt");
+void Decoding::check(const GenerationConfig& gen) {
+  if (gen.num_beams > 1 && gen.do_sample)
+    fail(ErrorCode::InvalidArgument, "generate: beam search with sampling is not supported");
+  if (gen.num_beams < 1 || gen.num_beams > kMaxBeams)
+    fail(ErrorCode::InvalidArgument, "generate: num_beams ", gen.num_beams, " is outside [1, ", kMaxBeams, "]");
+  if (gen.do_sample && !(gen.temperature > 0))
+    fail(ErrorCode::InvalidArgument, "generate: sampling needs a temperature above 0, found ", gen.temperature);
+  if (gen.do_sample && !(gen.top_p >= 0 && gen.top_p <= 1))
+    fail(ErrorCode::InvalidArgument, "generate: top_p must be in [0, 1], found ", gen.top_p);
+}
+
+std::vector<std::vector<uint32_t>> Decoding::generate(const CrossKv& cross, int64_t batch,
+                                                      const std::vector<uint32_t>& prompt, const GenerationConfig& gen,
+                                                      int64_t max_len, std::vector<std::vector<float>>* logits0) {
+  check(gen);
+  if (prompt.empty()) fail(ErrorCode::Internal, "generate: empty decoder prompt");
   const DecoderTokens tk = decoder_.tokens();
   const int64_t lp = int64_t(prompt.size());
-  Request rq(ctx_);
+  Request rq(ctx_, arena_);
   rq.inputs = batch;
   rq.beams = std::max(1, gen.num_beams);
   rq.rows = batch * rq.beams;
+  if (cross.batch != rq.rows)
+    fail(ErrorCode::Internal, "internal error: generate() was given cross-attention K/V for ", cross.batch,
+         " rows, needs ", rq.rows);
+  rq.cross = &cross;
   rq.state = decoder_.decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
-  if (cross && (cross->batch != rq.rows || cross->tokens != tokens))
-    fail("internal error: generate() was given cross-attention K/V for ", cross->batch, " x ", cross->tokens,
-         " states, needs ", rq.rows, " x ", tokens);
-  rq.cross = cross ? *cross : decoder_.cross_alloc(rq.arena, rq.rows, tokens);
   rq.logits = rq.arena.alloc(DType::F32, {rq.rows, tk.vocab});
   rq.next = rq.host.alloc(DType::U32, {rq.rows});
   rq.next_logit = rq.host.alloc(DType::F32, {rq.rows});
@@ -49,23 +63,6 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const Tensor& states, int6
   rq.reorder = rq.host.alloc(DType::U32, {rq.rows});
   rq.tokens.assign(size_t(rq.rows), 0);
 
-  const auto t0 = std::chrono::steady_clock::now();
-  if (!cross) {  // the states' cross-attention K/V, once per input (copied per beam row)
-    Sequence seq(ctx_);
-    if (rq.beams > 1) {
-      Tensor per_beam = rq.host.alloc(DType::U32, {rq.rows});
-      std::vector<uint32_t> idx;
-      for (int64_t i = 0; i < rq.rows; ++i) idx.push_back(uint32_t(i / rq.beams));
-      tensor_upload(ctx_, per_beam, idx.data(), idx.size() * 4);
-      Tensor expanded = rq.arena.alloc(DType::F32, {rq.rows, tokens, decoder_.encoder_width()});
-      gather_rows(seq, states, per_beam, expanded);
-      decoder_.record_cross(seq, expanded, rq.cross);
-    } else {
-      decoder_.record_cross(seq, states, rq.cross);
-    }
-    seq.run();
-  }
-  if (cross_ms) *cross_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<std::vector<uint32_t>> ids(size_t(batch), prompt);
   check_stop(gen);
   prefill(rq, prompt, logits0);
@@ -83,7 +80,7 @@ void Decoding::prefill(Request& rq, const std::vector<uint32_t>& prompt, std::ve
   const uint32_t zero = 0;
   tensor_upload(ctx_, rq.state.step, &zero, 4);
   Sequence seq(ctx_);
-  decoder_.record_step(seq, rq.arena, rq.state, prompt_ids, lp, rq.cross, rq.logits, rq.next, rq.next_logit);
+  decoder_.record_step(seq, rq.arena, rq.state, prompt_ids, lp, *rq.cross, rq.logits, rq.next, rq.next_logit);
   seq.dump("logits_step0", rq.logits);
   seq.run();
   if (logits0) {
@@ -107,7 +104,7 @@ void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t l
   const DecoderTokens tk = decoder_.tokens();
   const int64_t vocab = tk.vocab;
   Sequence step(ctx_);
-  decoder_.record_step(step, rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next, rq.next_logit);
+  decoder_.record_step(step, rq.arena, rq.state, rq.step_ids, 1, *rq.cross, rq.logits, rq.next, rq.next_logit);
   std::mt19937_64 rng(gen.seed);
   std::vector<bool> finished(static_cast<size_t>(rq.rows), false);
   std::vector<float> logits;
@@ -151,7 +148,7 @@ void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::
   const int64_t vocab = decoder_.tokens().vocab;
   Sequence step_into[2] = {Sequence(ctx_), Sequence(ctx_)};
   for (int set = 0; set < 2; ++set)
-    decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, rq.cross, rq.logits, rq.next,
+    decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, *rq.cross, rq.logits, rq.next,
                          rq.next_logit, set, &rq.reorder);
   BeamSearch search(rq.inputs, int(rq.beams), prompt, max_len, gen.length_penalty, gen.early_stopping,
                     decoder_.tokens().eos, gen.min_length);

@@ -1,0 +1,81 @@
+#include "fusion/model-folder.hpp"
+
+#include "runtime/error.hpp"
+#include "runtime/json-file.hpp"
+
+#include <filesystem>
+
+namespace glimpse {
+
+namespace fs = std::filesystem;
+
+ModelFolder::ModelFolder(const std::string& dir) : dir_(dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(ErrorCode::Io, dir, ": not a model folder");
+  const std::string cfg = config_path();
+  json_read(cfg, [&] {
+    config_ = json_load(cfg);
+    if (!config_.is_object()) fail(ErrorCode::Model, cfg, ": not a JSON object");
+    json_field(config_, "model_type", model_type_, cfg);
+    const nlohmann::json& arch = config_.contains("architectures") ? config_["architectures"] : nlohmann::json();
+    if (arch.is_array() && !arch.empty() && arch[0].is_string()) architecture_ = arch[0].get<std::string>();
+    if (has("generation_config.json")) {
+      const std::string gen = path("generation_config.json");
+      generation_ = json_load(gen);
+      if (!generation_.is_object()) fail(ErrorCode::Model, gen, ": not a JSON object");
+    } else {
+      generation_ = nlohmann::json::object();
+    }
+  });
+}
+
+std::string ModelFolder::path(const std::string& file) const { return (fs::path(dir_) / file).string(); }
+
+bool ModelFolder::has(const std::string& file) const {
+  std::error_code ec;
+  return fs::is_regular_file(fs::path(dir_) / file, ec);
+}
+
+std::string ModelFolder::section_type(const char* key) const {
+  const auto it = config_.find(key);
+  if (it == config_.end() || !it->is_object()) return "";
+  const auto t = it->find("model_type");
+  return t != it->end() && t->is_string() ? t->get<std::string>() : "";
+}
+
+std::string ModelFolder::describe() const {
+  std::string s = "model_type '" + model_type_ + "'";
+  if (!architecture_.empty()) s += " (" + architecture_ + ")";
+  if (model_type_ == "vision-encoder-decoder")
+    s += " with encoder '" + section_type("encoder") + "' and decoder '" + section_type("decoder") + "'";
+  return s;
+}
+
+int ModelFolder::max_length(int fallback, int limit) const {
+  int v = fallback;
+  json_read(config_path(), [&] { json_field(config_, "max_length", v, config_path(), 1, limit); });
+  const std::string gen = path("generation_config.json");
+  json_read(gen, [&] { json_field(generation_, "max_length", v, gen, 1, limit); });
+  return v;
+}
+
+ImageProcessorConfig ModelFolder::preprocessor(int image_size) const {
+  const ImageProcessorConfig pre = image_processor_load(path("preprocessor_config.json"));
+  if (pre.width != image_size || pre.height != image_size)
+    fail(dir_, ": preprocessor size ", pre.width, "x", pre.height, " does not match the encoder's image_size ",
+         image_size);
+  return pre;
+}
+
+const TensorSource& ModelFolder::weights(const ModelOptions& opt, const std::vector<NameRule>& rules) {
+  const TensorSource* source = opt.tensors;
+  if (!source) {
+    if (!safetensors_) safetensors_.emplace(SafeTensors::open(dir_));
+    source = &*safetensors_;
+  }
+  if (rules.empty()) return *source;
+  renamed_ = std::make_unique<RenamedTensors>(*source, rules);
+  return *renamed_;
+}
+
+}  // namespace glimpse

@@ -1,0 +1,31 @@
+# Builds each layer case (tests/layers/CMakeLists.txt) and checks the outcome: the allowed case
+# compiles; each refused one fails because its header is not on that layer's include path.
+function(build_case name out_ok out_log)
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target layer-${name}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE log ERROR_VARIABLE log)
+  if(rc EQUAL 0)
+    set(${out_ok} TRUE PARENT_SCOPE)
+  else()
+    set(${out_ok} FALSE PARENT_SCOPE)
+  endif()
+  set(${out_log} "${log}" PARENT_SCOPE)
+endfunction()
+
+build_case(vision-includes-runtime ok log)
+if(NOT ok)
+  message(FATAL_ERROR "an allowed include (vision/ -> runtime/) did not build:\n${log}")
+endif()
+foreach(pair "vision-includes-fusion;fusion/model.hpp" "text-includes-vision;vision/vit.hpp"
+             "runtime-includes-text;text/decoder.hpp")
+  list(GET pair 0 name)
+  list(GET pair 1 header)
+  build_case(${name} ok log)
+  if(ok)
+    message(FATAL_ERROR "${name}: the wrong-way include of ${header} built")
+  endif()
+  string(FIND "${log}" "${header}: No such file or directory" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${name}: failed, but not for want of ${header}:\n${log}")
+  endif()
+  message(STATUS "${name}: refused (${header}: No such file or directory)")
+endforeach()

@@ -1,0 +1,2 @@
+// Refused: runtime/ is the bottom layer.
+#include "text/decoder.hpp"

@@ -1,0 +1,2 @@
+// Refused: text/ and vision/ are siblings.
+#include "vision/vit.hpp"

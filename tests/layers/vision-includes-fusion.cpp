@@ -1,0 +1,2 @@
+// Refused: vision/ must not see fusion/.
+#include "fusion/model.hpp"

@@ -1,0 +1,3 @@
+// Allowed: vision/ sits on runtime/.
+#include "runtime/ops.hpp"
+#include "vision/vit.hpp"
