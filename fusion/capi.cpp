@@ -207,10 +207,14 @@ glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
       *count = uint32_t(list.size());
       return;
     }
+    // The caller's struct_size is the array's stride: 0.4's struct ended before `backend`.
+    const size_t stride = devices[0].struct_size;
+    if (stride < offsetof(glimpse_device_info, backend))
+      fail(ErrorCode::InvalidArgument, "glimpse_devices: struct_size too small");
     const uint32_t n = std::min<uint32_t>(*count, uint32_t(list.size()));
     for (uint32_t i = 0; i < n; ++i) {
-      if (devices[i].struct_size < sizeof(glimpse_device_info)) fail("glimpse_devices: struct_size too small");
-      glimpse_device_info& d = devices[i];
+      glimpse_device_info d{};
+      d.struct_size = uint32_t(stride);
       d.index = list[i].index;
       copy_str(d.name, sizeof d.name, list[i].name);
       copy_str(d.type, sizeof d.type, list[i].type_name());
@@ -220,8 +224,32 @@ glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
       d.fp16_storage = list[i].storage_16bit;
       d.fp16_arithmetic = list[i].float16_arithmetic;
       d.preferred = list[i].index == chosen;
+      ContextOptions copt;
+      copt.device = std::to_string(i);
+      try {
+        copy_str(d.backend, sizeof d.backend, caps_choose(list[i], copt).backend_name());
+      } catch (const Error&) {
+        copy_str(d.backend, sizeof d.backend, "none");  // a forced backend this device cannot run
+      }
+      d.unified_memory = list[i].unified_memory;
+      d.tensor_cores = list[i].coop_matrix_f16;
+      d.api_version = list[i].api_version;
+      d.shared_memory_bytes = list[i].max_shared_memory;
+      d.max_storage_range_bytes = list[i].max_storage_buffer_range;
+      std::memcpy(reinterpret_cast<char*>(devices) + i * stride, &d, std::min(stride, sizeof d));
     }
     *count = n;
+  });
+}
+
+glimpse_status glimpse_bundled_model(const char* name, char* path, size_t capacity) {
+  if (!name || !path) return invalid("glimpse_bundled_model: NULL argument");
+  return guard(ErrorCode::Io, nullptr, nullptr, [&] {
+    const std::string dir = bundled_model_dir(name);
+    if (dir.size() + 1 > capacity)
+      fail(ErrorCode::InvalidArgument, "glimpse_bundled_model: the path needs ", dir.size() + 1, " bytes, capacity is ",
+           capacity);
+    std::memcpy(path, dir.c_str(), dir.size() + 1);
   });
 }
 
@@ -334,6 +362,27 @@ glimpse_image glimpse_image_from_pixels(const void* data, uint32_t width, uint32
   i.stride = stride;
   i.format = format;
   return i;
+}
+
+glimpse_status glimpse_image_decode(const glimpse_image* image, glimpse_pixels* out) {
+  if (!image || !out) return invalid("glimpse_image_decode: NULL argument");
+  *out = glimpse_pixels{};
+  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_image_decode: image.struct_size too small");
+  return guard(ErrorCode::Image, nullptr, nullptr, [&] {
+    const Image img = to_image(*image);
+    auto* rgb = static_cast<uint8_t*>(std::malloc(std::max<size_t>(img.rgb.size(), 1)));
+    if (!rgb) throw std::bad_alloc();
+    std::memcpy(rgb, img.rgb.data(), img.rgb.size());
+    out->rgb = rgb;
+    out->width = uint32_t(img.width);
+    out->height = uint32_t(img.height);
+  });
+}
+
+void glimpse_pixels_free(glimpse_pixels* pixels) {
+  if (!pixels) return;
+  std::free(pixels->rgb);
+  *pixels = glimpse_pixels{};
 }
 
 glimpse_generate_params glimpse_generate_default_params(void) {

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define GLIMPSE_VERSION_MAJOR 0
-#define GLIMPSE_VERSION_MINOR 4
+#define GLIMPSE_VERSION_MINOR 5
 #define GLIMPSE_VERSION_PATCH 0
 #define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
 
@@ -75,11 +75,18 @@ typedef struct glimpse_device_info {
   uint32_t subgroup_size;
   int fp16_storage, fp16_arithmetic;
   int preferred; /* the device glimpse picks by default */
+  /* Added in 0.5. Callers built against 0.4 pass the shorter struct_size and get the fields before. */
+  char backend[16];          /* what runs a model's ops there: "vulkan" (shaders) or "host" (CPU code) */
+  int unified_memory;        /* device memory is host-visible (CPUs, integrated GPUs) */
+  int tensor_cores;          /* fp16 matrix units glimpse uses (VK_NV_cooperative_matrix) */
+  uint32_t api_version;      /* Vulkan version, VK_MAKE_API_VERSION's encoding */
+  uint32_t shared_memory_bytes;     /* per workgroup */
+  uint64_t max_storage_range_bytes; /* per storage-buffer binding */
 } glimpse_device_info;
 
 /* Lists Vulkan devices: with devices == NULL only *count is set; otherwise up to *count entries
- * are filled (each entry's struct_size must be set) and *count becomes the number written.
- * Thread-safe. */
+ * are filled and *count becomes the number written. devices[0].struct_size must be set: it is
+ * also the array's stride, so an array of an older, shorter struct works. Thread-safe. */
 GLIMPSE_API glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count);
 
 /* ---- models --------------------------------------------------------------------------------- */
@@ -103,9 +110,20 @@ GLIMPSE_API glimpse_model_params glimpse_model_default_params(void);
 GLIMPSE_API void glimpse_model_default_params_ptr(glimpse_model_params* out);
 
 /* Loads a Hugging Face model folder (BLIP captioning or VQA, ViT-GPT2). On failure *model is
- * NULL. Thread-safe (each call loads its own model). */
+ * NULL: GLIMPSE_ERROR_IO when the folder or a file cannot be read, GLIMPSE_ERROR_MODEL when a
+ * file is broken or no supported family opens the folder (the message lists the families).
+ * Thread-safe (each call loads its own model). */
 GLIMPSE_API glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params* params,
                                               glimpse_model** model);
+/* Added in 0.5: the folder of a bundled model ("blip-scenes-caption", "blip-scenes-vqa"), looked up
+ * in $GLIMPSE_MODELS_DIR, the source tree's models/ (programs in a build tree), then the installed
+ * share/glimpse/models. Writes the path, NUL-terminated, into path[capacity]; GLIMPSE_ERROR_IO
+ * naming every place tried when it is in none, GLIMPSE_ERROR_INVALID_ARGUMENT when capacity is too
+ * small. Thread-safe. */
+GLIMPSE_API glimpse_status glimpse_bundled_model(const char* name, char* path, size_t capacity);
+#define GLIMPSE_BUNDLED_CAPTION_MODEL "blip-scenes-caption"
+#define GLIMPSE_BUNDLED_VQA_MODEL "blip-scenes-vqa"
+
 /* Frees a model; every session on it must be freed first. Not concurrent with other calls on
  * the model. NULL is ignored. */
 GLIMPSE_API void glimpse_model_free(glimpse_model* model);
@@ -165,6 +183,18 @@ GLIMPSE_API glimpse_image glimpse_image_from_path(const char* path);
 GLIMPSE_API glimpse_image glimpse_image_from_encoded(const void* data, size_t size);
 GLIMPSE_API glimpse_image glimpse_image_from_pixels(const void* data, uint32_t width, uint32_t height, uint32_t stride,
                                                     glimpse_pixel_format format);
+
+/* Added in 0.5: an image decoded as glimpse decodes it for a model (RGB, 8 bits, rows tightly
+ * packed), e.g. to show what the model sees. */
+typedef struct glimpse_pixels {
+  uint8_t* rgb; /* width * height * 3 bytes, owned by the struct */
+  uint32_t width, height;
+} glimpse_pixels;
+/* Decodes `image` (any kind) into *out; free it with glimpse_pixels_free. Errors as
+ * glimpse_caption's for images (GLIMPSE_ERROR_IO, GLIMPSE_ERROR_IMAGE). Thread-safe. */
+GLIMPSE_API glimpse_status glimpse_image_decode(const glimpse_image* image, glimpse_pixels* out);
+/* Frees what *pixels owns and zeroes it. NULL is ignored. Thread-safe. */
+GLIMPSE_API void glimpse_pixels_free(glimpse_pixels* pixels);
 
 typedef struct glimpse_generate_params {
   uint32_t struct_size;

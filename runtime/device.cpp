@@ -231,6 +231,8 @@ std::string lower(std::string s) {
   return s;
 }
 
+}  // namespace
+
 Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   Caps caps;
   // Texel-buffer weight reads are 2-2.5x faster than storage-buffer loads on lavapipe
@@ -300,8 +302,6 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
   caps.max_binding_bytes = limit;
   return caps;
 }
-
-}  // namespace
 
 std::vector<DeviceInfo> devices_list() {
   InstanceGuard guard;

@@ -106,6 +106,9 @@ struct ContextOptions {
   VkDeviceSize max_binding_bytes = 0;  // 0 = the device's limit; smaller values force GEMM splitting (tests)
 };
 
+// The capabilities a Context on `info` gets with `options` (and the GLIMPSE_* switches).
+Caps caps_choose(const DeviceInfo& info, const ContextOptions& options = {});
+
 // Lists every Vulkan device. Throws Error when the loader or any device is missing.
 std::vector<DeviceInfo> devices_list();
 

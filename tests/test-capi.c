@@ -79,6 +79,48 @@ int main(void) {
   for (int i = 0; i < 4; ++i) info[i].struct_size = sizeof info[i];
   count = 4;
   CHECK(glimpse_devices(info, &count) == GLIMPSE_OK && strlen(info[0].name) > 0);
+  CHECK((strcmp(info[0].backend, "vulkan") == 0 || strcmp(info[0].backend, "host") == 0) &&
+        info[0].shared_memory_bytes > 0 && info[0].max_storage_range_bytes > 0 && info[0].api_version > 0);
+  /* a 0.4 caller's array of the shorter struct: its struct_size is the stride, nothing written past */
+  {
+    const size_t old_size = offsetof(glimpse_device_info, backend);
+    unsigned char buf[2 * sizeof(glimpse_device_info)];
+    memset(buf, 0xAB, sizeof buf);
+    ((glimpse_device_info*)buf)->struct_size = (uint32_t)old_size;
+    uint32_t one = 1;
+    CHECK(glimpse_devices((glimpse_device_info*)buf, &one) == GLIMPSE_OK && one == 1 &&
+          strcmp(((glimpse_device_info*)buf)->name, info[0].name) == 0 && buf[old_size] == 0xAB);
+    ((glimpse_device_info*)buf)->struct_size = 8;
+    CHECK(glimpse_devices((glimpse_device_info*)buf, &one) == GLIMPSE_ERROR_INVALID_ARGUMENT);
+  }
+
+  /* the bundled models, and the pixels glimpse decodes */
+  {
+    char where[4096], tiny[4];
+    CHECK(glimpse_bundled_model(GLIMPSE_BUNDLED_CAPTION_MODEL, where, sizeof where) == GLIMPSE_OK &&
+          strstr(where, "blip-scenes-caption") != NULL);
+    CHECK(glimpse_bundled_model(GLIMPSE_BUNDLED_CAPTION_MODEL, tiny, sizeof tiny) == GLIMPSE_ERROR_INVALID_ARGUMENT);
+    CHECK(glimpse_bundled_model("no-such-model", where, sizeof where) == GLIMPSE_ERROR_IO &&
+          strstr(glimpse_last_error(), "no-such-model"));
+    glimpse_image png = glimpse_image_from_path(path_of("blip/pattern.png"));
+    glimpse_pixels px;
+    CHECK(glimpse_image_decode(&png, &px) == GLIMPSE_OK && px.width == 90 && px.height == 70 && px.rgb != NULL);
+    /* the same pixels, given back as pixels, decode to themselves */
+    glimpse_image again = glimpse_image_from_pixels(px.rgb, px.width, px.height, 0, GLIMPSE_PIXELS_RGB8);
+    glimpse_pixels px2;
+    CHECK(glimpse_image_decode(&again, &px2) == GLIMPSE_OK && px2.width == 90 &&
+          memcmp(px.rgb, px2.rgb, (size_t)90 * 70 * 3) == 0);
+    glimpse_pixels_free(&px);
+    glimpse_pixels_free(&px2);
+    CHECK(px.rgb == NULL && px.width == 0);
+    glimpse_pixels_free(NULL);
+    glimpse_image missing = glimpse_image_from_path("/nonexistent/photo.png");
+    CHECK(glimpse_image_decode(&missing, &px) == GLIMPSE_ERROR_IO && px.rgb == NULL);
+    unsigned char junk[64] = {0x89, 'P', 'N', 'G'};
+    glimpse_image bad = glimpse_image_from_encoded(junk, sizeof junk);
+    CHECK(glimpse_image_decode(&bad, &px) == GLIMPSE_ERROR_IMAGE);
+    CHECK(glimpse_image_decode(NULL, &px) == GLIMPSE_ERROR_INVALID_ARGUMENT);
+  }
 
   /* load with progress: monotonic, ending at 1 */
   glimpse_model_params mp = glimpse_model_default_params();

@@ -1,9 +1,7 @@
-// glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many images.
-#include "fusion/family.hpp"
-#include "runtime/error.hpp"
+// glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many
+// images, on the public C API (glimpse.h) alone.
 #include "commands.hpp"
 #include "options.hpp"
-#include "vision/decode.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +11,8 @@
 namespace glimpse::cli {
 
 namespace {
+
+using sample::UsageError;
 
 const char* const kCaptionUsage =
     "usage: glimpse caption [--model DIR] [--prompt TEXT] [generation] [--f16] [--json] [--dump-tensors DIR]\n"
@@ -27,9 +27,8 @@ const char* const kDumpUsage =
 
 struct Request {
   std::string model_dir, dump_dir, text;  // text: the prompt or the question
-  GenerationConfig gen{0};
-  ModelOptions model;
-  bool json = false;
+  glimpse_generate_params gen = glimpse_generate_default_params();
+  bool f16 = false, json = false;
   std::vector<std::string> inputs;
 };
 
@@ -38,89 +37,87 @@ Request parse(const std::vector<std::string>& args, const char* text_flag, const
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) fail(a, " needs a value");
+      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
       return args[++i];
     };
-    if (parse_generation_flag(args, i, c.gen)) continue;
+    if (sample::parse_generation_flag(args, i, c.gen)) continue;
     if (a == "--model") c.model_dir = value();
     else if (a == text_flag) c.text = value();
     else if (a == "--json") c.json = true;
-    else if (a == "--f16") c.model.weights = DType::F16;
+    else if (a == "--f16") c.f16 = true;
     else if (a == "--dump-tensors") c.dump_dir = value();
-    else if (a.size() > 1 && a[0] == '-') fail("unknown option '", a, "'\n", usage, kGenerationUsage, kDumpUsage);
+    else if (a.size() > 1 && a[0] == '-')
+      throw UsageError("unknown option '" + a + "'\n" + usage + sample::kGenerationUsage + kDumpUsage);
     else c.inputs.push_back(a);
   }
-  if (c.inputs.empty()) fail("no images given\n", usage);
-  if (c.model_dir.empty()) c.model_dir = bundled_model_dir(bundled);
+  if (c.inputs.empty()) throw UsageError(std::string("no images given\n") + usage);
+  if (c.model_dir.empty()) c.model_dir = sample::bundled_model(bundled);
   return c;
 }
 
-// Runs `one` on every input image; a failure is reported for that image and the rest go on.
-int for_each_image(const Request& c, const std::function<nlohmann::json(const std::string&, const Image&)>& one,
+embed::Model load(const Common& common, const Request& c, glimpse_task task, const char* wrong) {
+  glimpse_model_params p = glimpse_model_default_params();
+  if (!common.device.empty()) p.device = common.device.c_str();
+  p.fp16_weights = c.f16;
+  embed::Model model(c.model_dir, p);
+  if (model.info().task != task) throw embed::Error(GLIMPSE_ERROR_WRONG_MODEL, c.model_dir + ": " + wrong);
+  return model;
+}
+
+// Runs `one` on every input image; a failure is reported for that image and the rest go on. The
+// exit status is 0, or 2 when every failure was the caller's mistake (a bad question or setting),
+// else 1.
+int for_each_image(const Request& c, const std::function<nlohmann::json(const std::string&)>& one,
                    const std::function<std::string(const nlohmann::json&)>& line) {
-  int failures = 0;
-  for (const std::string& file : expand_inputs(c.inputs)) {
+  int status = 0;
+  for (const std::string& file : sample::expand_inputs(c.inputs)) {
     try {
-      dump_dir_for(c.dump_dir, file);
-      const nlohmann::json out = one(file, image_load(file));
+      sample::dump_dir_for(c.dump_dir, file);
+      const nlohmann::json out = one(file);
       if (c.json) std::printf("%s\n", out.dump().c_str());
       else std::printf("%s: %s\n", file.c_str(), line(out).c_str());
     } catch (const std::exception& e) {
-      ++failures;
+      status = status == 1 ? 1 : sample::exit_status(e);
       if (c.json) std::printf("%s\n", nlohmann::json({{"file", file}, {"error", e.what()}}).dump().c_str());
       else if (std::string(e.what()).rfind(file, 0) == 0) std::fprintf(stderr, "glimpse: %s\n", e.what());
       else std::fprintf(stderr, "glimpse: %s: %s\n", file.c_str(), e.what());
     }
     std::fflush(stdout);
   }
-  return failures ? 1 : 0;
+  return status;
 }
+
+nlohmann::json timings(const embed::Result& r) { return {{"encode_ms", r.encode_ms}, {"decode_ms", r.decode_ms}}; }
 
 }  // namespace
 
 int caption_main(const Common& common, const std::vector<std::string>& args) {
-  const Request c = parse(args, "--prompt", kCaptionUsage, kBundledCaptionModel);
-  ContextOptions copt;
-  copt.device = common.device;
-  Context ctx(copt);
-  const std::unique_ptr<Model> model = model_open(ctx, c.model_dir, c.model);
-  if (model->info().task != Task::Caption)
-    fail(ErrorCode::WrongTask, c.model_dir, ": a visual question answering model; use 'glimpse vqa --question ...'");
-  CaptionOptions opt;
-  opt.prompt = c.text;
-  opt.gen = c.gen;
+  Request c = parse(args, "--prompt", kCaptionUsage, GLIMPSE_BUNDLED_CAPTION_MODEL);
+  const embed::Model model = load(common, c, GLIMPSE_TASK_CAPTION,
+                                  "a visual question answering model; use 'glimpse vqa --question ...'");
+  embed::Session session(model);
+  if (!c.text.empty()) c.gen.prompt = c.text.c_str();
   return for_each_image(
       c,
-      [&](const std::string& file, const Image& img) {
-        const CaptionResult r = model->caption({img}, opt).at(0);
-        return nlohmann::json{{"file", file},
-                              {"generated_text", r.text},
-                              {"token_ids", r.ids},
-                              {"timings", {{"encode_ms", r.timings.encode_ms}, {"decode_ms", r.timings.decode_ms}}}};
+      [&](const std::string& file) {
+        const embed::Result r = session.caption(file, c.gen);
+        return nlohmann::json{
+            {"file", file}, {"generated_text", r.text}, {"token_ids", r.token_ids}, {"timings", timings(r)}};
       },
       [](const nlohmann::json& out) { return out["generated_text"].get<std::string>(); });
 }
 
 int vqa_main(const Common& common, const std::vector<std::string>& args) {
-  const Request c = parse(args, "--question", kVqaUsage, kBundledVqaModel);
-  if (c.text.empty()) fail("vqa: --question TEXT is required\n", kVqaUsage);
-  ContextOptions copt;
-  copt.device = common.device;
-  Context ctx(copt);
-  const std::unique_ptr<Model> model = model_open(ctx, c.model_dir, c.model);
-  if (model->info().task != Task::Answer)
-    fail(ErrorCode::WrongTask, c.model_dir, ": not a visual question answering model; use 'glimpse caption'");
-  AnswerOptions opt;
-  opt.gen = c.gen;
+  const Request c = parse(args, "--question", kVqaUsage, GLIMPSE_BUNDLED_VQA_MODEL);
+  if (c.text.empty()) throw UsageError(std::string("vqa: --question TEXT is required\n") + kVqaUsage);
+  const embed::Model model = load(common, c, GLIMPSE_TASK_ANSWER, "not a visual question answering model; use 'glimpse caption'");
+  embed::Session session(model);
   return for_each_image(
       c,
-      [&](const std::string& file, const Image& img) {
-        const AnswerResult r = model->answer({img}, c.text, opt).at(0);
-        return nlohmann::json{{"file", file},
-                              {"question", c.text},
-                              {"answer", r.text},
-                              {"token_ids", r.ids},
-                              {"timings", {{"encode_ms", r.timings.encode_ms}, {"decode_ms", r.timings.decode_ms}}}};
+      [&](const std::string& file) {
+        const embed::Result r = session.answer(file, c.text, c.gen);
+        return nlohmann::json{{"file", file},          {"question", c.text},  {"answer", r.text},
+                              {"token_ids", r.token_ids}, {"timings", timings(r)}};
       },
       [](const nlohmann::json& out) { return out["answer"].get<std::string>(); });
 }

@@ -1,4 +1,6 @@
-// The glimpse CLI's subcommands.
+// The glimpse CLI's subcommands. caption, vqa and devices use the public C API alone; the bench
+// commands (bench-*.cpp, the glimpse_cli_bench library) measure the runtime's internals and so
+// include internal headers.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // glimpse: the command-line front end.
-#include "runtime/error.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -70,6 +70,6 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "glimpse: error: %s\n", e.what());
-    return 1;
+    return glimpse::sample::exit_status(e);  // 2: the caller's mistake
   }
 }

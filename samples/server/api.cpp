@@ -1,4 +1,4 @@
-#include "samples/server/api.hpp"
+#include "api.hpp"
 
 #include <cmath>
 

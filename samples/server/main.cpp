@@ -6,9 +6,9 @@
 //   GET  /health               503 while the model loads, 200 with the slots' load when ready
 // Built on the public C API (glimpse.hpp), as an application embedding glimpse would be.
 #include "glimpse.hpp"
-#include "samples/server/api.hpp"
-#include "samples/server/media.hpp"
-#include "samples/server/slots.hpp"
+#include "api.hpp"
+#include "media.hpp"
+#include "slots.hpp"
 
 #include <httplib.h>
 

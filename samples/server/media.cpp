@@ -1,6 +1,6 @@
-#include "samples/server/media.hpp"
+#include "media.hpp"
 
-#include "samples/server/api.hpp"
+#include "api.hpp"
 
 #include <httplib.h>
 

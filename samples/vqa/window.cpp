@@ -1,6 +1,4 @@
-#include "samples/vqa/window.hpp"
-
-#include "runtime/error.hpp"
+#include "window.hpp"
 
 #include <opencv2/highgui.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -9,13 +7,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace glimpse::vqa {
 
 Window::Window() : title_("glimpse-vqa") { cv::namedWindow(title_, cv::WINDOW_AUTOSIZE); }
 Window::~Window() { cv::destroyWindow(title_); }
 
-void Window::show(const Image& image, const std::string& question, const std::string& answer,
+void Window::show(const Frame& image, const std::string& question, const std::string& answer,
                   const std::string& save_to) {
   cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.rgb.data()));
   cv::Mat bgr;
@@ -31,7 +31,7 @@ void Window::show(const Image& image, const std::string& question, const std::st
               cv::Scalar(120, 255, 120), 1, cv::LINE_AA);
   cv::imshow(title_, frame);
   cv::waitKey(1);
-  if (!save_to.empty() && !cv::imwrite(save_to, frame)) fail("cannot write ", save_to);
+  if (!save_to.empty() && !cv::imwrite(save_to, frame)) throw std::runtime_error("cannot write " + save_to);
 }
 
 struct Camera::Impl {
@@ -39,16 +39,16 @@ struct Camera::Impl {
 };
 
 Camera::Camera(int index) : impl_(std::make_unique<Impl>()), index_(index) {
-  if (!impl_->capture.open(index)) fail("cannot open camera ", index);
+  if (!impl_->capture.open(index)) throw std::runtime_error("cannot open camera " + std::to_string(index));
 }
 
 Camera::~Camera() = default;
 
-Image Camera::grab() {
+Frame Camera::grab() {
   cv::Mat bgr, rgb;
-  if (!impl_->capture.read(bgr) || bgr.empty()) fail("camera ", index_, " gave no frame");
+  if (!impl_->capture.read(bgr) || bgr.empty()) throw std::runtime_error("camera " + std::to_string(index_) + " gave no frame");
   cv::cvtColor(bgr, rgb, bgr.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGR2RGB);
-  Image img;
+  Frame img;
   img.width = rgb.cols;
   img.height = rgb.rows;
   img.rgb.resize(size_t(rgb.cols) * rgb.rows * 3);

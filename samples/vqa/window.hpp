@@ -2,12 +2,19 @@
 // the image with the last question and answer drawn on it, and frames from a camera.
 #pragma once
 
-#include "vision/image.hpp"
+#include <cstdint>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace glimpse::vqa {
+
+// An RGB image, 8 bits, rows tightly packed: what glimpse_image_decode gives and the window shows.
+struct Frame {
+  std::vector<uint8_t> rgb;
+  int width = 0, height = 0;
+};
 
 class Window {
  public:
@@ -15,7 +22,7 @@ class Window {
   ~Window();
   // Shows `image` with the question and answer drawn under it; with `save_to`, also writes the
   // rendered frame there (PNG), which is how the sample's test checks it.
-  void show(const Image& image, const std::string& question, const std::string& answer, const std::string& save_to);
+  void show(const Frame& image, const std::string& question, const std::string& answer, const std::string& save_to);
 
  private:
   std::string title_;
@@ -23,9 +30,9 @@ class Window {
 
 class Camera {
  public:
-  explicit Camera(int index);  // throws Error when the camera cannot be opened
+  explicit Camera(int index);  // throws std::runtime_error when the camera cannot be opened
   ~Camera();
-  Image grab();  // one RGB frame
+  Frame grab();  // one RGB frame
 
  private:
   struct Impl;

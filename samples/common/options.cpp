@@ -1,12 +1,10 @@
 #include "options.hpp"
 
-#include "runtime/error.hpp"
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
-namespace glimpse::cli {
+namespace glimpse::sample {
 
 namespace fs = std::filesystem;
 
@@ -15,24 +13,33 @@ const char* const kGenerationUsage =
     "              [--beams N [--length-penalty X] [--early-stopping]]\n"
     "              [--sample [--temperature X] [--top-k N] [--top-p X] [--seed N]]\n";
 
-int parse_count(const std::string& flag, const std::string& value) {
+int exit_status(const std::exception& e) {
+  if (dynamic_cast<const UsageError*>(&e)) return 2;
+  if (const auto* g = dynamic_cast<const embed::Error*>(&e))
+    return g->status() == GLIMPSE_ERROR_INVALID_ARGUMENT || g->status() == GLIMPSE_ERROR_WRONG_MODEL ? 2 : 1;
+  return 1;
+}
+
+uint32_t parse_count(const std::string& flag, const std::string& value) {
   char* end = nullptr;
   const long v = std::strtol(value.c_str(), &end, 10);
-  if (!end || *end || v <= 0 || v > 100000) fail(flag, " needs a positive integer, found '", value, "'");
-  return int(v);
+  if (!end || *end || v <= 0 || v > 100000)
+    throw UsageError(flag + " needs a positive integer, found '" + value + "'");
+  return uint32_t(v);
 }
 
 float parse_float(const std::string& flag, const std::string& value) {
   char* end = nullptr;
   const float v = std::strtof(value.c_str(), &end);
-  if (!end || *end || value.empty() || !(v >= 0) || v > 1e6f) fail(flag, " needs a non-negative number, found '", value, "'");
+  if (!end || *end || value.empty() || !(v >= 0) || v > 1e6f)
+    throw UsageError(flag + " needs a non-negative number, found '" + value + "'");
   return v;
 }
 
-bool parse_generation_flag(const std::vector<std::string>& args, size_t& i, GenerationConfig& gen) {
+bool parse_generation_flag(const std::vector<std::string>& args, size_t& i, glimpse_generate_params& gen) {
   const std::string& a = args[i];
   auto value = [&]() -> const std::string& {
-    if (i + 1 >= args.size()) fail(a, " needs a value");
+    if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
     return args[++i];
   };
   if (a == "--max-new-tokens") gen.max_new_tokens = parse_count(a, value());
@@ -40,12 +47,12 @@ bool parse_generation_flag(const std::vector<std::string>& args, size_t& i, Gene
   else if (a == "--min-length") gen.min_length = parse_count(a, value());
   else if (a == "--beams") gen.num_beams = parse_count(a, value());
   else if (a == "--length-penalty") gen.length_penalty = parse_float(a, value());
-  else if (a == "--early-stopping") gen.early_stopping = true;
-  else if (a == "--sample") gen.do_sample = true;
+  else if (a == "--early-stopping") gen.early_stopping = 1;
+  else if (a == "--sample") gen.do_sample = 1;
   else if (a == "--temperature") gen.temperature = parse_float(a, value());
   else if (a == "--top-k") gen.top_k = parse_count(a, value());
   else if (a == "--top-p") gen.top_p = parse_float(a, value());
-  else if (a == "--seed") gen.seed = uint64_t(parse_count(a, value()));
+  else if (a == "--seed") gen.seed = parse_count(a, value());
   else return false;
   return true;
 }
@@ -81,7 +88,14 @@ void dump_dir_for(const std::string& dir, const std::string& image) {
   if (dir.empty()) return;
   const fs::path where = fs::path(dir) / fs::path(image).filename();
   fs::create_directories(where);
-  setenv("GLIMPSE_DUMP", where.c_str(), 1);  // Sequence::dump writes the named tensors there
+  setenv("GLIMPSE_DUMP", where.c_str(), 1);  // the library writes the named tensors there
 }
 
-}  // namespace glimpse::cli
+std::string bundled_model(const char* name) {
+  char path[4096];
+  const glimpse_status s = glimpse_bundled_model(name, path, sizeof path);
+  if (s != GLIMPSE_OK) throw embed::Error(s, glimpse_last_error());
+  return path;
+}
+
+}  // namespace glimpse::sample
