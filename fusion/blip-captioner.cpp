@@ -7,39 +7,23 @@ namespace glimpse {
 
 namespace {
 
-bool blip_caption_match(const ModelFolder& f) {
-  return f.model_type() == "blip" && (f.architecture().empty() || f.architecture() == "BlipForConditionalGeneration");
-}
-
-std::unique_ptr<Model> blip_caption_open(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
-  return std::make_unique<BlipCaptioner>(ctx, folder, opt);
-}
 
 }  // namespace
 
 constinit const Family kBlipCaptionFamily = {
-    "blip-caption",
-    "BlipForConditionalGeneration (model_type blip): image captioning, unconditional or from a prompt",
-    "Salesforce/blip-image-captioning-base, Salesforce/blip-image-captioning-large",
-    Task::Caption,
-    blip_caption_match,
-    blip_caption_open,
-};
-
-BlipCaptioner::BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt)
-    : BlipCaptioner(ctx, *std::make_unique<ModelFolder>(dir), opt) {}
+    "blip-caption", "BlipForConditionalGeneration (model_type blip): image captioning, unconditional or from a prompt",
+    "Salesforce/blip-image-captioning-base, Salesforce/blip-image-captioning-large", Task::Caption,
+    [](const ModelFolder& f) { return f.is("blip", {"", "BlipForConditionalGeneration"}); },
+    model_make<BlipCaptioner>};
 
 BlipCaptioner::BlipCaptioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
-    : weights_(ctx, MemoryKind::Device, "model weights") {
-  BlipFolder parts = blip_folder_open(folder, "BlipForConditionalGeneration");
-  cfg_ = parts.config;
-  pre_ = parts.preprocessor;
-  tok_ = std::move(parts.tokenizer);
-  WeightLoader w(ctx, weights_, folder.weights(opt), opt.weights);
-  w.progress = opt.progress;
+    : blip_(blip_folder_open(folder, "BlipForConditionalGeneration")),
+      cfg_(blip_.config),
+      weights_(ctx, MemoryKind::Device, "model weights") {
+  WeightLoader w = folder.loader(ctx, weights_, opt);
   vision_ = std::make_unique<VitEncoder>(w, cfg_.vision, VitLayout::Blip, "vision_model.");
   text_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);
-  pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *vision_, *text_);
+  pipeline_ = std::make_unique<EncodeDecode>(ctx, blip_.preprocessor, *vision_, *text_);
   info_ = blip_model_info(cfg_, "blip-caption", "BlipForConditionalGeneration", Task::Caption, opt);
 }
 
@@ -49,7 +33,7 @@ std::vector<uint32_t> BlipCaptioner::decoder_prompt(const std::string& text) con
   const BlipTextConfig& tc = cfg_.text;
   std::vector<uint32_t> ids =
       text.empty() ? std::vector<uint32_t>{uint32_t(tc.bos), uint32_t(tc.eos)}
-                   : with_error_code(ErrorCode::InvalidArgument, [&] { return tok_->encode(text); });
+                   : with_error_code(ErrorCode::InvalidArgument, [&] { return blip_.tokenizer->encode(text); });
   ids[0] = uint32_t(tc.bos);
   ids.pop_back();
   if (int64_t(ids.size()) >= tc.max_positions)
@@ -68,7 +52,7 @@ std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& imag
                : opt.gen.max_length > 0   ? opt.gen.max_length
                                           : cfg_.max_length;
   check_max_length(rq.max_len, cfg_.text.max_positions);
-  return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });
+  return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return blip_.tokenizer->decode(ids); });
 }
 
 }  // namespace glimpse

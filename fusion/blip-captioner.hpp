@@ -18,24 +18,22 @@ namespace glimpse {
 
 class BlipCaptioner : public Model {
  public:
-  BlipCaptioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {});
   BlipCaptioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt);
 
   const ModelInfo& info() const override { return info_; }
-  std::string detokenize(const std::vector<uint32_t>& ids) const override { return tok_->decode(ids); }
+  std::string detokenize(const std::vector<uint32_t>& ids) const override { return blip_.tokenizer->decode(ids); }
   std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) override;
 
   const BlipConfig& config() const { return cfg_; }
-  const ImageProcessorConfig& preprocessor() const { return pre_; }
-  const WordPiece& tokenizer() const { return *tok_; }
+  const ImageProcessorConfig& preprocessor() const { return blip_.preprocessor; }
+  const WordPiece& tokenizer() const { return *blip_.tokenizer; }
 
  private:
   std::vector<uint32_t> decoder_prompt(const std::string& text) const;
 
-  BlipConfig cfg_;
+  BlipFolder blip_;  // config, preprocessing, tokenizer
+  const BlipConfig& cfg_;
   ModelInfo info_;
-  ImageProcessorConfig pre_;
-  std::unique_ptr<WordPiece> tok_;
   Allocator weights_;
   std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipTextDecoder> text_;

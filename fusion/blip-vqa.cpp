@@ -7,14 +7,6 @@ namespace glimpse {
 
 namespace {
 
-bool blip_vqa_match(const ModelFolder& f) {
-  return f.model_type() == "blip" && f.architecture() == "BlipForQuestionAnswering";
-}
-
-std::unique_ptr<Model> blip_vqa_open(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
-  return std::make_unique<BlipVqa>(ctx, folder, opt);
-}
-
 std::string strip(const std::string& s) {  // Python str.strip() for the whitespace decode can leave
   const size_t a = s.find_first_not_of(" \t\n\r\f\v"), b = s.find_last_not_of(" \t\n\r\f\v");
   return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
@@ -23,33 +15,24 @@ std::string strip(const std::string& s) {  // Python str.strip() for the whitesp
 }  // namespace
 
 constinit const Family kBlipVqaFamily = {
-    "blip-vqa",
-    "BlipForQuestionAnswering (model_type blip): visual question answering",
-    "Salesforce/blip-vqa-base, Salesforce/blip-vqa-capfilt-large",
-    Task::Answer,
-    blip_vqa_match,
-    blip_vqa_open,
-};
-
-BlipVqa::BlipVqa(Context& ctx, const std::string& dir, const ModelOptions& opt)
-    : BlipVqa(ctx, *std::make_unique<ModelFolder>(dir), opt) {}
+    "blip-vqa", "BlipForQuestionAnswering (model_type blip): visual question answering",
+    "Salesforce/blip-vqa-base, Salesforce/blip-vqa-capfilt-large", Task::Answer,
+    [](const ModelFolder& f) { return f.is("blip", {"BlipForQuestionAnswering"}); },
+    model_make<BlipVqa>};
 
 BlipVqa::BlipVqa(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
-    : weights_(ctx, MemoryKind::Device, "model weights") {
-  BlipFolder parts = blip_folder_open(folder, "BlipForQuestionAnswering");
-  cfg_ = parts.config;
-  pre_ = parts.preprocessor;
-  tok_ = std::move(parts.tokenizer);
+    : blip_(blip_folder_open(folder, "BlipForQuestionAnswering")),
+      cfg_(blip_.config),
+      weights_(ctx, MemoryKind::Device, "model weights") {
   if (cfg_.text.encoder_hidden != cfg_.vision.hidden || cfg_.text.encoder_hidden != cfg_.text.hidden)
     fail(folder.dir(), ": BLIP VQA needs vision hidden_size = text hidden_size = encoder_hidden_size (the decoder "
          "cross-attends to the question states), found ", cfg_.vision.hidden, ", ", cfg_.text.hidden, ", ",
          cfg_.text.encoder_hidden);
-  WeightLoader w(ctx, weights_, folder.weights(opt), opt.weights);
-  w.progress = opt.progress;
+  WeightLoader w = folder.loader(ctx, weights_, opt);
   vision_ = std::make_unique<VitEncoder>(w, cfg_.vision, VitLayout::Blip, "vision_model.");
   encoder_ = std::make_unique<BlipText>(w, cfg_.text, "text_encoder.");
   decoder_ = std::make_unique<BlipTextDecoder>(w, cfg_.text);
-  pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *vision_, *decoder_);
+  pipeline_ = std::make_unique<EncodeDecode>(ctx, blip_.preprocessor, *vision_, *decoder_);
   info_ = blip_model_info(cfg_, "blip-vqa", "BlipForQuestionAnswering", Task::Answer, opt);
 }
 
@@ -58,7 +41,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
   if (images.empty()) return {};
   if (strip(question).empty()) fail(ErrorCode::InvalidArgument, "question is empty");
   // [CLS] ... [SEP], as the processor does
-  const std::vector<uint32_t> q = with_error_code(ErrorCode::InvalidArgument, [&] { return tok_->encode(question); });
+  const std::vector<uint32_t> q = with_error_code(ErrorCode::InvalidArgument, [&] { return blip_.tokenizer->encode(question); });
   const int64_t lq = int64_t(q.size()), d = cfg_.text.hidden;
   if (lq > cfg_.text.max_positions)
     fail(ErrorCode::InvalidArgument, "question is ", lq, " tokens long; the model reads at most ", cfg_.text.max_positions);
@@ -93,7 +76,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
     AnswerResult& a = results[i];
     a.ids = std::move(r.ids[i]);
     a.question_ids = q;
-    a.text = strip(tok_->decode(a.ids));
+    a.text = strip(blip_.tokenizer->decode(a.ids));
     a.timings = r.timings;
     if (opt.keep_tensors) {
       a.question_embeds = std::move(r.middle[i]);

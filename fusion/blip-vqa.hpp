@@ -18,24 +18,22 @@ namespace glimpse {
 
 class BlipVqa : public Model {
  public:
-  BlipVqa(Context& ctx, const std::string& dir, const ModelOptions& opt = {});
   BlipVqa(Context& ctx, ModelFolder& folder, const ModelOptions& opt);
 
   const ModelInfo& info() const override { return info_; }
-  std::string detokenize(const std::vector<uint32_t>& ids) const override { return tok_->decode(ids); }
+  std::string detokenize(const std::vector<uint32_t>& ids) const override { return blip_.tokenizer->decode(ids); }
   // One question about each image. ErrorCode::InvalidArgument for an empty question or one past the
   // model's position limit.
   std::vector<AnswerResult> answer(const std::vector<Image>& images, const std::string& question,
                                    const AnswerOptions& opt = {}) override;
 
   const BlipConfig& config() const { return cfg_; }
-  const WordPiece& tokenizer() const { return *tok_; }
+  const WordPiece& tokenizer() const { return *blip_.tokenizer; }
 
  private:
-  BlipConfig cfg_;
+  BlipFolder blip_;  // config, preprocessing, tokenizer
+  const BlipConfig& cfg_;
   ModelInfo info_;
-  ImageProcessorConfig pre_;
-  std::unique_ptr<WordPiece> tok_;
   Allocator weights_;
   std::unique_ptr<VitEncoder> vision_;
   std::unique_ptr<BlipText> encoder_;

@@ -3,6 +3,7 @@
 #include "glimpse.h"
 
 #include "fusion/family.hpp"
+#include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "vision/decode.hpp"
 
@@ -227,7 +228,7 @@ glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
       ContextOptions copt;
       copt.device = std::to_string(i);
       try {
-        copy_str(d.backend, sizeof d.backend, caps_choose(list[i], copt).backend_name());
+        copy_str(d.backend, sizeof d.backend, backend_for(caps_choose(list[i], copt)).name());
       } catch (const Error&) {
         copy_str(d.backend, sizeof d.backend, "none");  // a forced backend this device cannot run
       }

@@ -24,6 +24,19 @@ struct Family {
   std::unique_ptr<Model> (*open)(Context& ctx, ModelFolder& folder, const ModelOptions& opt);
 };
 
+// A family's `open`: its model class built from the folder.
+template <typename M>
+std::unique_ptr<Model> model_make(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
+  return std::make_unique<M>(ctx, folder, opt);
+}
+
+// One family's model class from `dir`, without the table (tests, benchmarks).
+template <typename M>
+std::unique_ptr<M> model_load(Context& ctx, const std::string& dir, const ModelOptions& opt = {}) {
+  ModelFolder folder(dir);
+  return std::make_unique<M>(ctx, folder, opt);
+}
+
 // Every family, in the order they are tried.
 std::span<const Family> model_families();
 

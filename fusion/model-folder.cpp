@@ -3,6 +3,7 @@
 #include "runtime/error.hpp"
 #include "runtime/json-file.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace glimpse {
@@ -43,6 +44,15 @@ std::string ModelFolder::section_type(const char* key) const {
   return t != it->end() && t->is_string() ? t->get<std::string>() : "";
 }
 
+bool ModelFolder::is(const char* model_type, std::initializer_list<const char*> architectures, const char* encoder,
+                     const char* decoder) const {
+  if (model_type_ != model_type) return false;
+  if (architectures.size() &&
+      std::none_of(architectures.begin(), architectures.end(), [&](const char* a) { return architecture_ == a; }))
+    return false;
+  return (!encoder || section_type("encoder") == encoder) && (!decoder || section_type("decoder") == decoder);
+}
+
 std::string ModelFolder::describe() const {
   std::string s = "model_type '" + model_type_ + "'";
   if (!architecture_.empty()) s += " (" + architecture_ + ")";
@@ -65,6 +75,13 @@ ImageProcessorConfig ModelFolder::preprocessor(int image_size) const {
     fail(dir_, ": preprocessor size ", pre.width, "x", pre.height, " does not match the encoder's image_size ",
          image_size);
   return pre;
+}
+
+WeightLoader ModelFolder::loader(Context& ctx, Allocator& arena, const ModelOptions& opt,
+                                 const std::vector<NameRule>& rules) {
+  WeightLoader w(ctx, arena, weights(opt, rules), opt.weights);
+  w.progress = opt.progress;
+  return w;
 }
 
 const TensorSource& ModelFolder::weights(const ModelOptions& opt, const std::vector<NameRule>& rules) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,10 @@ class ModelFolder {
   const std::string& architecture() const { return architecture_; }  // architectures[0], or ""
   // The model_type of config.json's section `key` (a VisionEncoderDecoder's "encoder"), or "".
   std::string section_type(const char* key) const;
+  // Whether config.json says `model_type`, one of `architectures` (any when the list is empty; ""
+  // stands for none named) and, when given, the encoder and decoder sections' model types.
+  bool is(const char* model_type, std::initializer_list<const char*> architectures = {},
+          const char* encoder = nullptr, const char* decoder = nullptr) const;
   // How the folder describes itself in messages: "model_type 'x' (Arch)", with the encoder and
   // decoder types of a vision-encoder-decoder.
   std::string describe() const;
@@ -48,6 +53,9 @@ class ModelFolder {
   // The checkpoint: `opt.tensors` when given, else the folder's safetensors (model.safetensors or
   // its shards), the names seen through `rules` (RenamedTensors). Valid while the folder lives.
   const TensorSource& weights(const ModelOptions& opt, const std::vector<NameRule>& rules = {});
+  // A loader of those weights into `arena`, storing linear weights as opt.weights and reporting
+  // opt.progress.
+  WeightLoader loader(Context& ctx, Allocator& arena, const ModelOptions& opt, const std::vector<NameRule>& rules = {});
 
  private:
   std::string dir_;

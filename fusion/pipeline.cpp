@@ -1,5 +1,6 @@
 #include "fusion/pipeline.hpp"
 
+#include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "text/decoding.hpp"
 
@@ -24,7 +25,7 @@ std::vector<float> download_row(Context& ctx, const Tensor& t, int64_t row) {
 
 bool RecordedPass::prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
                            std::unique_lock<std::mutex>& lock, const TextDecoder* decoder) {
-  if (!ctx.caps().replay_recorded_passes()) return false;
+  if (!ctx.backend().replay_recorded_passes()) return false;
   lock = std::unique_lock<std::mutex>(busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
   if (batch != b || cross_for != decoder) {

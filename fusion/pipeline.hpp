@@ -45,7 +45,7 @@ struct PipelineResult {
   std::vector<std::vector<float>> pixel_values, image_embeds, middle, logits0;
 };
 
-// The image pass recorded once and replayed (backends that prefer it: Caps::replay_recorded_passes):
+// The image pass recorded once and replayed (backends that prefer it: Backend::replay_recorded_passes):
 // its activations, pixel and state tensors and command buffer stay between calls for the last batch
 // size, so encoding costs a pixel upload and one submission (on an H100 the recording and allocation
 // were 6 ms of a 36 ms encode). On discrete GPUs the pixels live in host-visible memory that the

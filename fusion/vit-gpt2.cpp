@@ -48,28 +48,14 @@ static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
 
 namespace {
 
-bool vit_gpt2_match(const ModelFolder& f) {
-  return f.model_type() == "vision-encoder-decoder" && f.section_type("encoder") == "vit" &&
-         f.section_type("decoder") == "gpt2";
-}
-
-std::unique_ptr<Model> vit_gpt2_open(Context& ctx, ModelFolder& folder, const ModelOptions& opt) {
-  return std::make_unique<VitGpt2Captioner>(ctx, folder, opt);
-}
 
 }  // namespace
 
 constinit const Family kVitGpt2Family = {
-    "vit-gpt2",
-    "VisionEncoderDecoderModel with a vit encoder and a gpt2 decoder: image captioning",
-    "nlpconnect/vit-gpt2-image-captioning",
-    Task::Caption,
-    vit_gpt2_match,
-    vit_gpt2_open,
-};
-
-VitGpt2Captioner::VitGpt2Captioner(Context& ctx, const std::string& dir, const ModelOptions& opt)
-    : VitGpt2Captioner(ctx, *std::make_unique<ModelFolder>(dir), opt) {}
+    "vit-gpt2", "VisionEncoderDecoderModel with a vit encoder and a gpt2 decoder: image captioning",
+    "nlpconnect/vit-gpt2-image-captioning", Task::Caption,
+    [](const ModelFolder& f) { return f.is("vision-encoder-decoder", {}, "vit", "gpt2"); },
+    model_make<VitGpt2Captioner>};
 
 VitGpt2Captioner::VitGpt2Captioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
     : weights_(ctx, MemoryKind::Device, "model weights") {
@@ -77,8 +63,7 @@ VitGpt2Captioner::VitGpt2Captioner(Context& ctx, ModelFolder& folder, const Mode
   cfg_.max_length = folder.max_length(cfg_.max_length, cfg_.decoder.positions);
   pre_ = folder.preprocessor(cfg_.encoder.image_size);
   tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));
-  WeightLoader w(ctx, weights_, folder.weights(opt), opt.weights);
-  w.progress = opt.progress;
+  WeightLoader w = folder.loader(ctx, weights_, opt);
   encoder_ = std::make_unique<VitEncoder>(w, cfg_.encoder, VitLayout::HuggingFaceVit, "encoder.");
   decoder_ = std::make_unique<Gpt2Decoder>(w, cfg_.decoder);
   pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *encoder_, *decoder_);

@@ -25,7 +25,6 @@ VitGpt2Config vit_gpt2_config_load(const std::string& path);
 
 class VitGpt2Captioner : public Model {
  public:
-  VitGpt2Captioner(Context& ctx, const std::string& dir, const ModelOptions& opt = {});
   VitGpt2Captioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt);
 
   const ModelInfo& info() const override { return info_; }

@@ -1,5 +1,5 @@
 // OpenBLAS, loaded at run time (dlopen) so that glimpse never needs it to build or start: the
-// host backend (runtime/ops-host.cpp) runs linear layers and attention through it, and the op
+// CPU backend (runtime/cpu/) runs linear layers and attention through it, and the op
 // benchmark uses it as its yardstick. Debian: libopenblas0-pthread.
 #pragma once
 
@@ -15,7 +15,7 @@ struct Blas {
 
   Sgemm sgemm = nullptr;
   Sgemv sgemv = nullptr;
-  // openblas_set/get_num_threads: process-wide. The host backend sets 1 (it splits work over its
+  // openblas_set/get_num_threads: process-wide. The CPU backend sets 1 (it splits work over its
   // own threads); peers timed beside it set `threads` for their calls and put the old value back.
   void (*set_threads)(int) = nullptr;
   int (*get_threads)() = nullptr;

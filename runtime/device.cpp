@@ -285,17 +285,17 @@ Caps caps_choose(const DeviceInfo& info, const ContextOptions& options) {
     else if (std::strcmp(gemv, "blocked") == 0) caps.split_k_gemv = false;
     else fail(ErrorCode::InvalidArgument, "GLIMPSE_GEMV must be 'split' or 'blocked', found '", gemv, "'");
   }
-  // Measured on lavapipe (2 cores, BLIP-base): OpenBLAS and fused host loops beat the best
-  // lavapipe shaders 2-5x on the GEMMs, and a host step costs nothing like a dispatch's ~30 us.
-  std::string want = options.backend == Backend::Vulkan ? "vulkan" : options.backend == Backend::Host ? "cpu" : "auto";
-  if (const char* env = std::getenv("GLIMPSE_BACKEND"); env && *env && options.backend == Backend::Auto) want = env;
+  // Measured on lavapipe (2 cores, BLIP-base): OpenBLAS and fused CPU loops beat the best
+  // lavapipe shaders 2-5x on the GEMMs, and a CPU step costs nothing like a dispatch's ~30 us.
+  std::string want = options.backend == BackendChoice::Vulkan ? "vulkan" : options.backend == BackendChoice::Cpu ? "cpu" : "auto";
+  if (const char* env = std::getenv("GLIMPSE_BACKEND"); env && *env && options.backend == BackendChoice::Auto) want = env;
   if (want != "auto" && want != "cpu" && want != "vulkan") fail(ErrorCode::InvalidArgument, "GLIMPSE_BACKEND must be 'auto', 'cpu' or 'vulkan', found '", want, "'");
-  const bool can_host = caps.host_mapped && blas_get() != nullptr;
-  if (want == "cpu" && !can_host)
+  const bool can_cpu = caps.host_mapped && blas_get() != nullptr;
+  if (want == "cpu" && !can_cpu)
     fail(ErrorCode::InvalidArgument, "GLIMPSE_BACKEND=cpu needs unified, host-mapped memory (", info.name, caps.host_mapped ? " has it" : " lacks it",
          ") and OpenBLAS (", blas_get() ? "found" : "not found: apt-get install libopenblas0-pthread", ")");
-  caps.host_ops = want == "cpu" || (want == "auto" && can_host && info.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
-  if (caps.host_ops) caps.texel_weights = false;
+  caps.cpu_backend = want == "cpu" || (want == "auto" && can_cpu && info.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
+  if (caps.cpu_backend) caps.texel_weights = false;
   VkDeviceSize limit = info.max_storage_buffer_range;
   if (caps.texel_weights) limit = std::min<VkDeviceSize>(limit, VkDeviceSize(info.max_texel_buffer_elements) * 16);
   if (options.max_binding_bytes) limit = std::min(limit, options.max_binding_bytes);

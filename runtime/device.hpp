@@ -18,6 +18,8 @@
 
 namespace glimpse {
 
+class Backend;
+
 class Allocator;
 class PipelineStore;
 
@@ -73,32 +75,23 @@ struct Caps {
   bool attention_coop = false;
   uint32_t attention_coop_subgroups = 4;  // its workgroup: 1, 2 or 4 subgroups; GLIMPSE_ATTENTION_SUBGROUPS
   bool host_mapped = false;    // unified memory written directly, no staging; GLIMPSE_DISABLE_UMA=1
-  // The host backend: ops run as CPU code (OpenBLAS for GEMMs) over the mapped memory, not as
-  // shaders. Chosen on CPU devices (lavapipe) with unified memory when OpenBLAS loads;
-  // GLIMPSE_BACKEND=vulkan|cpu forces a side.
-  bool host_ops = false;
+  // The CPU backend (runtime/cpu/): ops run as CPU code (OpenBLAS for GEMMs) over the mapped
+  // memory, not as shaders. Chosen on CPU devices (lavapipe) with unified memory when OpenBLAS
+  // loads; GLIMPSE_BACKEND=vulkan|cpu forces a side. Read by runtime/backend.cpp alone: other code
+  // asks the Backend (Context::backend()).
+  bool cpu_backend = false;
   VkDeviceSize max_binding_bytes = 0;  // per-binding byte limit used for splitting big GEMMs
-
-  // What the backend prefers, for model code, which never asks which backend runs:
-  // attention() reads fp16 K/V (the host backend does; the shaders read fp32 only). Worth it for
-  // fp16 models' cross-attention K/V, which every decode step reads whole.
-  bool attention_f16_kv() const { return host_ops; }
-  // A pass recorded once and replayed pays off (a Vulkan command buffer: recording and allocating
-  // cost milliseconds on a GPU). The host backend records closures for free and would rather hand
-  // a pass's memory back between calls.
-  bool replay_recorded_passes() const { return !host_ops; }
-  const char* backend_name() const { return host_ops ? "host" : "vulkan"; }
 };
 
-enum class Backend {
-  Auto,    // $GLIMPSE_BACKEND, else the host backend on CPU devices when it can run, else Vulkan
+enum class BackendChoice {
+  Auto,    // $GLIMPSE_BACKEND, else the CPU backend on CPU devices when it can run, else Vulkan
   Vulkan,  // the shaders, always
-  Host,    // CPU code over mapped memory (Caps::host_ops); an Error where it cannot run
+  Cpu,     // CPU code over mapped memory (Caps::cpu_backend); an Error where it cannot run
 };
 
 struct ContextOptions {
   std::string device;                // index or name substring; empty = $GLIMPSE_DEVICE, else the preferred
-  Backend backend = Backend::Auto;
+  BackendChoice backend = BackendChoice::Auto;
   uint64_t memory_limit_bytes = 0;   // 0 = $GLIMPSE_MEMORY_LIMIT_MB or unlimited; allocations past it fail
   // Tests: recycled blocks (Context::spare_take) come back with every bit set, NaN as floats, so
   // that reading memory no op wrote shows; also $GLIMPSE_POISON_SPARES=1.
@@ -129,6 +122,8 @@ class Context {
   uint32_t queue_family() const { return queue_family_; }
   const DeviceInfo& info() const { return info_; }
   const Caps& caps() const { return caps_; }
+  // The backend its ops record for (runtime/backend.hpp).
+  const Backend& backend() const;
   PipelineStore& pipelines() { return *pipelines_; }
   // vkQueueSubmit on the one queue, serialised: sequences on many threads may submit at once.
   void queue_submit(const VkSubmitInfo& submit, VkFence fence);

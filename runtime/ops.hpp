@@ -74,7 +74,7 @@ struct LinearOptions {
 };
 
 // y[M, N] = act(x[M, K] . W^T + bias) + residual, with M = x.numel() / K. y is f32, or f16
-// without a residual on the host backend (Caps::host_ops).
+// without a residual where the backend reads fp16 K/V (Backend::attention_f16_kv: the CPU backend).
 void linear(Sequence& seq, const Tensor& x, const LinearWeight& w, const Tensor& y, const LinearOptions& opt = {});
 
 // The shader LinearKernel::Auto picks for M rows and weights stored as `weights` on the Vulkan
@@ -113,7 +113,7 @@ struct AttentionArgs {
   uint32_t kv_len = 1;            // keys; plus step[0] when kv_len_add_past
   bool kv_len_add_past = false;   // decode with a growing cache
   const Tensor* step = nullptr;   // u32 [1]: past length (decode position), read at run time
-  AttnView q, k, v, o;            // f32; K and V may both be f16 on the host backend (Caps::host_ops)
+  AttnView q, k, v, o;            // f32; K and V may both be f16 where Backend::attention_f16_kv()
   bool causal = false;            // key j visible to query i iff j <= kv - q_len + i
   const Tensor* mask = nullptr;   // additive f32 [B, mask_batch_stride] over keys (padding)
   uint32_t mask_batch_stride = 0;

@@ -2,8 +2,8 @@
 
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
-#include "runtime/host-pool.hpp"
-#include "runtime/ops-host.hpp"
+#include "runtime/cpu/kernels.hpp"
+#include "runtime/cpu/pool.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -154,7 +154,7 @@ VkDescriptorSet Sequence::descriptor_set_alloc(VkDescriptorSetLayout layout) {
 void Sequence::dispatch(const Pipeline& pipeline, std::span<const Bind> binds, const void* push, uint32_t groups_x,
                         uint32_t groups_y, uint32_t groups_z, std::string label) {
   if (ended_) fail("Sequence: cannot record '", label, "' after the sequence has run");
-  if (!host_steps_.empty()) fail("Sequence: host steps and dispatches cannot share a sequence");
+  if (!cpu_steps_.empty()) fail("Sequence: CPU steps and dispatches cannot share a sequence");
   if (binds.size() != pipeline.bindings.size() || binds.size() > kMaxBindings)
     fail("internal error: ", pipeline.name, " takes ", pipeline.bindings.size(), " bindings, ", binds.size(), " given");
   const DeviceInfo& info = ctx_.info();
@@ -209,26 +209,26 @@ void Sequence::dispatch(const Pipeline& pipeline, std::span<const Bind> binds, c
     vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, static_cast<uint32_t>(labels_.size()));
 }
 
-void Sequence::host(std::string label, std::function<void()> step) {
+void Sequence::cpu_step(std::string label, std::function<void()> step) {
   if (runs_ > 0) fail("Sequence: cannot record '", label, "' after the sequence has run");
-  if (host_steps_.size() != labels_.size()) fail("Sequence: host steps and dispatches cannot share a sequence");
-  host_steps_.push_back(std::move(step));
+  if (cpu_steps_.size() != labels_.size()) fail("Sequence: CPU steps and dispatches cannot share a sequence");
+  cpu_steps_.push_back(std::move(step));
   labels_.push_back(std::move(label));
 }
 
 void Sequence::run() {
-  if (!host_steps_.empty()) {
-    // The host backend: the steps in order on this thread (each may use both cores), timed
+  if (!cpu_steps_.empty()) {
+    // The CPU backend: the steps in order on this thread (each may use both cores), timed
     // like dispatches when profiling.
     using Clock = std::chrono::steady_clock;
-    std::lock_guard<std::mutex> one_at_a_time(host::run_mutex());
-    if (profiling_) timestamps_.assign(host_steps_.size() + 1, 0);
+    std::lock_guard<std::mutex> one_at_a_time(cpu::run_mutex());
+    if (profiling_) timestamps_.assign(cpu_steps_.size() + 1, 0);
     const Clock::time_point t0 = Clock::now();
-    for (size_t i = 0; i < host_steps_.size(); ++i) {
-      host_steps_[i]();
+    for (size_t i = 0; i < cpu_steps_.size(); ++i) {
+      cpu_steps_[i]();
       if (profiling_) timestamps_[i + 1] = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     }
-    host::release_scratch(size_t(256) << 10);  // an image pass's ~8 MB is not kept through decoding
+    cpu::release_scratch(size_t(256) << 10);  // an image pass's ~8 MB is not kept through decoding
     timestamp_period_ns_ = 1;
     dumps_write();
     if (profiling_ && print_profile_) profile_print(stderr);

@@ -52,9 +52,9 @@ class Sequence {
   // A uniform-texel-buffer view (RGBA32F / RGBA32UI) of `t`, owned by this sequence.
   VkBufferView texel_view(const Tensor& t, VkFormat format);
 
-  // Records one host step (the host backend, Caps::host_ops: ops run as CPU code over the
-  // mapped memory of the tensors). A sequence holds dispatches or host steps, never both.
-  void host(std::string label, std::function<void()> step);
+  // Records one CPU step (the CPU backend, runtime/cpu/: ops run as CPU code over the mapped
+  // memory of the tensors). A sequence holds dispatches or CPU steps, never both.
+  void cpu_step(std::string label, std::function<void()> step);
 
   // Records one dispatch. `push` must hold pipeline.push_bytes bytes. Throws Error when a
   // binding is missing, of the wrong kind, or larger than the device allows.
@@ -69,7 +69,7 @@ class Sequence {
   // Finishes recording on first use; submits and waits. Call again to replay.
   void run();
 
-  size_t dispatch_count() const { return labels_.size(); }  // dispatches or host steps
+  size_t dispatch_count() const { return labels_.size(); }  // dispatches or CPU steps
   bool profiling() const { return profiling_; }
   void profiling_set(bool on);  // before the first dispatch only
   // Per-label GPU time of the last run, in recording order of first appearance.
@@ -93,7 +93,7 @@ class Sequence {
   uint32_t query_capacity_ = 0;
   std::vector<BufferViewHandle> views_;
   std::vector<std::string> labels_;
-  std::vector<std::function<void()>> host_steps_;
+  std::vector<std::function<void()>> cpu_steps_;
   std::vector<uint64_t> timestamps_;
   double timestamp_period_ns_ = 1;
   std::string dump_dir_;  // $GLIMPSE_DUMP

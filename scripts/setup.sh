@@ -2,7 +2,7 @@
 # Installs the Debian packages glimpse needs to build and test, only those missing.
 # Idempotent: a second run installs nothing. Usage: scripts/setup.sh
 # (--bench is still accepted: OpenBLAS, once only the benchmark's yardstick, is always installed
-# now that the host backend runs on it.)
+# now that the CPU backend runs on it.)
 set -euo pipefail
 
 packages=(
@@ -18,7 +18,7 @@ packages=(
   libcpp-httplib-dev                   # glimpse-server (samples/server)
   python3-dev pybind11-dev python3-numpy  # the Python binding (python/)
   python3-distributed                  # tools/distributed/caption_dask.py and its test (Dask)
-  libopenblas0-pthread                 # the host backend's GEMMs on CPU-only machines (loaded at run time)
+  libopenblas0-pthread                 # the CPU backend's GEMMs on CPU-only machines (loaded at run time)
   catch2                               # unit tests (v2)
   vulkan-validationlayers              # tests also run under the Khronos validation layer
   clang-14 libclang-rt-14-dev          # libFuzzer targets (scripts/fuzz.sh)

@@ -58,7 +58,7 @@ Floats round_to_half(const Floats& v) {
 }
 
 Floats gemm_input(const Context& ctx, DType weights, int64_t m, const Floats& x) {
-  const bool coop = !ctx.caps().host_ops && linear_kernel_auto(ctx.caps(), weights, m) == LinearKernel::Coop;
+  const bool coop = std::string(ctx.backend().name()) == "vulkan" && linear_kernel_auto(ctx.caps(), weights, m) == LinearKernel::Coop;
   return coop ? round_to_half(x) : x;
 }
 

@@ -2,6 +2,7 @@
 // followed by sentinel bytes that must come back unchanged), and scale-aware error metrics.
 #pragma once
 
+#include "runtime/backend.hpp"
 #include "runtime/device.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/ops.hpp"

@@ -15,7 +15,7 @@ struct AttnCase {
   uint32_t batch, heads, dh, tq, tk;
   bool causal, mask;
   bool fp16 = false;  // AttentionArgs::fp16: compared with fp16-rounded Q, K, V at an fp16 bar
-  // K | V in one fp16 [B, Tk, 2D] tensor, as fp16 models' cross-attention K/V on the host backend
+  // K | V in one fp16 [B, Tk, 2D] tensor, as fp16 models' cross-attention K/V on the CPU backend
   // (the Vulkan backend must refuse them).
   bool half_kv = false;
 };
@@ -65,8 +65,8 @@ void check_attention(Context& ctx, const AttnCase& c, uint32_t seed) {
     a.mask_batch_stride = c.tk;
   }
   Sequence seq(ctx);
-  if (c.half_kv && !ctx.caps().host_ops) {
-    CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("fp16 K/V") && Catch::Contains("host backend"));
+  if (c.half_kv && !ctx.backend().attention_f16_kv()) {
+    CHECK_THROWS_WITH(attention(seq, a), Catch::Contains("fp16 K/V") && Catch::Contains("CPU backend"));
     return;
   }
   attention(seq, a);
@@ -258,9 +258,9 @@ TEST_CASE("kv_append drops rows past the cache and reads strided sources", "[att
   CHECK(guard_intact(cache));
 }
 
-TEST_CASE("attention reads fp16 K/V on the host backend", "[attention][ops]") {
+TEST_CASE("attention reads fp16 K/V on the CPU backend", "[attention][ops]") {
   // Decode (few queries: the SIMD loops) and many queries (each head widened for the GEMMs), with
-  // masks and batches; 300 x 577: several query blocks per head (runtime/ops-host.cpp
+  // masks and batches; 300 x 577: several query blocks per head (runtime/cpu/attention.cpp
   // kScoresBlockBytes), a thread's blocks spanning two heads, each head's K/V widened once.
   Context& ctx = context();
   const AttnCase cases[] = {

@@ -29,7 +29,8 @@ const fs::path kModel = fs::path(GLIMPSE_TEST_DATA) / "blip" / "tiny-vqa";
 
 TEST_CASE("BLIP VQA matches the PyTorch reference on a tiny checkpoint", "[blip][vqa][model]") {
   const auto g = nlohmann::json::parse(std::ifstream(kModel / "goldens.json"));
-  BlipVqa vqa(context(), kModel.string());
+  const auto vqa_owner = model_load<BlipVqa>(context(), kModel.string());
+  BlipVqa& vqa = *vqa_owner;
   const Image img = image_load((fs::path(GLIMPSE_TEST_DATA) / "blip" / g["image"].get<std::string>()).string());
   int i = 0;
   for (const auto& c : g["cases"]) {
@@ -64,7 +65,8 @@ TEST_CASE("BLIP VQA with fp16 weights stays within fp16 tolerances of the refere
   const auto g = nlohmann::json::parse(std::ifstream(kModel / "goldens.json"));
   ModelOptions mo;
   mo.weights = DType::F16;
-  BlipVqa vqa(context(), kModel.string(), mo);
+  const auto vqa_owner = model_load<BlipVqa>(context(), kModel.string(), mo);
+  BlipVqa& vqa = *vqa_owner;
   const Image img = image_load((fs::path(GLIMPSE_TEST_DATA) / "blip" / g["image"].get<std::string>()).string());
   int i = 0;
   for (const auto& c : g["cases"]) {
@@ -83,14 +85,15 @@ TEST_CASE("BLIP VQA with fp16 weights stays within fp16 tolerances of the refere
 }
 
 TEST_CASE("BLIP VQA refuses empty questions and captioning folders", "[blip][vqa][model]") {
-  BlipVqa vqa(context(), kModel.string());
+  const auto vqa_owner = model_load<BlipVqa>(context(), kModel.string());
+  BlipVqa& vqa = *vqa_owner;
   Image img;
   img.width = img.height = 8;
   img.rgb.assign(8 * 8 * 3, 128);
   CHECK_THROWS_WITH(vqa.answer({img}, ""), "question is empty");
   CHECK_THROWS_WITH(vqa.answer({img}, " \t\n"), "question is empty");
   CHECK_THROWS_WITH(vqa.answer({img}, "bad \xff utf-8"), Catch::Contains("invalid UTF-8"));
-  CHECK_THROWS_WITH(BlipVqa(context(), (kModel.parent_path() / "tiny-base").string()),
+  CHECK_THROWS_WITH(model_load<BlipVqa>(context(), (kModel.parent_path() / "tiny-base").string()),
                     Catch::Contains("architecture BlipForConditionalGeneration is not BlipForQuestionAnswering"));
 }
 
@@ -111,11 +114,14 @@ TEST_CASE("BLIP VQA encodes each call's images when its image pass is replayed",
     for (const AnswerResult& r : vqa.answer(images, question, opt)) out.push_back(r.question_embeds);
     return out;
   };
-  BlipVqa fresh_photo(context(), kModel.string()), fresh_ramp(context(), kModel.string());
+  const auto photo_owner = model_load<BlipVqa>(context(), kModel.string());
+  const auto ramp_owner = model_load<BlipVqa>(context(), kModel.string());
+  BlipVqa &fresh_photo = *photo_owner, &fresh_ramp = *ramp_owner;
   const std::vector<float> want_photo = embeds(fresh_photo, {photo})[0], want_ramp = embeds(fresh_ramp, {ramp})[0];
   REQUIRE(max_abs_diff(want_photo, want_ramp) > 1e-3);  // the image matters
 
-  BlipVqa vqa(context(), kModel.string());
+  const auto vqa_owner = model_load<BlipVqa>(context(), kModel.string());
+  BlipVqa& vqa = *vqa_owner;
   for (int round = 0; round < 2; ++round) {
     INFO("round " << round);
     CHECK(max_abs_diff(embeds(vqa, {photo})[0], want_photo) == 0);

@@ -41,7 +41,8 @@ const char* kImages[][2] = {{"pattern", "blip/pattern.png"}, {"photo", "images/r
 TEST_CASE("BLIP captioning matches the PyTorch reference on tiny checkpoints", "[blip][model]") {
   const nlohmann::json g = goldens();
   for (const char* model : {"tiny-base", "tiny-large"}) {
-    BlipCaptioner cap(context(), (kData / model).string());
+    const auto cap_owner = model_load<BlipCaptioner>(context(), (kData / model).string());
+    BlipCaptioner& cap = *cap_owner;
     for (const auto& [name, file] : kImages) {
       INFO("model " << model << ", image " << name);
       const nlohmann::json& want = g[std::string(model) + "/" + name];
@@ -86,7 +87,8 @@ TEST_CASE("BLIP with fp16 weights stays within fp16 tolerances of the reference"
   ModelOptions mo;
   mo.weights = DType::F16;
   for (const char* model : {"tiny-base", "tiny-large"}) {
-    BlipCaptioner cap(context(), (kData / model).string(), mo);
+    const auto cap_owner = model_load<BlipCaptioner>(context(), (kData / model).string(), mo);
+    BlipCaptioner& cap = *cap_owner;
     for (const auto& [name, file] : kImages) {
       INFO("model " << model << ", image " << name);
       const nlohmann::json& want = g[std::string(model) + "/" + name];
@@ -107,7 +109,8 @@ TEST_CASE("BLIP with fp16 weights stays within fp16 tolerances of the reference"
 
 TEST_CASE("BLIP captions a batch as it captions each image", "[blip][model]") {
   const nlohmann::json g = goldens();
-  BlipCaptioner cap(context(), (kData / "tiny-base").string());
+  const auto cap_owner = model_load<BlipCaptioner>(context(), (kData / "tiny-base").string());
+  BlipCaptioner& cap = *cap_owner;
   std::vector<Image> images;
   for (const auto& [name, file] : kImages) images.push_back(image_load((fs::path(GLIMPSE_TEST_DATA) / file).string()));
   images.push_back(images[0]);
@@ -144,7 +147,8 @@ TEST_CASE("BLIP captions a batch as it captions each image", "[blip][model]") {
 // each call must see its own pixels, and a batch-size change must re-record it.
 TEST_CASE("BLIP encodes each call's images when its encoder pass is replayed", "[blip][model]") {
   const nlohmann::json g = goldens();
-  BlipCaptioner cap(context(), (kData / "tiny-base").string());
+  const auto cap_owner = model_load<BlipCaptioner>(context(), (kData / "tiny-base").string());
+  BlipCaptioner& cap = *cap_owner;
   const Image pattern = image_load((fs::path(GLIMPSE_TEST_DATA) / kImages[0][1]).string());
   const Image photo = image_load((fs::path(GLIMPSE_TEST_DATA) / kImages[1][1]).string());
   const auto pattern_ids = g["tiny-base/pattern"]["ids"].get<std::vector<uint32_t>>();
@@ -168,16 +172,16 @@ TEST_CASE("BLIP model folders with problems fail with the file and the reason", 
   auto heads8 = config;  // the 8-vs-12 pitfall in reverse: a head count that does not fit
   heads8["text_config"]["num_attention_heads"] = 3;
   rewrite(heads8);
-  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("num_attention_heads 3 does not divide hidden_size 32"));
+  CHECK_THROWS_WITH(model_load<BlipCaptioner>(context(), dir.string()), Catch::Contains("num_attention_heads 3 does not divide hidden_size 32"));
   auto wrong_width = config;
   wrong_width["text_config"]["intermediate_size"] = 48;
   rewrite(wrong_width);
-  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()),
+  CHECK_THROWS_WITH(model_load<BlipCaptioner>(context(), dir.string()),
                     Catch::Contains("intermediate.dense.weight: expected shape [48, 32], found [64, 32]"));
   auto other = config;
   other["model_type"] = "gpt2";
   rewrite(other);
-  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("model_type 'gpt2' is not 'blip'"));
+  CHECK_THROWS_WITH(model_load<BlipCaptioner>(context(), dir.string()), Catch::Contains("model_type 'gpt2' is not 'blip'"));
   rewrite(config);
   {  // a checkpoint without one tensor: drop it from the header (the data may stay)
     std::ifstream in(dir / "model.safetensors", std::ios::binary);
@@ -193,9 +197,9 @@ TEST_CASE("BLIP model folders with problems fail with the file and the reason", 
     out.write(reinterpret_cast<const char*>(&new_len), 8);
     out << h << bytes.substr(8 + len);
   }
-  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()),
+  CHECK_THROWS_WITH(model_load<BlipCaptioner>(context(), dir.string()),
                     "tensor vision_model.post_layernorm.bias: missing from the checkpoint (expected shape [32])");
   fs::remove(dir / "model.safetensors");
-  CHECK_THROWS_WITH(BlipCaptioner(context(), dir.string()), Catch::Contains("no model.safetensors"));
+  CHECK_THROWS_WITH(model_load<BlipCaptioner>(context(), dir.string()), Catch::Contains("no model.safetensors"));
   fs::remove_all(dir);
 }

@@ -171,7 +171,7 @@ TEST_CASE("linear reads GPT-2 Conv1D [K, N] weights", "[linear][ops]") {
 }
 
 TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
-  // y += x W^T (+ bias, activation first): the host backend accumulates in place when nothing
+  // y += x W^T (+ bias, activation first): the CPU backend accumulates in place when nothing
   // comes between, through scratch otherwise, and reads before it writes in the fp16 GEMV.
   Context& ctx = context();
   uint32_t seed = 1;
@@ -199,7 +199,7 @@ TEST_CASE("linear residual may be the output itself", "[linear][ops]") {
         }
 }
 
-TEST_CASE("linear writes an fp16 output on the host backend", "[linear][ops]") {
+TEST_CASE("linear writes an fp16 output on the CPU backend", "[linear][ops]") {
   // fp16 models' cross-attention K/V: the epilogue in fp32, each value rounded once to fp16. Rows
   // through the fp16 GEMV (m <= 8) and the GEMMs, one column piece and several.
   Context& ctx = context();
@@ -222,9 +222,9 @@ TEST_CASE("linear writes an fp16 output on the host backend", "[linear][ops]") {
           LinearOptions opt;
           opt.bias = bias ? &bt : nullptr;
           opt.act = act;
-          if (!ctx.caps().host_ops) {
+          if (!ctx.backend().attention_f16_kv()) {
             CHECK_THROWS_WITH(linear(seq, xt, wt, y, opt),
-                              Catch::Contains("fp16 output") && Catch::Contains("host backend"));
+                              Catch::Contains("fp16 output") && Catch::Contains("CPU backend"));
             continue;
           }
           linear(seq, xt, wt, y, opt);
@@ -238,7 +238,7 @@ TEST_CASE("linear writes an fp16 output on the host backend", "[linear][ops]") {
           CHECK(off == 0);
           CHECK(guard_intact(y, ctx));
         }
-  if (!ctx.caps().host_ops) return;
+  if (!ctx.backend().attention_f16_kv()) return;
   Allocator arena(ctx, MemoryKind::Device, "test");
   const Floats w = random_floats(8 * 8, 1);
   LinearWeight wt = linear_weight_upload(ctx, arena, w.data(), HostType::F32, 8, 8, WeightLayout::OutIn, DType::F32);

@@ -213,7 +213,7 @@ TEST_CASE("the pipeline cache is written, reused, and ignored when corrupt", "[r
   };
   std::string path;
   ContextOptions vulkan;  // pipelines exist only on the Vulkan backend
-  vulkan.backend = Backend::Vulkan;
+  vulkan.backend = BackendChoice::Vulkan;
   {
     Context ctx(vulkan);
     CHECK_FALSE(ctx.pipelines().cache_loaded());
@@ -342,7 +342,7 @@ TEST_CASE("GLIMPSE_DUMP writes named intermediates as .npy after every run", "[r
 
 TEST_CASE("bindings past maxStorageBufferRange are refused, not clipped", "[runtime]") {
   ContextOptions vulkan;  // a shader binding's limit
-  vulkan.backend = Backend::Vulkan;
+  vulkan.backend = BackendChoice::Vulkan;
   Context ctx(vulkan);
   const uint64_t limit = ctx.info().max_storage_buffer_range;
   if (limit > (uint64_t(1) << 30)) SUCCEED("device range too large to exceed cheaply");

@@ -1,5 +1,6 @@
 #include "text/decoder.hpp"
 
+#include "runtime/backend.hpp"
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
 
@@ -10,7 +11,7 @@ CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t l
   // 42.5 MB a token in fp32, more than the caches hold), so half the bytes is half the memory and less
   // time; fp16 weights already bound the model's accuracy (tests: within 2e-2 of PyTorch's logits).
   // Backends that cannot read fp16 K/V get fp32 ones.
-  const DType dtype = arena.context().caps().attention_f16_kv() && weights == DType::F16 ? DType::F16 : DType::F32;
+  const DType dtype = arena.context().backend().attention_f16_kv() && weights == DType::F16 ? DType::F16 : DType::F32;
   CrossKv kv;
   kv.batch = batch;
   kv.tokens = tokens;

@@ -10,7 +10,7 @@
 namespace glimpse {
 
 // Cross-attention K/V of one batch of encoder states: [B, N, 2D] per layer (K | V), fp32, or fp16
-// for fp16 models on the host backend (cross_kv_alloc).
+// for fp16 models on the CPU backend (cross_kv_alloc).
 struct CrossKv {
   int64_t batch = 0, tokens = 0;
   std::vector<Tensor> kv;

@@ -129,7 +129,7 @@ class Captioning(unittest.TestCase):
         ticks = 0
 
         def work():
-            self.model.caption(IMAGES * 50)  # one call: 200 captions, 0.7 s (host backend) to 6 s (lavapipe shaders)
+            self.model.caption(IMAGES * 50)  # one call: 200 captions, 0.7 s (CPU backend) to 6 s (lavapipe shaders)
             done.set()
 
         t = threading.Thread(target=work)

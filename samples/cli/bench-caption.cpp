@@ -2,6 +2,7 @@
 // configurations with random weights (no download): image encode, decode per token, a 20-token
 // caption in all. tools/bench/caption-compare.sh runs the PyTorch peer beside it.
 #include "fusion/family.hpp"
+#include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "commands.hpp"
 
@@ -154,7 +155,7 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   const auto warm0 = std::chrono::steady_clock::now();
   for (int w = 0; w < 50; ++w) {
     model->caption(images, opt);
-    if (!ctx.caps().replay_recorded_passes() ||
+    if (!ctx.backend().replay_recorded_passes() ||
         std::chrono::duration<double>(std::chrono::steady_clock::now() - warm0).count() >= 1.0)
       break;
   }
@@ -172,7 +173,7 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   }
   const nlohmann::json out = {{"config", config},
                               {"device", ctx.info().name},
-                              {"backend", ctx.caps().backend_name()},
+                              {"backend", ctx.backend().name()},
                               {"weights", model_opt.weights == DType::F16 ? "f16" : "f32"},
                               {"tokens", tokens},
                               {"batch", batch},

@@ -42,7 +42,7 @@ struct Blas {
   }
 };
 
-// OpenBLAS on all its threads while the peer runs (the host backend sets one, running it inside
+// OpenBLAS on all its threads while the peer runs (the CPU backend sets one, running it inside
 // its own pool): set around a burst, not inside the timed calls.
 class PeerThreads {
  public:

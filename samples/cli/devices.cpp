@@ -37,11 +37,11 @@ int devices_main(const Common& common, const std::vector<std::string>& args) {
   if (!chosen) throw embed::Error(GLIMPSE_ERROR_DEVICE, "no device is usable");
   std::printf("glimpse uses device %u (%s)%s\n", chosen->index, chosen->name,
               common.device.empty() ? "; choose another with --device or GLIMPSE_DEVICE" : "");
-  if (std::string(chosen->backend) == "host")
-    std::printf("its ops run on the host backend (CPU code with OpenBLAS); GLIMPSE_BACKEND=vulkan runs the shaders\n");
+  if (std::string(chosen->backend) == "cpu")
+    std::printf("its ops run on the CPU backend (CPU code with OpenBLAS); GLIMPSE_BACKEND=vulkan runs the shaders\n");
   else
     std::printf("its ops run as Vulkan compute shaders%s\n",
-                std::string(chosen->type) == "CPU" ? " (GLIMPSE_BACKEND=cpu: the host backend, with OpenBLAS)" : "");
+                std::string(chosen->type) == "CPU" ? " (GLIMPSE_BACKEND=cpu: the CPU backend, with OpenBLAS)" : "");
   return 0;
 }
 

@@ -12,7 +12,7 @@
 # --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
 #   --variant "host f32=GLIMPSE_BACKEND=cpu" --variant "host f16=GLIMPSE_BACKEND=cpu --f16"
-# Default variants: the host backend (f32, f16) and the Vulkan shaders (f32, f16).
+# Default variants: the CPU backend (f32, f16) and the Vulkan shaders (f32, f16).
 # Needs build/glimpse, Debian's python3-torch and libopenblas0-pthread.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

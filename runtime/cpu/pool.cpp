@@ -1,4 +1,4 @@
-#include "runtime/host-pool.hpp"
+#include "runtime/cpu/pool.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +18,7 @@
 #include <immintrin.h>  // _mm_pause
 #endif
 
-namespace glimpse::host {
+namespace glimpse::cpu {
 
 namespace {
 
@@ -186,4 +186,4 @@ void release_scratch(size_t keep_bytes) {
 #endif
 }
 
-}  // namespace glimpse::host
+}  // namespace glimpse::cpu

@@ -1,4 +1,4 @@
-// The host backend's threads and per-thread scratch memory (runtime/ops-host.cpp's ops run on
+// The CPU backend's threads and per-thread scratch memory (runtime/cpu/*.cpp's ops run on
 // them): a pool of one thread per core (GLIMPSE_THREADS), parallel_for over it, and scratch
 // buffers that release_scratch gives back to the system between runs.
 #pragma once
@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace glimpse::host {
+namespace glimpse::cpu {
 
 // The pool's threads, the calling thread's included.
 int64_t pool_threads();
@@ -50,8 +50,8 @@ Scratch& scratch();
 
 // Frees every thread's scratch buffers bigger than `keep_bytes` (~8 MB after a BLIP-base encoder
 // pass on 2 cores) and, when it freed some, glibc's free heap pages. Sequence::run calls it after
-// each host sequence (no op runs then), so an image pass's scratch and decoding's memory are never
+// each sequence of CPU steps (no op runs then), so an image pass's scratch and decoding's memory are never
 // held at once while a decode step's small buffers stay.
 void release_scratch(size_t keep_bytes);
 
-}  // namespace glimpse::host
+}  // namespace glimpse::cpu
