@@ -47,11 +47,7 @@ std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& imag
   rq.start = decoder_prompt(opt.prompt);
   rq.gen = opt.gen;
   rq.keep_tensors = opt.keep_tensors;
-  const int64_t lp = int64_t(rq.start.size());
-  rq.max_len = opt.gen.max_new_tokens > 0 ? lp + opt.gen.max_new_tokens
-               : opt.gen.max_length > 0   ? opt.gen.max_length
-                                          : cfg_.max_length;
-  check_max_length(rq.max_len, cfg_.text.max_positions);
+  rq.max_len = max_length_of(opt.gen, int64_t(rq.start.size()), cfg_.max_length, cfg_.text.max_positions);
   return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return blip_.tokenizer->decode(ids); });
 }
 

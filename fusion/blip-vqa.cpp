@@ -66,10 +66,7 @@ std::vector<AnswerResult> BlipVqa::answer(const std::vector<Image>& images, cons
   rq.gen = opt.gen;
   rq.keep_tensors = opt.keep_tensors;
   rq.middle = &question_encoder;
-  rq.max_len = opt.gen.max_new_tokens > 0 ? 1 + opt.gen.max_new_tokens
-               : opt.gen.max_length > 0   ? opt.gen.max_length
-                                          : cfg_.max_length;
-  check_max_length(rq.max_len, cfg_.text.max_positions);
+  rq.max_len = max_length_of(opt.gen, 1, cfg_.max_length, cfg_.text.max_positions);
   PipelineResult r = pipeline_->run(images, rq);
   std::vector<AnswerResult> results(images.size());
   for (size_t i = 0; i < results.size(); ++i) {

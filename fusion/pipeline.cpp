@@ -4,6 +4,7 @@
 #include "runtime/error.hpp"
 #include "text/decoding.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -71,9 +72,11 @@ std::vector<CaptionResult> captions_from(PipelineResult r,
   return out;
 }
 
-void check_max_length(int64_t max_len, int64_t positions) {
-  if (max_len > positions)
-    fail(ErrorCode::InvalidArgument, "max_length ", max_len, " runs past the decoder's ", positions, " positions");
+int64_t max_length_of(const GenerationConfig& gen, int64_t start_len, int64_t model_default, int64_t positions) {
+  const int64_t want = gen.max_new_tokens > 0 ? start_len + gen.max_new_tokens
+                       : gen.max_length > 0   ? gen.max_length
+                                              : model_default;
+  return std::min(want, positions);
 }
 
 PipelineResult EncodeDecode::run(const std::vector<Image>& images, const PipelineRequest& rq) {

@@ -75,9 +75,11 @@ struct RecordedPass {
 std::vector<CaptionResult> captions_from(PipelineResult r,
                                          const std::function<std::string(const std::vector<uint32_t>&)>& detokenize);
 
-// The decoder's length limit: ErrorCode::InvalidArgument when `max_len` ids would run past the
-// `positions` the model has (its position table), naming both.
-void check_max_length(int64_t max_len, int64_t positions);
+// The ids a sequence may reach, `start_len` start ids included: start_len + max_new_tokens when
+// set, else max_length, else the model's default; never past the decoder's `positions` (its
+// position table), where transformers would fail with an index error: generation stops there as
+// at a length limit.
+int64_t max_length_of(const GenerationConfig& gen, int64_t start_len, int64_t model_default, int64_t positions);
 
 class EncodeDecode {
  public:

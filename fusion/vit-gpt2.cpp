@@ -85,10 +85,7 @@ std::vector<CaptionResult> VitGpt2Captioner::caption(const std::vector<Image>& i
   rq.start = {uint32_t(cfg_.decoder_start)};
   rq.gen = opt.gen;
   rq.keep_tensors = opt.keep_tensors;
-  rq.max_len = opt.gen.max_new_tokens > 0 ? 1 + opt.gen.max_new_tokens
-               : opt.gen.max_length > 0   ? opt.gen.max_length
-                                          : cfg_.max_length;
-  check_max_length(rq.max_len, cfg_.decoder.positions);
+  rq.max_len = max_length_of(opt.gen, 1, cfg_.max_length, cfg_.decoder.positions);
   // GPT-2 from decoder_start_token_id over the ViT states (no mask); the text keeps any trailing
   // space, as the image-to-text pipeline does (docs/models/vit-gpt2.md).
   return captions_from(pipeline_->run(images, rq), [&](const std::vector<uint32_t>& ids) { return tok_->decode(ids); });

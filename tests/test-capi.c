@@ -239,10 +239,11 @@ int main(void) {
   for (int i = 0; i < 4000; ++i) long_prompt[i] = i % 2 ? ' ' : 'a';
   gp.prompt = long_prompt;
   CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT && strstr(glimpse_last_error(), "prompt is"));
+  /* a max_length past the decoder's 512 positions stops there, as at a length limit */
   gp = glimpse_generate_default_params();
   gp.max_length = 100000;
-  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
-        strstr(glimpse_last_error(), "positions"));
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_OK && r.token_count <= 512);
+  glimpse_result_free(&r);
   glimpse_model* broken = (glimpse_model*)1;
   CHECK(glimpse_model_load(path_of("images"), NULL, &broken) != GLIMPSE_OK && broken == NULL &&
         strstr(glimpse_last_error(), "config.json"));
