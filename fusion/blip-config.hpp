@@ -1,5 +1,5 @@
 // BLIP configuration: config.json overlaid on configuration_blip.py's class defaults, because
-// Hub configs are often compact (model-spec.md §2.1: text heads default to 8, the checkpoints
+// Hub configs are often compact (docs/models/blip.md: text heads default to 8, the checkpoints
 // need 12 — a wrong fallback loads fine and captions garbage).
 #pragma once
 

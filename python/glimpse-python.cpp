@@ -288,6 +288,8 @@ py::list devices() {
     d["memory_bytes"] = infos[i].memory_bytes;
     d["fp16"] = bool(infos[i].fp16_arithmetic);
     d["preferred"] = bool(infos[i].preferred);
+    d["backend"] = infos[i].backend;  // "vulkan" or "cpu": what runs a model's ops there
+    d["tensor_cores"] = bool(infos[i].tensor_cores);
     out.append(d);
   }
   return out;

@@ -1,7 +1,7 @@
 // safetensors checkpoints as Hugging Face publishes them: one model.safetensors, or shards listed
 // by model.safetensors.index.json. Files are memory-mapped; every header is validated in full
 // (length bounds, JSON, dtypes, shapes, offsets inside the file, byte size = dtype x shape, no
-// overlaps), and every error names the file, the tensor and the problem. model-spec.md §1.1.
+// overlaps), and every error names the file, the tensor and the problem. docs/checkpoints.md.
 #pragma once
 
 #include "runtime/ops.hpp"

@@ -107,7 +107,7 @@ void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, i
     linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
     if (self.st) {
       cached_self_attention(seq, qkv, ctx, cfg_.heads, *self.st, *self.caches, i);
-    } else {  // bidirectional over the pass's own tokens (§2.4 encoder mode)
+    } else {  // bidirectional over the pass's own tokens (docs/models/blip.md encoder mode)
       AttentionArgs sa;
       sa.batch = uint32_t(b);
       sa.heads = heads;
@@ -137,8 +137,9 @@ void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, i
 
 namespace {
 
-// The LM head's decoder weight, tied to the word embeddings (either name may be stored, model-spec.md
-// §1.1; the decoder's own copy is preferred when present). Loaded first so the embedding can share it.
+// The LM head's decoder weight, tied to the word embeddings (either name may be stored:
+// docs/checkpoints.md; the decoder's own copy is preferred when present). Loaded first so the
+// embedding can share it.
 TiedHead load_tied_head(WeightLoader& w, const BlipTextConfig& cfg) {
   const std::string name = w.find({"text_decoder.cls.predictions.decoder.weight",
                                    "text_decoder.bert.embeddings.word_embeddings.weight"},
@@ -160,7 +161,8 @@ BlipTextDecoder::BlipTextDecoder(WeightLoader& w, const BlipTextConfig& cfg)
 }
 
 DecoderTokens BlipTextDecoder::tokens() const {
-  return {uint32_t(config().sep), uint32_t(config().pad), config().vocab};  // BLIP stops at [SEP] (§2.5)
+  // BLIP stops at [SEP] (docs/models/blip.md)
+  return {uint32_t(config().sep), uint32_t(config().pad), config().vocab};
 }
 
 void BlipTextDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids,

@@ -1,4 +1,4 @@
-// BLIP's BERT (BlipTextModel, model-spec.md §2.4): embeddings and post-LN layers with self- and
+// BLIP's BERT (BlipTextModel, docs/models/blip.md): embeddings and post-LN layers with self- and
 // cross-attention in every layer. As the captioning/answer decoder (text_decoder.bert.*, causal,
 // over a KV cache, with the LM head) and as the VQA question encoder (text_encoder.*,
 // bidirectional). Cross-attention K/V of the encoder states are computed once (record_cross).

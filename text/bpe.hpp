@@ -1,4 +1,4 @@
-// GPT-2's byte-level BPE tokenizer (model-spec.md §3.7): the GPT-2 pre-split pattern, bytes
+// GPT-2's byte-level BPE tokenizer (docs/models/vit-gpt2.md): the GPT-2 pre-split pattern, bytes
 // mapped to printable characters, merges applied in rank order; decoding maps characters back
 // to bytes and replaces invalid UTF-8 (a character may span tokens).
 #pragma once

@@ -99,7 +99,8 @@ void Decoding::feed(Request& rq, int64_t len) {
 
 void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
                                  std::vector<std::vector<uint32_t>>& ids) {
-  // §5.1 on the device's argmax; sampling and min_length choose on the host from the logits.
+  // Greedy (docs/generation.md) on the device's argmax; sampling and min_length choose on the host
+  // from the logits.
   // Finished rows get pad.
   const DecoderTokens tk = decoder_.tokens();
   const int64_t vocab = tk.vocab;
@@ -144,7 +145,7 @@ void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t l
 
 void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt,
                                int64_t max_len, std::vector<std::vector<uint32_t>>& ids) {
-  // §5.2: steps alternate cache sets, each beam continuing its source beam's cache.
+  // Beam search (docs/generation.md): steps alternate cache sets, each beam continuing its source beam's cache.
   const int64_t vocab = decoder_.tokens().vocab;
   Sequence step_into[2] = {Sequence(ctx_), Sequence(ctx_)};
   for (int set = 0; set < 2; ++set)

@@ -112,7 +112,7 @@ void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>&
   }
   ++cur_len_;
 
-  // Go on while some open beam can still beat a finished one (§5.2 step 6).
+  // Go on while some open beam can still beat a finished one (docs/generation.md, beam search).
   bool improvement = false, all_finished = true;
   for (int64_t b = 0; b < batch_; ++b) {
     const float denom = std::pow(float(cur_len_ - prompt_len_), length_penalty_);

@@ -1,4 +1,4 @@
-// Hugging Face GenerationMixin semantics on the host side of decoding (model-spec.md §5):
+// Hugging Face GenerationMixin semantics on the host side of decoding (docs/generation.md):
 // the settings, beam search bookkeeping, and sampling. The model computes logits on the device;
 // greedy decoding takes their argmax there and needs none of this.
 #pragma once
@@ -33,9 +33,10 @@ struct GenerationConfig {
   std::function<void(size_t index, uint32_t token)> on_token;
 };
 
-// Vectorised beam search as transformers >= 4.50 runs it (§5.2): 2 x num_beams candidates per
-// step, hits (eos or the length limit) scored sum_logprob / generated_length^length_penalty into
-// a per-input set of num_beams finished hypotheses, the rest carried on.
+// Vectorised beam search as transformers >= 4.50 runs it (docs/generation.md): 2 x num_beams
+// candidates per step, hits (eos or the length limit) scored sum_logprob /
+// generated_length^length_penalty into a per-input set of num_beams finished hypotheses, the rest
+// carried on.
 class BeamSearch {
  public:
   BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,

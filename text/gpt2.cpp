@@ -7,7 +7,7 @@ namespace glimpse {
 Gpt2Decoder::Gpt2Decoder(WeightLoader& w, const Gpt2Config& cfg) : cfg_(cfg) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_hidden, inner = cfg.inner ? cfg.inner : 4 * cfg.hidden;
   const std::string t = "decoder.transformer.";
-  // Tied: only one of the two names may be stored (model-spec.md §1.1); accept either.
+  // Tied: only one of the two names may be stored (docs/checkpoints.md); accept either.
   const std::string head = w.find({"decoder.lm_head.weight", t + "wte.weight"}, {v, d}).name;
   lm_head = w.linear(head, v, d);
   wte = w.tied_table(t + "wte.weight", head, lm_head, {v, d});  // the head's rows when tied

@@ -1,5 +1,5 @@
 // GPT-2 with cross-attention (GPT2LMHeadModel with add_cross_attention, as VisionEncoderDecoder
-// uses it; model-spec.md §3.4): pre-LN blocks of causal self-attention, cross-attention to the
+// uses it; docs/models/vit-gpt2.md): pre-LN blocks of causal self-attention, cross-attention to the
 // encoder states and a gelu_new MLP; Conv1D weights [in, out]; logits = ln_f(h) . wte^T.
 #pragma once
 

@@ -119,7 +119,7 @@ std::vector<std::string> WordPiece::basic_tokenize(std::string_view text) const 
   std::u32string word, normal;
   auto flush = [&] {
     if (word.empty()) return;
-    // Lowercase, then accent stripping (BertTokenizer's order: model-spec.md §2.8 step 3).
+    // Lowercase, then accent stripping (BertTokenizer's order: docs/models/blip.md).
     normal.clear();
     if (opt_.lowercase) {
       std::u32string lowered;

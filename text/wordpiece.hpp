@@ -1,6 +1,6 @@
 // The BERT WordPiece tokenizer (bert-base-uncased, as BLIP uses it): basic tokenisation
 // (cleaning, CJK isolation, lowercasing, accent stripping, whitespace and punctuation splits),
-// greedy longest-match WordPiece, and decoding with Hugging Face's clean-up. model-spec.md §2.8.
+// greedy longest-match WordPiece, and decoding with Hugging Face's clean-up. docs/models/blip.md.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""BLIP captioning in plain PyTorch, written from model-spec.md §2 and §5, and the tiny random
+"""BLIP captioning in plain PyTorch, written from docs/models/blip.md and docs/generation.md, and the tiny random
 checkpoints (exact Hugging Face layout) and goldens that tests/test-blip.cpp compares against.
 
     apt-get install python3-torch python3-numpy python3-pil
@@ -84,7 +84,7 @@ def vision(p, vc, pixel_values):
 
 
 def text_layers(p, tc, ids, enc, prefix, causal):
-    """BlipTextModel (§2.4): embeddings, post-LN layers with self- and cross-attention."""
+    """BlipTextModel (docs/models/blip.md): embeddings, post-LN layers with self- and cross-attention."""
     t = ids.shape[1]
     x = p[prefix + "embeddings.word_embeddings.weight"][ids] + p[prefix + "embeddings.position_embeddings.weight"][:t]
     eps, heads = tc["layer_norm_eps"], tc["num_attention_heads"]
@@ -112,7 +112,7 @@ def text_decoder(p, tc, ids, enc):
 
 
 def greedy(p, tc, enc, start_ids, max_length=20):
-    """§2.5 / §5.1: max_length counts the prompt; stop at sep; argmax, lowest index on ties."""
+    """Captioning (docs/models/blip.md, docs/generation.md): max_length counts the prompt; stop at sep; argmax, lowest index on ties."""
     ids = list(start_ids)
     steps = []
     while len(ids) < max_length:
@@ -141,13 +141,13 @@ def greedy_min_length(p, tc, enc, start_ids, min_length, max_length=20):
 
 
 def beam_search(p, tc, enc, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
-    """§5.2 with the BLIP decoder."""
+    """Greedy decoding (docs/generation.md) with the BLIP decoder."""
     return beam_search_with(lambda seq: text_decoder(p, tc, torch.tensor([seq]), enc)[0, -1], tc["sep_token_id"],
                             start_ids, num_beams, max_length, length_penalty, early_stopping)
 
 
 def beam_search_with(last_logits, eos, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
-    """§5.2, transformers >= 4.50's vectorised beam search, for one input; last_logits(ids) gives the
+    """Beam search (docs/generation.md), transformers >= 4.50's vectorised one, for one input; last_logits(ids) gives the
     next-token logits of a sequence."""
     prompt_len = len(start_ids)
     running = [list(start_ids) for _ in range(num_beams)]
@@ -231,7 +231,7 @@ def make_params(vc, tc, seed, text_encoder=False):
     p.update(ln_params("text_decoder.cls.predictions.transform.LayerNorm", dt))
     p["text_decoder.cls.predictions.bias"] = rnd(tc["vocab_size"], std=0.1)
     p["text_decoder.cls.predictions.bias"][tc["sep_token_id"]] += 2.0  # let some captions end early
-    # Tied: the LM head reads the word embeddings (model-spec.md §1.1).
+    # Tied: the LM head reads the word embeddings (docs/checkpoints.md).
     p["text_decoder.cls.predictions.decoder.weight"] = p["text_decoder.bert.embeddings.word_embeddings.weight"]
     p["text_decoder.cls.predictions.decoder.bias"] = p["text_decoder.cls.predictions.bias"]
     return p
@@ -256,7 +256,7 @@ def text_params(p, b, tc, dt, rnd, ln_params, lin_params):
 
 
 def save_safetensors(path, tensors):
-    """The safetensors layout (model-spec.md §1.1), written directly: header length, JSON, data."""
+    """The safetensors layout (docs/checkpoints.md), written directly: header length, JSON, data."""
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name in sorted(tensors):
         t = tensors[name].contiguous()
@@ -404,7 +404,7 @@ QUESTIONS = ["how many cats are there?", "what color is the car?", "where is the
 
 
 def main_vqa(out):
-    """BlipForQuestionAnswering (§2.6): question encoder over the image, answer decoder over the question."""
+    """BlipForQuestionAnswering (docs/models/blip.md): question encoder over the image, answer decoder over the question."""
     tokens = vocab_tokens(QUESTION_WORDS)
     vocab = {t: i for i, t in enumerate(tokens)}
     wp = wordpiece_module()

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""GPT-2 byte-level BPE reference, written from model-spec.md §3.7 (Debian python3-regex for
+"""GPT-2 byte-level BPE reference, written from docs/models/vit-gpt2.md (Debian python3-regex for
 \\p{L}/\\p{N}), and the goldens the C++ tokenizer tests compare against.
 
     /usr/bin/python3 tools/bpe-reference.py ../shared/tokenizers/gpt2 tests/data/bpe/gpt2.jsonl

@@ -4,7 +4,7 @@
 Run with Debian's Python and Pillow (apt-get install python3-pil python3-numpy):
     /usr/bin/python3 tools/image-goldens.py tests/data/images
 For each file, expected.txt holds the size and an FNV-1a 64 hash of the RGB bytes that HF's
-loading gives: ImageOps.exif_transpose(Image.open(f)).convert("RGB") (model-spec.md §1.3).
+loading gives: ImageOps.exif_transpose(Image.open(f)).convert("RGB") (docs/images.md).
 """
 import io
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """ViT-GPT2 (VisionEncoderDecoderModel: HF ViT encoder, GPT-2 decoder with cross-attention) in plain
-PyTorch, written from model-spec.md §3 and §5, and tiny checkpoints + goldens for tests/test-vit-gpt2.cpp.
+PyTorch, written from docs/models/vit-gpt2.md and docs/generation.md, and tiny checkpoints + goldens for tests/test-vit-gpt2.cpp.
 
     /usr/bin/python3 tools/vit-gpt2-reference.py tests/data/vit-gpt2
 
@@ -49,7 +49,7 @@ def bpe_vocab():
 
 
 def vit(p, vc, pixel_values):
-    """§3.3: HF ViTModel, pre-LN, separate q/k/v, final layernorm over all tokens (pooler unused)."""
+    """The encoder (docs/models/vit-gpt2.md): HF ViTModel, pre-LN, separate q/k/v, final layernorm over all tokens (pooler unused)."""
     pre, eps, d = "encoder.", vc["layer_norm_eps"], vc["hidden_size"]
     x = torch.nn.functional.conv2d(pixel_values, p[pre + "embeddings.patch_embeddings.projection.weight"],
                                    p[pre + "embeddings.patch_embeddings.projection.bias"], stride=vc["patch_size"])
@@ -75,7 +75,7 @@ def gelu_new(x):
 
 
 def gpt2(p, dc, ids, enc):
-    """§3.4: pre-LN blocks with causal self-attention and cross-attention; logits = ln_f(h) wte^T."""
+    """The decoder (docs/models/vit-gpt2.md): pre-LN blocks with causal self-attention and cross-attention; logits = ln_f(h) wte^T."""
     pre, eps, d, heads = "decoder.transformer.", dc["layer_norm_epsilon"], dc["n_embd"], dc["n_head"]
     t = ids.shape[1]
     wte = p.get(pre + "wte.weight", p.get("decoder.lm_head.weight"))

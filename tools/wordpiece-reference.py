@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""BERT WordPiece reference, written from model-spec.md §2.8 with Python's unicodedata, and the
+"""BERT WordPiece reference, written from docs/models/blip.md with Python's unicodedata, and the
 goldens the C++ tokenizer tests compare against.
 
     /usr/bin/python3 tools/wordpiece-reference.py ../shared/tokenizers/bert-base-uncased/vocab.txt \

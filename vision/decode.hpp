@@ -1,5 +1,5 @@
 // Image decoding as Hugging Face's loading does it: ImageOps.exif_transpose(Image.open(f))
-// .convert("RGB") (model-spec.md §1.3). JPEG through libjpeg-turbo (byte-identical to Pillow),
+// .convert("RGB") (docs/images.md). JPEG through libjpeg-turbo (byte-identical to Pillow),
 // PNG, BMP, GIF (first frame), PNM and TGA through stb_image. Alpha is dropped, not composited;
 // grayscale and palettes expand to RGB; CMYK converts as PIL does.
 #pragma once

@@ -1,5 +1,5 @@
 // Decoded images and the preprocessing that turns them into a model's pixel_values, reproducing
-// Hugging Face's slow (PIL) image processors exactly. model-spec.md §1.3, §1.4, §2.7, §3.5.
+// Hugging Face's slow (PIL) image processors exactly (docs/images.md).
 #pragma once
 
 #include <cstddef>

@@ -21,7 +21,7 @@ ImageProcessorConfig image_processor_load(const std::string& path) {
       } else if (size.contains("height") && size.contains("width")) {
         c.height = json_int(size["height"], path, "size.height");
         c.width = json_int(size["width"], path, "size.width");
-      } else if (size.contains("shortest_edge")) {  // an old BLIP revision: 384 x 384 all the same (§2.7)
+      } else if (size.contains("shortest_edge")) {  // an old BLIP revision: 384 x 384 all the same
         c.width = c.height = json_int(size["shortest_edge"], path, "size.shortest_edge");
       } else {
         fail(path, ": size ", size.dump(), " has neither height/width nor shortest_edge");

@@ -1,5 +1,5 @@
 // preprocessor_config.json (BlipImageProcessor, ViTImageProcessor) and the pixel_values it
-// defines: convert to RGB, resize (PIL-exact), rescale, normalise, CHW. model-spec.md §2.7, §3.5.
+// defines: convert to RGB, resize (PIL-exact), rescale, normalise, CHW. docs/models/blip.md, docs/models/vit-gpt2.md.
 #pragma once
 
 #include "vision/image.hpp"

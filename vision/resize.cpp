@@ -1,6 +1,6 @@
 // PIL-exact resampling. Reproduces Pillow's src/libImaging/Resample.c (ImagingResample with a
 // full-image box) for 8-bit RGB: the same coefficients in double, the same rounding to 22-bit
-// fixed point, the same pass order and uint8 intermediate. model-spec.md §1.4.
+// fixed point, the same pass order and uint8 intermediate. docs/images.md.
 #include "vision/image.hpp"
 
 #include "runtime/error.hpp"

@@ -54,6 +54,7 @@ class Captioning(unittest.TestCase):
                          ("BlipForConditionalGeneration", "image-to-text", 96))
         self.assertEqual(glimpse.__version__.count("."), 2)
         self.assertTrue(any(d["preferred"] for d in glimpse.devices()))
+        self.assertTrue(all(d["backend"] in ("vulkan", "cpu") for d in glimpse.devices()))
 
     def test_paths_and_bytes_equal_the_cli(self):
         for path in IMAGES:

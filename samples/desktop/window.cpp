@@ -235,7 +235,7 @@ void Window::select_device(const QString& device) {
 
 bool Window::open_image(const QString& path, bool as_pixels) {
   QImageReader reader(path);
-  reader.setAutoTransform(true);  // EXIF orientation, as glimpse applies it (model-spec.md)
+  reader.setAutoTransform(true);  // EXIF orientation, as glimpse applies it (docs/images.md)
   const QImage image = reader.read();
   if (image.isNull()) {
     status_->setText(tr("Error: cannot read %1: %2").arg(path, reader.errorString()));

@@ -35,7 +35,7 @@ CONFIGS = {
 
 
 def decoder_step(p, tc, ids, past, cache, cross):
-    """One cached step over new ids [1, T] at position `past` (model-spec.md §2.4)."""
+    """One cached step over new ids [1, T] at position `past` (docs/models/blip.md)."""
     pre = "text_decoder.bert."
     t = ids.shape[1]
     x = p[pre + "embeddings.word_embeddings.weight"][ids] + p[pre + "embeddings.position_embeddings.weight"][past:past + t]

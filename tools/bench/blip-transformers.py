@@ -30,7 +30,7 @@ VISION = {
 
 def build(config_name, device, dtype):
     vc = dict(VISION[config_name], image_size=384, patch_size=16, layer_norm_eps=1e-5)
-    # Salesforce/blip-image-captioning-base's text_config (model-spec.md §2.4).
+    # Salesforce/blip-image-captioning-base's text_config (docs/models/blip.md).
     tc = dict(vocab_size=30524, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
               max_position_embeddings=512, layer_norm_eps=1e-12, bos_token_id=30522, sep_token_id=102,
               pad_token_id=0, eos_token_id=2, encoder_hidden_size=vc["hidden_size"], is_decoder=True)

@@ -13,7 +13,7 @@ DIR holds train.jsonl / validation.jsonl and their PNGs from `glimpse-scenes --s
 
 One network is trained for both tasks, as BLIP itself was: the vision tower is shared, the caption
 decoder cross-attends to the image, the VQA question encoder cross-attends to the image and the
-answer decoder to the question encoder's states (model-spec.md §2.4-2.6). The export writes the
+answer decoder to the question encoder's states (docs/models/blip.md). The export writes the
 shared vision weights into both checkpoints. Module and parameter names are Hugging Face's, so the
 state dict is the checkpoint. Everything is seeded; the data comes from the committed generator.
 """
@@ -34,7 +34,7 @@ from PIL import Image
 from torch import nn
 
 IMAGE_SIZE, PATCH = 96, 16
-MEAN = [0.48145466, 0.4578275, 0.40821073]  # BLIP's (OpenAI CLIP) normalisation, model-spec.md §2.7
+MEAN = [0.48145466, 0.4578275, 0.40821073]  # BLIP's (OpenAI CLIP) normalisation, docs/models/blip.md
 STD = [0.26862954, 0.26130258, 0.27577711]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP = 0, 1, 2, 3
@@ -76,7 +76,7 @@ class Tok:
     def __init__(self, vocab):
         self.vocab = vocab
         self.ids = {t: i for i, t in enumerate(vocab)}
-        self.dec = len(vocab)  # [DEC] = bos, past the tokenizer's vocabulary as in BLIP (§2.8)
+        self.dec = len(vocab)  # [DEC] = bos, past the tokenizer's vocabulary as in BLIP (docs/models/blip.md)
 
     def encode(self, text):
         return [self.ids.get(w, UNK) for w in words(text)]
@@ -143,7 +143,7 @@ class VisionLayer(nn.Module):
 
 
 class VisionModel(nn.Module):
-    """BlipVisionModel (§2.3): patch conv, class token, positions, pre-LN layers, post LayerNorm."""
+    """BlipVisionModel (docs/models/blip.md): patch conv, class token, positions, pre-LN layers, post LayerNorm."""
 
     def __init__(self, c):
         super().__init__()
@@ -207,7 +207,7 @@ class TextLayer(nn.Module):
 
 
 class TextModel(nn.Module):
-    """BlipTextModel (§2.4): causal as the decoder, bidirectional as the VQA question encoder."""
+    """BlipTextModel (docs/models/blip.md): causal as the decoder, bidirectional as the VQA question encoder."""
 
     def __init__(self, c):
         super().__init__()
@@ -292,7 +292,7 @@ def load_split(data, split, limit=None):
 
 
 def pixels(images_u8):
-    """§2.7 for an image already at the model size (the bicubic resize is then the identity)."""
+    """docs/models/blip.md for an image already at the model size (the bicubic resize is then the identity)."""
     x = images_u8.permute(0, 3, 1, 2).float() / 255.0
     return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
 
@@ -368,7 +368,7 @@ def export(model, vc, tc, vocab, out, name, architecture, parts):
         for k, v in sd.items():
             if k.startswith(src):
                 tensors[dst + k[len(src):]] = v.detach().to(torch.float16)
-    # The tied LM-head weight is stored once, as the Hub's conversion leaves it (model-spec.md §1.1):
+    # The tied LM-head weight is stored once, as the Hub's conversion leaves it (docs/checkpoints.md):
     # transformers re-ties text_decoder.cls.predictions.decoder.weight to the word embeddings.
     for prefix in ("text_decoder.bert.", "text_encoder."):
         if prefix + "embeddings.word_embeddings.weight" in tensors:
@@ -438,7 +438,7 @@ def main():
     vrows, vimages = load_split(a.data, "validation")
     vocab = build_vocab(rows)
     tok = Tok(vocab)
-    vc, tc = config(len(vocab) + 2)  # + [DEC] and [ENC], which only the model knows (§2.8)
+    vc, tc = config(len(vocab) + 2)  # + [DEC] and [ENC], which only the model knows (docs/models/blip.md)
     model = Joint(vc, tc)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"data: {len(rows)} train, {len(vrows)} validation scenes loaded in {time.time() - t0:.0f} s; "
