@@ -1,16 +1,16 @@
 #include "runtime/json-file.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/file.hpp"
 
 #include <fstream>
 
 namespace glimpse {
 
 nlohmann::json json_load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(ErrorCode::Io, path, ": cannot open");
+  const std::string text = file_read(path, kMaxJsonFileBytes, "a JSON file");
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }

@@ -76,7 +76,7 @@ struct SafeTensors::Mapping {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
-      fail(path, ": not a regular file");
+      fail(ErrorCode::Io, path, ": not a regular file");
     }
     size = static_cast<size_t>(st.st_size);
     if (size > 0) {

@@ -1,13 +1,16 @@
 #include "text/bpe.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/file.hpp"
 #include "runtime/json-file.hpp"
 #include "text/unicode.hpp"
 
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <limits>
+#include <queue>
 
 namespace glimpse {
 
@@ -65,8 +68,7 @@ BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, c
     tokens[i] = it.key();
     seen[i] = true;
   }
-  std::ifstream in(merges_txt);
-  if (!in) fail(ErrorCode::Io, merges_txt, ": cannot open");
+  std::istringstream in(file_read(merges_txt, kMaxTextFileBytes, "a merges file"));
   std::vector<std::pair<std::string, std::string>> merges;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
@@ -169,33 +171,53 @@ std::vector<std::string> BytePairTokenizer::pre_split(std::string_view text) con
 
 void BytePairTokenizer::bpe(const std::string& mapped, std::vector<uint32_t>& out) const {
   // Symbols: one per mapped character, merged pairwise by lowest rank until none applies.
-  std::vector<std::string> parts;
+  // tokenization_gpt2.py's bpe() merges every occurrence of the lowest-ranked pair, left to right,
+  // then looks again. A heap of (rank, position) does the same in n log n instead of n^2 (a
+  // 100 KB word of letters is one piece): a pair a merge creates contains the merged token,
+  // which only later merges can use, so it never outranks the merge that made it.
+  struct Symbol {
+    std::string s;
+    int prev, next;  // neighbours, -1 at the ends
+  };
+  std::vector<Symbol> sym;
   const std::u32string chars = unicode::utf8_decode(mapped);
-  for (char32_t c : chars) parts.push_back(unicode::utf8_encode(std::u32string(1, c)));
-  while (parts.size() > 1) {
-    uint32_t best = std::numeric_limits<uint32_t>::max();
-    size_t at = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = ranks_.find(parts[i] + " " + parts[i + 1]);
-      if (it != ranks_.end() && it->second < best) best = it->second, at = i;
-    }
-    if (best == std::numeric_limits<uint32_t>::max()) break;
-    const std::string left = parts[at], right = parts[at + 1];
-    std::vector<std::string> merged;  // every occurrence of the pair, left to right
-    for (size_t i = 0; i < parts.size();) {
-      if (i + 1 < parts.size() && parts[i] == left && parts[i + 1] == right) {
-        merged.push_back(left + right);
-        i += 2;
-      } else {
-        merged.push_back(parts[i++]);
-      }
-    }
-    parts.swap(merged);
+  for (size_t i = 0; i < chars.size(); ++i)
+    sym.push_back({unicode::utf8_encode(std::u32string(1, chars[i])), int(i) - 1,
+                   i + 1 < chars.size() ? int(i) + 1 : -1});
+  struct Pair {
+    uint32_t rank;
+    int left;                      // the left symbol's index (its position in the word)
+    size_t left_len, right_len;    // the symbols' lengths when queued: a merged symbol is longer
+    bool operator>(const Pair& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::priority_queue<Pair, std::vector<Pair>, std::greater<Pair>> queue;
+  auto push = [&](int left) {
+    const int right = left < 0 ? -1 : sym[size_t(left)].next;
+    if (right < 0) return;
+    const auto it = ranks_.find(sym[size_t(left)].s + " " + sym[size_t(right)].s);
+    if (it != ranks_.end()) queue.push({it->second, left, sym[size_t(left)].s.size(), sym[size_t(right)].s.size()});
+  };
+  for (size_t i = 0; i + 1 < sym.size(); ++i) push(int(i));
+  std::vector<bool> gone(sym.size(), false);
+  while (!queue.empty()) {
+    const Pair p = queue.top();
+    queue.pop();
+    Symbol& l = sym[size_t(p.left)];
+    if (gone[size_t(p.left)] || l.next < 0 || l.s.size() != p.left_len) continue;  // stale
+    Symbol& r = sym[size_t(l.next)];
+    if (r.s.size() != p.right_len) continue;
+    gone[size_t(l.next)] = true;
+    l.s += r.s;
+    l.next = r.next;
+    if (r.next >= 0) sym[size_t(r.next)].prev = p.left;
+    push(l.prev);
+    push(p.left);
   }
-  for (const std::string& p : parts) {
-    const int64_t i = id(p);
-    if (i < 0) fail("BPE: piece '", p, "' is not in the vocabulary (incomplete byte coverage?)");
-    out.push_back(uint32_t(i));
+  for (size_t i = 0; i < sym.size(); ++i) {
+    if (gone[i]) continue;
+    const int64_t id_ = id(sym[i].s);
+    if (id_ < 0) fail("BPE: piece '", sym[i].s, "' is not in the vocabulary (incomplete byte coverage?)");
+    out.push_back(uint32_t(id_));
   }
 }
 

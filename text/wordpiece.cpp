@@ -1,12 +1,14 @@
 #include "text/wordpiece.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/file.hpp"
 #include "runtime/json-file.hpp"
 #include "text/unicode.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <algorithm>
+#include <sstream>
 
 namespace glimpse {
 
@@ -28,11 +30,19 @@ WordPiece::WordPiece(std::vector<std::string> tokens, std::vector<bool> special,
   sep_ = need(opt_.sep);
   pad_ = need(opt_.pad);
   if (id(opt_.mask) >= 0) special_[size_t(id(opt_.mask))] = true;
+  // Longer candidates can never match, so greedy matching tries no more than this many
+  // characters per piece: linear in the word, whatever max_word_chars a folder sets.
+  for (const std::string& t : tokens_) {
+    const std::string_view piece =
+        std::string_view(t).substr(t.compare(0, opt_.prefix.size(), opt_.prefix) == 0 ? opt_.prefix.size() : 0);
+    size_t chars = 0;
+    for (unsigned char c : piece) chars += (c & 0xc0) != 0x80;  // UTF-8 lead bytes
+    max_piece_chars_ = std::max(max_piece_chars_, chars);
+  }
 }
 
 WordPiece WordPiece::from_vocab_txt(const std::string& path, const WordPieceOptions& opt) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::Io, path, ": cannot open");
+  std::istringstream in(file_read(path, kMaxTextFileBytes, "a vocabulary"));
   std::vector<std::string> tokens;
   std::string line;
   while (std::getline(in, line)) {
@@ -159,7 +169,7 @@ void WordPiece::wordpiece(const std::u32string& word, std::vector<uint32_t>& out
   }
   std::vector<uint32_t> pieces;
   for (size_t start = 0; start < word.size();) {
-    size_t end = word.size();
+    size_t end = std::min(word.size(), start + max_piece_chars_);
     int64_t found = -1;
     for (; end > start; --end) {
       std::string candidate = start > 0 ? opt_.prefix : std::string();
@@ -180,20 +190,25 @@ std::vector<uint32_t> WordPiece::encode(std::string_view text, bool add_special)
   unicode::utf8_decode(text);  // invalid UTF-8 is an error naming the byte, wherever it is
   std::vector<uint32_t> ids;
   if (add_special) ids.push_back(cls_);
-  // Special-token strings in the text stand for themselves, unnormalised (HF added tokens).
-  while (!text.empty()) {
+  // Special-token strings in the text stand for themselves, unnormalised (HF added tokens): the
+  // earliest match, the longest among those at one place. Each token's next match is kept and only
+  // searched again once the text has moved past it, so the whole split is one pass per token.
+  std::vector<std::pair<uint32_t, size_t>> next;  // special token, where it next occurs
+  for (uint32_t i = 0; i < tokens_.size(); ++i)
+    if (special_[i] && !tokens_[i].empty()) next.emplace_back(i, text.find(tokens_[i]));
+  for (size_t pos = 0;;) {
     size_t at = std::string_view::npos, len = 0;
     uint32_t special = 0;
-    for (uint32_t i = 0; i < tokens_.size(); ++i) {
-      if (!special_[i] || tokens_[i].empty()) continue;
-      const size_t hit = text.find(tokens_[i]);
+    for (auto& [i, hit] : next) {
+      if (hit != std::string_view::npos && hit < pos) hit = text.find(tokens_[i], pos);
       if (hit < at || (hit == at && hit != std::string_view::npos && tokens_[i].size() > len))
         at = hit, len = tokens_[i].size(), special = i;
     }
-    for (const std::string& w : basic_tokenize(text.substr(0, at))) wordpiece(unicode::utf8_decode(w), ids);
+    const std::string_view before = text.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos);
+    for (const std::string& w : basic_tokenize(before)) wordpiece(unicode::utf8_decode(w), ids);
     if (at == std::string_view::npos) break;
     ids.push_back(special);
-    text.remove_prefix(at + len);
+    pos = at + len;
   }
   if (add_special) ids.push_back(sep_);
   return ids;

@@ -54,6 +54,7 @@ class WordPiece {
   std::vector<bool> special_;
   std::unordered_map<std::string, uint32_t> ids_;
   uint32_t unk_ = 0, cls_ = 0, sep_ = 0, pad_ = 0;
+  size_t max_piece_chars_ = 0;  // the longest token, without the continuation prefix, in characters
 };
 
 }  // namespace glimpse

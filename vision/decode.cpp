@@ -1,6 +1,7 @@
 #include "vision/decode.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/file.hpp"
 
 #include <jpeglib.h>
 
@@ -273,10 +274,8 @@ Image image_decode(const uint8_t* data, size_t size, const std::string& name, co
 }
 
 Image image_load(const std::string& path, const DecodeOptions& opt) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::Io, path, ": cannot open");
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return image_decode(bytes.data(), bytes.size(), path, opt);
+  const std::string bytes = file_read(path, kMaxImageFileBytes, "an image file");
+  return image_decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path, opt);
 }
 
 }  // namespace glimpse

@@ -1,0 +1,60 @@
+#include "runtime/file.hpp"
+
+#include "runtime/error.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace glimpse {
+
+namespace {
+
+void check_stat(const std::string& path, const struct stat& st, uint64_t max_bytes, const char* what) {
+  if (S_ISDIR(st.st_mode)) fail(ErrorCode::Io, path, ": is a directory, not ", what);
+  if (!S_ISREG(st.st_mode)) fail(ErrorCode::Io, path, ": is not a regular file (a FIFO, device or socket), not ", what);
+  if (uint64_t(st.st_size) > max_bytes)
+    fail(ErrorCode::Io, path, ": ", st.st_size, " bytes is more than ", what, " may hold (", max_bytes, ")");
+}
+
+}  // namespace
+
+uint64_t regular_file_size(const std::string& path, uint64_t max_bytes, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
+  check_stat(path, st, max_bytes, what);
+  return uint64_t(st.st_size);
+}
+
+std::string file_read(const std::string& path, uint64_t max_bytes, const char* what) {
+  regular_file_size(path, max_bytes, what);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
+  }
+  try {
+    check_stat(path, st, max_bytes, what);  // the file opened, not only the one looked at
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  std::string data(size_t(st.st_size), '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // shrank meanwhile: what was read
+    got += size_t(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  return data;
+}
+
+}  // namespace glimpse
