@@ -133,15 +133,20 @@ GenerationConfig to_generation(const glimpse_generate_params* p, std::vector<uin
                                const std::function<std::string(const std::vector<uint32_t>&)>& detok) {
   GenerationConfig g{0};
   if (!p) return g;
-  g.max_new_tokens = int(p->max_new_tokens);
-  g.max_length = int(p->max_length);
-  g.min_length = int(p->min_length);
+  // Counts past int's range would wrap (UINT32_MAX beams became -1, then 1): lengths are capped
+  // by the model's positions anyway, and beams past the limit are refused with the value given.
+  const auto count = [](uint32_t v) { return int(std::min<uint32_t>(v, uint32_t(INT32_MAX))); };
+  if (p->num_beams > uint32_t(kMaxBeams))
+    fail(ErrorCode::InvalidArgument, "num_beams ", p->num_beams, " is more than the ", kMaxBeams, " glimpse runs");
+  g.max_new_tokens = count(p->max_new_tokens);
+  g.max_length = count(p->max_length);
+  g.min_length = count(p->min_length);
   g.num_beams = int(p->num_beams ? p->num_beams : 1);
   g.length_penalty = p->length_penalty;
   g.early_stopping = p->early_stopping != 0;
   g.do_sample = p->do_sample != 0;
   g.temperature = p->temperature;
-  g.top_k = int(p->top_k);
+  g.top_k = count(p->top_k);
   g.top_p = p->top_p;
   g.seed = p->seed;
   if (p->abort) {

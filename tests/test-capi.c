@@ -239,6 +239,14 @@ int main(void) {
   for (int i = 0; i < 4000; ++i) long_prompt[i] = i % 2 ? ' ' : 'a';
   gp.prompt = long_prompt;
   CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT && strstr(glimpse_last_error(), "prompt is"));
+  /* beams past the limit are refused with the value given, however large */
+  gp = glimpse_generate_default_params();
+  gp.num_beams = 4294967295u;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_last_error(), "num_beams 4294967295"));
+  gp.num_beams = 100000;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_last_error(), "num_beams 100000"));
   /* a max_length past the decoder's 512 positions stops there, as at a length limit */
   gp = glimpse_generate_default_params();
   gp.max_length = 100000;
