@@ -64,6 +64,10 @@ embed::Model load(const Common& common, const Request& c, glimpse_task task, con
   return model;
 }
 
+// One JSON line. File names need not be UTF-8 (Linux allows any bytes): invalid sequences are
+// written as U+FFFD instead of ending the batch.
+std::string json_line(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 // Runs `one` on every input image; a failure is reported for that image and the rest go on. The
 // exit status is 0, or 2 when every failure was the caller's mistake (a bad question or setting),
 // else 1.
@@ -74,11 +78,11 @@ int for_each_image(const Request& c, const std::function<nlohmann::json(const st
     try {
       sample::dump_dir_for(c.dump_dir, file);
       const nlohmann::json out = one(file);
-      if (c.json) std::printf("%s\n", out.dump().c_str());
+      if (c.json) std::printf("%s\n", json_line(out).c_str());
       else std::printf("%s: %s\n", file.c_str(), line(out).c_str());
     } catch (const std::exception& e) {
       status = status == 1 ? 1 : sample::exit_status(e);
-      if (c.json) std::printf("%s\n", nlohmann::json({{"file", file}, {"error", e.what()}}).dump().c_str());
+      if (c.json) std::printf("%s\n", json_line({{"file", file}, {"error", e.what()}}).c_str());
       else if (std::string(e.what()).rfind(file, 0) == 0) std::fprintf(stderr, "glimpse: %s\n", e.what());
       else std::fprintf(stderr, "glimpse: %s: %s\n", file.c_str(), e.what());
     }
