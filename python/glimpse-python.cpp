@@ -68,10 +68,18 @@ ImageInput image_from_array(const py::array& in) {
   return img;
 }
 
+// Strings go to the C API as C strings, where a NUL would end them early ('good.png\0.jpg' would
+// caption good.png): refused, as Python's own open() refuses them.
+const std::string& no_nul(const std::string& s, const char* what) {
+  if (s.find('\0') != std::string::npos) throw py::value_error(std::string(what) + " contains a NUL character");
+  return s;
+}
+
 ImageInput image_from(const py::handle& obj) {
   ImageInput img;
   if (py::isinstance<py::str>(obj) || py::hasattr(obj, "__fspath__")) {
     img.path = py::str(py::module_::import("os").attr("fspath")(obj));
+    no_nul(img.path, "the image path");
     return img;
   }
   if (py::isinstance<py::bytes>(obj) || py::isinstance<py::bytearray>(obj) || py::isinstance<py::memoryview>(obj)) {
@@ -110,7 +118,7 @@ struct GenerateOptions {
 
   glimpse_generate_params params() const {
     glimpse_generate_params p = glimpse_generate_default_params();
-    p.prompt = prompt ? prompt->c_str() : nullptr;
+    p.prompt = prompt ? no_nul(*prompt, "the prompt").c_str() : nullptr;
     p.num_beams = beams;
     if (max_new_tokens) p.max_new_tokens = *max_new_tokens;
     if (max_length) p.max_length = *max_length;
@@ -128,7 +136,8 @@ class Model {
  public:
   Model(const std::string& path, const std::optional<std::string>& device, bool fp16, uint64_t memory_limit_bytes) {
     glimpse_model_params mp = glimpse_model_default_params();
-    if (device) mp.device = device->c_str();
+    no_nul(path, "the model path");
+    if (device) mp.device = no_nul(*device, "the device").c_str();
     mp.fp16_weights = fp16;
     mp.memory_limit_bytes = memory_limit_bytes;
     glimpse_model* m = nullptr;
@@ -179,12 +188,12 @@ class Model {
     if (questions_listed) {
       for (const py::handle& q : questions) {
         if (!py::isinstance<py::str>(q)) throw py::type_error("questions must be strings");
-        qs.push_back(q.cast<std::string>());
+        qs.push_back(no_nul(q.cast<std::string>(), "a question"));
       }
       if (qs.empty()) throw py::value_error("the question list is empty");
     } else {
       if (!py::isinstance<py::str>(questions)) throw py::type_error("the question must be a string or a list of strings");
-      qs.push_back(questions.cast<std::string>());
+      qs.push_back(no_nul(questions.cast<std::string>(), "the question"));
     }
     if (images_listed && questions_listed && inputs.size() != qs.size())
       throw py::value_error("answer() got " + std::to_string(inputs.size()) + " images and " + std::to_string(qs.size()) +

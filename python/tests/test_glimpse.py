@@ -116,6 +116,13 @@ class Captioning(unittest.TestCase):
             self.model.caption(42)
         with self.assertRaisesRegex(ValueError, "empty"):
             self.model.caption([])
+        # A NUL would cut the C string short: refused, not the image before it captioned.
+        with self.assertRaisesRegex(ValueError, "image path contains a NUL"):
+            self.model.caption(IMAGES[0] + "\x00.jpg")
+        with self.assertRaisesRegex(ValueError, "prompt contains a NUL"):
+            self.model.caption(IMAGES[0], prompt="a\x00b")
+        with self.assertRaisesRegex(ValueError, "model path contains a NUL"):
+            glimpse.Model(CAPTION + "\x00x")
         with self.assertRaises(glimpse.Error) as e:
             self.model.answer(IMAGES[0], "what?")
         self.assertEqual(e.exception.status, "GLIMPSE_ERROR_WRONG_MODEL")
