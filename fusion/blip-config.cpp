@@ -5,23 +5,19 @@
 
 #include <nlohmann/json.hpp>
 
-
 namespace glimpse {
 
 using json = nlohmann::json;
 
-static BlipConfig blip_config_read(const std::string& path);
-
 BlipConfig blip_config_load(const std::string& path) {
-  return json_read(path, [&] { return blip_config_read(path); });
+  const json j = json_load(path);
+  return json_read(path, [&] { return blip_config_parse(j, path); });
 }
 
-static BlipConfig blip_config_read(const std::string& path) {
-  const json j = json_load(path);
+BlipConfig blip_config_parse(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) fail(path, ": not a JSON object");
+  config_architecture(j, path);  // checked; blip_folder_open compares it
   BlipConfig c;
-  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
-    c.architecture = j["architectures"][0].get<std::string>();
   const std::string model_type = j.value("model_type", "");
   if (model_type != "blip") fail(path, ": model_type '", model_type, "' is not 'blip'");
 
@@ -32,10 +28,10 @@ static BlipConfig blip_config_read(const std::string& path) {
 }
 
 BlipFolder blip_folder_open(const ModelFolder& folder, const std::string& architecture) {
+  if (!folder.architecture().empty() && folder.architecture() != architecture)
+    fail(ErrorCode::WrongTask, folder.dir(), ": architecture ", folder.architecture(), " is not ", architecture);
   BlipFolder f;
-  f.config = blip_config_load(folder.config_path());
-  if (!f.config.architecture.empty() && f.config.architecture != architecture)
-    fail(ErrorCode::WrongTask, folder.dir(), ": architecture ", f.config.architecture, " is not ", architecture);
+  f.config = json_read(folder.config_path(), [&] { return blip_config_parse(folder.config(), folder.config_path()); });
   f.config.max_length = folder.max_length(f.config.max_length, f.config.text.max_positions);
   f.preprocessor = folder.preprocessor(f.config.vision.image_size);
   f.tokenizer = std::make_unique<WordPiece>(folder.has("tokenizer.json")

@@ -16,13 +16,14 @@
 namespace glimpse {
 
 struct BlipConfig {
-  std::string architecture;  // BlipForConditionalGeneration
   VitConfig vision = blip_vision_config_defaults();
   BlipTextConfig text;
-  int max_length = 20;  // generation default (PretrainedConfig), counts the prompt
+  int max_length = 20;  // generation default (PretrainedConfig), counts the prompt; ModelFolder::max_length
 };
 
-// Reads and validates `path` (config.json). Errors name the file, the field and the problem.
+// Interprets and validates config.json's contents `j` (read from `path`). Errors name the file,
+// the field and the problem. blip_config_load reads the file first.
+BlipConfig blip_config_parse(const nlohmann::json& j, const std::string& path);
 BlipConfig blip_config_load(const std::string& path);
 
 // What a BLIP model folder holds besides the weights: config, image processor, tokenizer.

@@ -230,10 +230,8 @@ glimpse_status glimpse_devices(glimpse_device_info* devices, uint32_t* count) {
       d.fp16_storage = list[i].storage_16bit;
       d.fp16_arithmetic = list[i].float16_arithmetic;
       d.preferred = list[i].index == chosen;
-      ContextOptions copt;
-      copt.device = std::to_string(i);
       try {
-        copy_str(d.backend, sizeof d.backend, backend_for(caps_choose(list[i], copt)).name());
+        copy_str(d.backend, sizeof d.backend, backend_for(caps_choose(list[i])).name());
       } catch (const Error&) {
         copy_str(d.backend, sizeof d.backend, "none");  // a forced backend this device cannot run
       }

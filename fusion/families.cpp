@@ -5,7 +5,6 @@
 #include "fusion/blip-vqa.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "runtime/error.hpp"
-#include "runtime/json-file.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -25,7 +24,7 @@ std::span<const Family> model_families() { return kFamilies; }
 
 const Family& model_family(const ModelFolder& folder) {
   for (const Family& f : kFamilies)
-    if (json_read(folder.config_path(), [&] { return f.match(folder); })) return f;
+    if (f.match(folder)) return f;
   std::string known;
   for (const Family& f : kFamilies) known += str("\n  ", f.name, ": ", f.architectures);
   fail(ErrorCode::UnsupportedModel, folder.config_path(), ": ", folder.describe(),

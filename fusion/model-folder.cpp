@@ -10,6 +10,14 @@ namespace glimpse {
 
 namespace fs = std::filesystem;
 
+std::string config_architecture(const nlohmann::json& config, const std::string& path) {
+  const nlohmann::json* arch = json_member(config, "architectures");
+  if (!arch || (arch->is_array() && arch->empty())) return "";
+  if (!arch->is_array() || !(*arch)[0].is_string())
+    fail(path, ": architectures must be a list of class names, found ", arch->dump());
+  return (*arch)[0].get<std::string>();
+}
+
 ModelFolder::ModelFolder(const std::string& dir) : dir_(dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail(ErrorCode::Io, dir, ": not a model folder");
@@ -18,8 +26,7 @@ ModelFolder::ModelFolder(const std::string& dir) : dir_(dir) {
     config_ = json_load(cfg);
     if (!config_.is_object()) fail(ErrorCode::Model, cfg, ": not a JSON object");
     json_field(config_, "model_type", model_type_, cfg);
-    const nlohmann::json& arch = config_.contains("architectures") ? config_["architectures"] : nlohmann::json();
-    if (arch.is_array() && !arch.empty() && arch[0].is_string()) architecture_ = arch[0].get<std::string>();
+    architecture_ = config_architecture(config_, cfg);
     if (has("generation_config.json")) {
       const std::string gen = path("generation_config.json");
       generation_ = json_load(gen);
@@ -38,10 +45,9 @@ bool ModelFolder::has(const std::string& file) const {
 }
 
 std::string ModelFolder::section_type(const char* key) const {
-  const auto it = config_.find(key);
-  if (it == config_.end() || !it->is_object()) return "";
-  const auto t = it->find("model_type");
-  return t != it->end() && t->is_string() ? t->get<std::string>() : "";
+  const nlohmann::json* section = json_member(config_, key);
+  const nlohmann::json* type = section ? json_member(*section, "model_type") : nullptr;
+  return type && type->is_string() ? type->get<std::string>() : "";
 }
 
 bool ModelFolder::is(const char* model_type, std::initializer_list<const char*> architectures, const char* encoder,

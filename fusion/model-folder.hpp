@@ -17,6 +17,10 @@
 
 namespace glimpse {
 
+// config.json's architectures[0], or "" when it names none; an Error naming `path` when the
+// field is not a list of names.
+std::string config_architecture(const nlohmann::json& config, const std::string& path);
+
 class ModelFolder {
  public:
   // Reads `dir`/config.json. Errors: ErrorCode::Io when `dir` is not a folder or config.json
@@ -44,7 +48,8 @@ class ModelFolder {
   // generation_config.json, or an empty object when the folder has none.
   const nlohmann::json& generation_config() const { return generation_; }
   // max_length as generate() takes it: generation_config.json's when present, else config.json's
-  // (GenerationConfig.from_model_config), else `fallback`; checked to be in [1, limit].
+  // top level (GenerationConfig.from_model_config), else `fallback` (the family's own: a section's,
+  // or the class default); checked to be in [1, limit].
   int max_length(int fallback, int limit) const;
 
   // preprocessor_config.json, checked to produce the `image_size` square the encoder takes.

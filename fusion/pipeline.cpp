@@ -134,7 +134,7 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
   // the middle stage, then the decoder's cross-attention K/V of what it reads
   const auto t1 = std::chrono::steady_clock::now();
   Allocator decode_arena(ctx_, MemoryKind::Device, "decode activations", Allocator::kBlockBytes, BlockReuse::Recycle);
-  Allocator decode_host(ctx_, MemoryKind::Host, "decode indices", 4096, BlockReuse::Recycle);
+  Allocator decode_host(ctx_, MemoryKind::Host, "decode step", 4096, BlockReuse::Recycle);
   std::optional<Allocator> middle_arena;
   CrossKv own_cross;
   const CrossKv* cross = &recorded_.cross;
@@ -159,7 +159,7 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
 
   // text: the decoder cross-attending to the image (or the middle stage's output)
   const auto t2 = std::chrono::steady_clock::now();
-  Decoding decoding(ctx_, decoder_, &decode_arena);
+  Decoding decoding(ctx_, decoder_, decode_arena, decode_host);
   out.ids = decoding.generate(*cross, b, rq.start, rq.gen, rq.max_len, rq.keep_tensors ? &out.logits0 : nullptr);
   out.timings.decode_ms = ms_since(t2);
   if (env_flag("GLIMPSE_PROFILE"))

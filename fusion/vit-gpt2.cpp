@@ -4,17 +4,14 @@
 #include "runtime/json-file.hpp"
 #include "runtime/weights.hpp"
 
-
 namespace glimpse {
 
-static VitGpt2Config vit_gpt2_config_read(const std::string& path);
-
 VitGpt2Config vit_gpt2_config_load(const std::string& path) {
-  return json_read(path, [&] { return vit_gpt2_config_read(path); });
+  const nlohmann::json j = json_load(path);
+  return json_read(path, [&] { return vit_gpt2_config_parse(j, path); });
 }
 
-static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
-  const nlohmann::json j = json_load(path);
+VitGpt2Config vit_gpt2_config_parse(const nlohmann::json& j, const std::string& path) {
   if (j.value("model_type", "") != "vision-encoder-decoder")
     fail(path, ": model_type '", j.value("model_type", ""), "' is not 'vision-encoder-decoder'");
   const nlohmann::json enc = json_object_field(j, "encoder", path);
@@ -31,25 +28,20 @@ static VitGpt2Config vit_gpt2_config_read(const std::string& path) {
   if (c.encoder.hidden != g.hidden)
     fail(path, ": the encoder is ", c.encoder.hidden, " wide and the decoder ", g.hidden,
          ": that needs enc_to_dec_proj, which glimpse does not support yet");
-  // Token ids and max_length: the top level's win over the decoder section's, which win over
-  // GPT2Config's defaults; pad and the decoder start fall back to eos.
-  auto has = [](const nlohmann::json& o, const char* key) { return o.contains(key) && !o[key].is_null(); };
+  // Token ids: the top level's win over the decoder section's, which win over GPT2Config's
+  // defaults; pad and the decoder start fall back to eos. max_length: the decoder section's here,
+  // the top level's and generation_config.json's over it (ModelFolder::max_length).
   json_field(j, "eos_token_id", g.eos, path, 0);
-  if (!has(j, "pad_token_id") && !has(dec, "pad_token_id")) g.pad = g.eos;
+  if (!json_member(j, "pad_token_id") && !json_member(dec, "pad_token_id")) g.pad = g.eos;
   json_field(j, "pad_token_id", g.pad, path, 0);
-  c.decoder_start = has(dec, "bos_token_id") ? g.bos : g.eos;
+  c.decoder_start = json_member(dec, "bos_token_id") ? g.bos : g.eos;
   json_field(j, "decoder_start_token_id", c.decoder_start, path, 0);
   json_field(dec, "max_length", c.max_length, path + " decoder");
-  json_field(j, "max_length", c.max_length, path);
   for (int id : {g.eos, g.pad, c.decoder_start})
     if (id >= g.vocab) fail(path, ": token id ", id, " is outside the vocabulary (", g.vocab, ")");
   return c;
 }
 
-namespace {
-
-
-}  // namespace
 
 constinit const Family kVitGpt2Family = {
     "vit-gpt2", "VisionEncoderDecoderModel with a vit encoder and a gpt2 decoder: image captioning",
@@ -59,7 +51,7 @@ constinit const Family kVitGpt2Family = {
 
 VitGpt2Captioner::VitGpt2Captioner(Context& ctx, ModelFolder& folder, const ModelOptions& opt)
     : weights_(ctx, MemoryKind::Device, "model weights") {
-  cfg_ = vit_gpt2_config_load(folder.config_path());
+  cfg_ = json_read(folder.config_path(), [&] { return vit_gpt2_config_parse(folder.config(), folder.config_path()); });
   cfg_.max_length = folder.max_length(cfg_.max_length, cfg_.decoder.positions);
   pre_ = folder.preprocessor(cfg_.encoder.image_size);
   tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));

@@ -18,9 +18,12 @@ struct VitGpt2Config {
   VitConfig encoder;
   Gpt2Config decoder;
   int decoder_start = 50256;
-  int max_length = 20;
+  int max_length = 20;  // the decoder section's; ModelFolder::max_length overlays the rest
 };
 
+// Interprets and validates config.json's contents `j` (read from `path`); vit_gpt2_config_load
+// reads the file first.
+VitGpt2Config vit_gpt2_config_parse(const nlohmann::json& j, const std::string& path);
 VitGpt2Config vit_gpt2_config_load(const std::string& path);
 
 class VitGpt2Captioner : public Model {

@@ -16,37 +16,47 @@ nlohmann::json json_load(const std::string& path) {
   }
 }
 
+const nlohmann::json* json_member(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
 void json_field(const nlohmann::json& j, const char* key, int& value, const std::string& where, int lo, int hi) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  if (!j[key].is_number_integer()) fail(where, ": ", key, " must be an integer, found ", j[key].dump());
-  const int64_t v = j[key].get<int64_t>();
-  if (v < lo || v > hi) fail(where, ": ", key, " = ", v, " is out of range [", lo, ", ", hi, "]");
-  value = int(v);
+  const nlohmann::json* v = json_member(j, key);
+  if (!v) return;
+  const int i = json_int(*v, where, key);
+  if (i < lo || i > hi) fail(where, ": ", key, " = ", i, " is out of range [", lo, ", ", hi, "]");
+  value = i;
 }
 
 void json_field(const nlohmann::json& j, const char* key, bool& value, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  if (!j[key].is_boolean()) fail(where, ": ", key, " must be true or false, found ", j[key].dump());
-  value = j[key].get<bool>();
+  const nlohmann::json* v = json_member(j, key);
+  if (!v) return;
+  if (!v->is_boolean()) fail(where, ": ", key, " must be true or false, found ", v->dump());
+  value = v->get<bool>();
 }
 
 void json_field(const nlohmann::json& j, const char* key, std::string& value, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  if (!j[key].is_string()) fail(where, ": ", key, " must be a string, found ", j[key].dump());
-  value = j[key].get<std::string>();
+  const nlohmann::json* v = json_member(j, key);
+  if (!v) return;
+  if (!v->is_string()) fail(where, ": ", key, " must be a string, found ", v->dump());
+  value = v->get<std::string>();
 }
 
 void json_eps_field(const nlohmann::json& j, const char* key, float& value, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return;
-  if (!j[key].is_number()) fail(where, ": ", key, " must be a number, found ", j[key].dump());
-  value = j[key].get<float>();
+  const nlohmann::json* v = json_member(j, key);
+  if (!v) return;
+  if (!v->is_number()) fail(where, ": ", key, " must be a number, found ", v->dump());
+  value = v->get<float>();
   if (!(value > 0 && value < 1)) fail(where, ": ", key, " = ", value, " is not a usable epsilon");
 }
 
 nlohmann::json json_object_field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return nlohmann::json::object();
-  if (!j[key].is_object()) fail(where, ": ", key, " must be an object, found ", j[key].dump());
-  return j[key];
+  const nlohmann::json* v = json_member(j, key);
+  if (!v) return nlohmann::json::object();
+  if (!v->is_object()) fail(where, ": ", key, " must be an object, found ", v->dump());
+  return *v;
 }
 
 }  // namespace glimpse

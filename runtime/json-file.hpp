@@ -30,6 +30,9 @@ inline int json_int(const nlohmann::json& v, const std::string& path, const std:
   return int(v.get<int64_t>());
 }
 
+// Member `key` of `j`, or nullptr when `j` is no object or the member is absent or null.
+const nlohmann::json* json_member(const nlohmann::json& j, const char* key);
+
 // Overlays field `key` of the object `j` on `value` when it is there (null counts as absent), so that
 // a config's class defaults stay for the fields a compact Hub config leaves out. A wrong type or a
 // value out of range is an Error naming `where` (the file and section) and the key.

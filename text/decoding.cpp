@@ -5,21 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <random>
 
 namespace glimpse {
 
 // Device state of one generate() call: per-row caches and the tensors each step uses.
 struct Decoding::Request {
-  Request(Context& ctx, Allocator* given)
-      : arena(given ? *given
-                    : own.emplace(ctx, MemoryKind::Device, "decode activations", Allocator::kBlockBytes,
-                                  BlockReuse::Recycle)),
-        host(ctx, MemoryKind::Host, "decode step", 4096, BlockReuse::Recycle) {}
-  std::optional<Allocator> own;  // the arena, unless the caller gave one
-  Allocator& arena;
-  Allocator host;
+  Request(Allocator& a, Allocator& h) : arena(a), host(h) {}
+  Allocator &arena, &host;
   int64_t inputs = 0, beams = 1, rows = 0;  // rows = inputs x beams
   DecodeState state;
   const CrossKv* cross = nullptr;
@@ -47,7 +40,7 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const CrossKv& cross, int6
   if (prompt.empty()) fail(ErrorCode::Internal, "generate: empty decoder prompt");
   const DecoderTokens tk = decoder_.tokens();
   const int64_t lp = int64_t(prompt.size());
-  Request rq(ctx_, arena_);
+  Request rq(arena_, host_);
   rq.inputs = batch;
   rq.beams = std::max(1, gen.num_beams);
   rq.rows = batch * rq.beams;
@@ -98,10 +91,9 @@ void Decoding::feed(Request& rq, int64_t len) {
 }
 
 void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
-                                 std::vector<std::vector<uint32_t>>& ids) {
+                             std::vector<std::vector<uint32_t>>& ids) {
   // Greedy (docs/generation.md) on the device's argmax; sampling and min_length choose on the host
-  // from the logits.
-  // Finished rows get pad.
+  // from the logits. Finished rows get pad.
   const DecoderTokens tk = decoder_.tokens();
   const int64_t vocab = tk.vocab;
   Sequence step(ctx_);
@@ -144,8 +136,9 @@ void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t l
 }
 
 void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt,
-                               int64_t max_len, std::vector<std::vector<uint32_t>>& ids) {
-  // Beam search (docs/generation.md): steps alternate cache sets, each beam continuing its source beam's cache.
+                           int64_t max_len, std::vector<std::vector<uint32_t>>& ids) {
+  // Beam search (docs/generation.md): steps alternate cache sets, each beam continuing its source
+  // beam's cache.
   const int64_t vocab = decoder_.tokens().vocab;
   Sequence step_into[2] = {Sequence(ctx_), Sequence(ctx_)};
   for (int set = 0; set < 2; ++set)

@@ -14,10 +14,10 @@ namespace glimpse {
 
 class Decoding {
  public:
-  // `arena`, when given, holds the caches and each step's tensors (the caller's cross-attention K/V
-  // may sit in the same block); otherwise a recycled arena of its own.
-  Decoding(Context& ctx, const TextDecoder& decoder, Allocator* arena = nullptr)
-      : ctx_(ctx), decoder_(decoder), arena_(arena) {}
+  // `arena` holds the caches and each step's tensors (the caller's cross-attention K/V may sit in
+  // the same block), `host` (host-visible) the ids and positions each step reads and writes.
+  Decoding(Context& ctx, const TextDecoder& decoder, Allocator& arena, Allocator& host)
+      : ctx_(ctx), decoder_(decoder), arena_(arena), host_(host) {}
 
   // `cross`: the encoder states' cross-attention K/V, one row per beam of each of `batch` inputs
   // (cross_kv_record). Every input starts from `prompt` and generates until max_len ids (prompt
@@ -41,7 +41,7 @@ class Decoding {
 
   Context& ctx_;
   const TextDecoder& decoder_;
-  Allocator* arena_;
+  Allocator &arena_, &host_;
 };
 
 }  // namespace glimpse

@@ -35,9 +35,7 @@ WordPiece::WordPiece(std::vector<std::string> tokens, std::vector<bool> special,
   for (const std::string& t : tokens_) {
     const std::string_view piece =
         std::string_view(t).substr(t.compare(0, opt_.prefix.size(), opt_.prefix) == 0 ? opt_.prefix.size() : 0);
-    size_t chars = 0;
-    for (unsigned char c : piece) chars += (c & 0xc0) != 0x80;  // UTF-8 lead bytes
-    max_piece_chars_ = std::max(max_piece_chars_, chars);
+    max_piece_chars_ = std::max(max_piece_chars_, unicode::utf8_decode(piece).size());
   }
 }
 
