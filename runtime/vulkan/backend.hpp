@@ -5,6 +5,7 @@
 #include "runtime/backend.hpp"
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
+#include "runtime/ops-common.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/sequence.hpp"
 
@@ -45,10 +46,6 @@ inline void dispatch_elements(Sequence& seq, const Pipeline& pipeline, std::span
   seq.dispatch(pipeline, binds, push, grid[0], grid[1], 1, std::move(label));
 }
 
-// A shape or offset as a push constant.
-inline uint32_t u32(int64_t v, const char* what) {
-  if (v < 0 || v > int64_t(UINT32_MAX)) fail(what, " out of range: ", v);
-  return static_cast<uint32_t>(v);
-}
+using detail::u32;  // a shape or offset as a push constant
 
 }  // namespace glimpse::vulkan
