@@ -69,9 +69,8 @@ std::string ModelFolder::describe() const {
 
 int ModelFolder::max_length(int fallback, int limit) const {
   int v = fallback;
-  json_read(config_path(), [&] { json_field(config_, "max_length", v, config_path(), 1, limit); });
-  const std::string gen = path("generation_config.json");
-  json_read(gen, [&] { json_field(generation_, "max_length", v, gen, 1, limit); });
+  json_field(config_, "max_length", v, config_path(), 1, limit);
+  json_field(generation_, "max_length", v, path("generation_config.json"), 1, limit);
   return v;
 }
 
