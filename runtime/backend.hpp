@@ -28,7 +28,7 @@ enum class Eltwise : uint32_t { Add = 0, Scale = 1, GeluErf = 2, GeluTanh = 3 };
   PREFIX void kv_append(Sequence& seq, const KvAppendArgs& a) const SUFFIX;                                       \
   PREFIX void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens, \
                            const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step,      \
-                           const Tensor& y) const SUFFIX;                                                         \
+                           const Tensor& y, const EmbedOptions& opt) const SUFFIX;                                \
   PREFIX void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos,           \
                             const Tensor& y) const SUFFIX;                                                        \
   PREFIX void im2col(Sequence& seq, const Tensor& image, uint32_t patch, const Tensor& cols) const SUFFIX;        \

@@ -8,7 +8,8 @@ namespace glimpse {
 using detail::u32;
 
 void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens,
-                  const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y) {
+                  const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y,
+                  const EmbedOptions& opt) {
   const char* op = "embed_tokens";
   detail::expect_dtype(op, "ids", ids, DType::U32);
   if (table.dtype != DType::F32 && table.dtype != DType::F16)
@@ -20,15 +21,18 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
   if (pos_table && (pos_table->rank() != 2 || pos_table->dim(1) != d))
     fail("embed_tokens: position table must be [P, ", d, "], found ", pos_table->describe());
   detail::expect_numel(op, "y", y, rows * d);
+  if (opt.pad_id != EmbedOptions::kNoPad && (!pos_table || pos0 == 0))
+    fail("embed_tokens: pad-aware positions need a position table and pos0 >= 1 (the pad row is pos0 - 1)");
   if (rows == 0 || d == 0) return;
 
-  seq.context().backend().embed_tokens(seq, ids, ids_offset, batch, tokens, table, pos_table, pos0, step, y);
+  seq.context().backend().embed_tokens(seq, ids, ids_offset, batch, tokens, table, pos_table, pos0, step, y, opt);
 }
 
 Activation activation_parse(const std::string& name, const std::string& where) {
   if (name == "gelu") return Activation::GeluErf;
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::GeluTanh;
-  fail(ErrorCode::Model, where, ": activation '", name, "' is not supported (gelu, gelu_new, gelu_pytorch_tanh)");
+  if (name == "relu") return Activation::Relu;
+  fail(ErrorCode::Model, where, ": activation '", name, "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
 void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y) {

@@ -42,10 +42,11 @@ struct LinearWeight {
 LinearWeight linear_weight_upload(Context& ctx, Allocator& arena, const void* data, HostType src, int64_t n,
                                   int64_t k, WeightLayout layout, DType store);
 
-enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2 };  // shaders/common.glsl ACT_*
+enum class Activation : uint32_t { None = 0, GeluErf = 1, GeluTanh = 2, Relu = 3 };  // shaders/common.glsl ACT_*
 
 // A config's activation name (hidden_act, activation_function) as transformers' ACT2FN reads it:
-// "gelu" is the erf form, "gelu_new" and "gelu_pytorch_tanh" the tanh approximation. Anything
+// "gelu" is the erf form, "gelu_new" and "gelu_pytorch_tanh" the tanh approximation, "relu"
+// max(x, 0). Anything
 // else is an Error naming `where` and listing what glimpse runs.
 Activation activation_parse(const std::string& name, const std::string& where);
 
@@ -140,9 +141,21 @@ void kv_append(Sequence& seq, const KvAppendArgs& a);
 
 // ---- embeddings -----------------------------------------------------------------------------------
 
-// y[b*T + t] = table[ids[ids_offset + b*T + t]] + pos_table[pos0 (+ step[0]) + t]; pos_table optional.
+// How embed_tokens scales the token rows and numbers the positions.
+struct EmbedOptions {
+  float scale = 1.0f;  // token rows times this before the position is added (BART's scale_embedding)
+  // fairseq's pad-aware positions (make_positions; TrOCR's sinusoidal embedding): a token equal to
+  // pad_id takes position row pos0 - 1, and each pad earlier in the same pass moves the tokens
+  // after it down one row. kNoPad: plain positions.
+  uint32_t pad_id = kNoPad;
+  static constexpr uint32_t kNoPad = 0xFFFFFFFFu;
+};
+
+// y[b*T + t] = table[ids[ids_offset + b*T + t]] * scale + pos_table[pos0 (+ step[0]) + t];
+// pos_table optional.
 void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens,
-                  const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y);
+                  const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y,
+                  const EmbedOptions& opt = {});
 
 // ViT embeddings: y[b] = concat(cls, patches[b]) + pos.  patches [B, Np, D], cls [C, D] (C prefix
 // tokens: the class token, and DeiT's distillation token), pos [C + Np, D].

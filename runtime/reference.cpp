@@ -24,6 +24,7 @@ Floats linear(const Floats& x, int64_t m, int64_t k, const Floats& w, int64_t n,
       float v = float(acc) + (bias ? bias[j] : 0.0f);
       if (act == Activation::GeluErf) v = gelu_erf(v);
       if (act == Activation::GeluTanh) v = gelu_tanh(v);
+      if (act == Activation::Relu) v = std::max(v, 0.0f);
       if (residual) v += residual[i * n + j];
       y[size_t(i * n + j)] = v;
     }
@@ -110,12 +111,20 @@ Floats patch_embed(const Floats& image, int64_t b, int64_t c, int64_t h, int64_t
 }
 
 Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& table, int64_t d, const Floats* pos_table,
-             int64_t pos0) {
+             int64_t pos0, float scale, int64_t pad_id, int64_t past) {
   Floats y(ids.size() * size_t(d));
-  for (size_t r = 0; r < ids.size(); ++r)
+  for (size_t r = 0; r < ids.size(); ++r) {
+    // fairseq's make_positions when pad_id >= 0: a running count of the row's non-pad tokens
+    int64_t pos = pos0 + past + int64_t(r) % tokens;
+    if (pad_id >= 0) {
+      int64_t nonpad = 0;
+      for (size_t q = r - r % size_t(tokens); q <= r; ++q) nonpad += int64_t(ids[q]) != pad_id;
+      pos = int64_t(ids[r]) == pad_id ? pos0 - 1 : pos0 + past - 1 + nonpad;
+    }
     for (int64_t i = 0; i < d; ++i)
-      y[r * size_t(d) + size_t(i)] = table[ids[r] * size_t(d) + size_t(i)] +
-                                     (pos_table ? (*pos_table)[size_t((pos0 + int64_t(r) % tokens) * d + i)] : 0.0f);
+      y[r * size_t(d) + size_t(i)] = table[ids[r] * size_t(d) + size_t(i)] * scale +
+                                     (pos_table ? (*pos_table)[size_t(pos * d + i)] : 0.0f);
+  }
   return y;
 }
 

@@ -26,8 +26,10 @@ Floats attention(const Floats& q, const Floats& k, const Floats& v, int64_t batc
 // image [B, C, H, W], w [D, C*P*P] -> [B, Np, D].
 Floats patch_embed(const Floats& image, int64_t b, int64_t c, int64_t h, int64_t w, int64_t p, const Floats& weight,
                    int64_t d, const float* bias);
+// Positions from pos0 + past; pad_id >= 0: fairseq's pad-aware positions (EmbedOptions: pads take
+// row pos0 - 1).
 Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& table, int64_t d, const Floats* pos_table,
-             int64_t pos0);
+             int64_t pos0, float scale = 1.0f, int64_t pad_id = -1, int64_t past = 0);
 Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos);
 // cache [B, max_t, D] gets src [B, T, D] at rows pos..pos+T-1 (rows past max_t dropped).
 void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos);

@@ -29,6 +29,7 @@ float gelu_tanh(float x) {
 #define ACT_NONE 0u
 #define ACT_GELU_ERF 1u
 #define ACT_GELU_TANH 2u
+#define ACT_RELU 3u
 
 // Linear epilogue flags (runtime/ops-linear.cpp): the activation code in the low bits.
 #define EPI_ACT_MASK 3u
@@ -38,6 +39,7 @@ float gelu_tanh(float x) {
 float activate(float x, uint act) {
   if (act == ACT_GELU_ERF) return gelu_erf(x);
   if (act == ACT_GELU_TANH) return gelu_tanh(x);
+  if (act == ACT_RELU) return max(x, 0.0);
   return x;
 }
 

@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Token embedding gather + position add: y[r, :] = table[ids[r]] + pos_table[pos0 (+ past) + r % T].
+// Token embedding gather + position add: y[r, :] = table[ids[r]] * scale + pos_table[pos0 (+ past) + r % T].
+// With pad_id (not ~0u), positions are fairseq's pad-aware ones (runtime/ops.hpp EmbedOptions).
 // Ids and positions past the tables are clamped (the host validates ids it uploads; ids the
 // device produces come from an argmax over the same vocabulary).
 #include "common.glsl"
@@ -15,6 +16,8 @@ layout(binding = 4, std430) readonly buffer Step { uint past; } step;
 layout(push_constant) uniform Push {
   uint rows, T, D, V, P;  // rows = B * T; V, P: rows of the token and position tables
   uint ids_off, pos0, add_past;
+  float scale;
+  uint pad_id;
 } p;
 
 void main() {
@@ -24,8 +27,18 @@ void main() {
   const uint id = min(ids[p.ids_off + r], p.V - 1);
   const uint t = id * p.D + d;
   float v = TABLE_F16 != 0 ? unpackHalf2x16(table[t >> 1])[t & 1] : uintBitsToFloat(table[t]);
+  if (p.scale != 1.0) v *= p.scale;
   if (HAS_POS != 0) {
-    const uint pos = min(p.pos0 + (p.add_past != 0 ? step.past : 0) + r % p.T, p.P - 1);
+    uint pos = p.pos0 + (p.add_past != 0 ? step.past : 0) + r % p.T;
+    if (p.pad_id != 0xFFFFFFFFu) {
+      const uint raw = ids[p.ids_off + r];
+      if (raw == p.pad_id) {
+        pos = p.pos0 - 1;
+      } else {
+        for (uint q = r - r % p.T; q < r; ++q) pos -= ids[p.ids_off + q] == p.pad_id ? 1 : 0;
+      }
+    }
+    pos = min(pos, p.P - 1);
     v += pos_table[pos * p.D + d];
   }
   y[idx] = v;

@@ -27,7 +27,7 @@ struct LinearCase {
 };
 
 std::string describe(const LinearCase& c) {
-  static const char* acts[] = {"none", "gelu_erf", "gelu_tanh"};
+  static const char* acts[] = {"none", "gelu_erf", "gelu_tanh", "relu"};
   static const char* kernels[] = {"auto", "blocked", "split_k", "tiled", "coop"};
   return str("linear m=", c.m, " k=", c.k, " n=", c.n, " w=", dtype_name(c.dtype), " kernel=",
              kernels[int(c.kernel)], " act=", acts[int(c.act)], c.bias ? " +bias" : "", c.residual ? " +residual" : "",
@@ -120,7 +120,7 @@ TEST_CASE("linear on tensor cores (VK_NV_cooperative_matrix) matches the referen
   const int64_t shapes[][3] = {{9, 8, 8},     {17, 7, 33},   {33, 768, 129}, {64, 40, 72},  {65, 100, 130},
                                {577, 768, 96}, {100, 3072, 40}, {577, 768, 768}, {128, 64, 64}};
   for (const auto& s : shapes) check_linear(ctx, {s[0], s[1], s[2], DType::F16, LinearKernel::Coop}, seed++);
-  for (Activation act : {Activation::None, Activation::GeluErf, Activation::GeluTanh})
+  for (Activation act : {Activation::None, Activation::GeluErf, Activation::GeluTanh, Activation::Relu})
     for (bool residual : {false, true}) check_linear(ctx, {40, 96, 70, DType::F16, LinearKernel::Coop, act, true, residual}, seed++);
   // Every tile shape the kernel may be given (coop_tile_auto's and the tuning sweep's), on shapes
   // with partial tiles in M, N and K: each tile's loads, double buffering and epilogue.
@@ -155,6 +155,7 @@ TEST_CASE("linear epilogues: gelu (erf, tanh), residual, no bias", "[linear][ops
       for (DType dtype : {DType::F32, DType::F16}) {
         check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::GeluErf, true, false}, seed++);
         check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::GeluTanh, true, false}, seed++);
+        check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::Relu, true, true}, seed++);
         check_linear(ctx, {m, 96, 70, dtype, kernel, Activation::None, true, true}, seed++);
         check_linear(ctx, {m, 36, 70, dtype, kernel, Activation::None, false, false}, seed++);
         check_linear(ctx, {m, 36, 70, dtype, kernel, Activation::GeluErf, false, true}, seed++);

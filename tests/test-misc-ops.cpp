@@ -39,6 +39,51 @@ TEST_CASE("embed_tokens gathers rows and adds positions (static and step-driven)
   CHECK(guard_intact(y3));
 }
 
+TEST_CASE("embed_tokens scales rows and numbers positions around pads as fairseq does", "[misc][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  Allocator host(ctx, MemoryKind::Host, "step");
+  const int64_t v = 20, d = 12, p = 24;
+  const uint32_t batch = 2, tokens = 4, pad = 1;
+  const Floats table = random_floats(size_t(v * d), 3), pos = random_floats(size_t(p * d), 4);
+  // row 0: a pad in the middle moves the last token down; row 1: a leading pad, then plain tokens
+  const std::vector<uint32_t> ids = {5, pad, 7, 9, pad, 3, 4, 6};
+  Tensor tt = upload(arena, table, {v, d}), pt = upload(arena, pos, {p, d}), it = upload_u32(arena, ids, {8});
+  Tensor step = host.alloc(DType::U32, {1});
+  const uint32_t past = 3;
+  tensor_upload(ctx, step, &past, 4);
+  Tensor y1 = guarded_output(arena, DType::F32, {batch * tokens, d});
+  Tensor y2 = guarded_output(arena, DType::F32, {batch * tokens, d});
+  Tensor y3 = guarded_output(arena, DType::F32, {batch * tokens, d});
+  Sequence seq(ctx);
+  EmbedOptions scaled;
+  scaled.scale = 3.4641016f;  // sqrt(12), as scale_embedding gives
+  EmbedOptions fairseq = scaled;
+  fairseq.pad_id = pad;
+  embed_tokens(seq, it, 0, batch, tokens, tt, &pt, 2, nullptr, y1, scaled);
+  embed_tokens(seq, it, 0, batch, tokens, tt, &pt, 2, nullptr, y2, fairseq);
+  embed_tokens(seq, it, 0, batch, tokens, tt, &pt, 2, &step, y3, fairseq);
+  seq.run();
+  CHECK(download(y1) == ref::embed(ids, tokens, table, d, &pos, 2, scaled.scale));
+  const Floats want2 = ref::embed(ids, tokens, table, d, &pos, 2, scaled.scale, pad);
+  CHECK(download(y2) == want2);
+  CHECK(download(y3) == ref::embed(ids, tokens, table, d, &pos, 2, scaled.scale, pad, past));
+  // the reference itself: row 0's tokens at positions 2, pad row 1, 3, 4; row 1's pad at 1, then 2, 3, 4
+  auto row_of = [&](const Floats& y, size_t r) { return Floats(y.begin() + r * d, y.begin() + (r + 1) * d); };
+  auto expect = [&](uint32_t id, int64_t prow) {
+    Floats e(static_cast<size_t>(d));
+    for (int64_t i = 0; i < d; ++i) e[size_t(i)] = table[id * d + i] * scaled.scale + pos[size_t(prow * d + i)];
+    return e;
+  };
+  CHECK(row_of(want2, 1) == expect(pad, 1));
+  CHECK(row_of(want2, 3) == expect(9, 4));
+  CHECK(row_of(want2, 4) == expect(pad, 1));
+  CHECK(row_of(want2, 5) == expect(3, 2));
+  CHECK(guard_intact(y1));
+  CHECK(guard_intact(y2));
+  CHECK(guard_intact(y3));
+}
+
 namespace {
 
 // A checkpoint in memory (f32 tensors) for WeightLoader.

@@ -37,6 +37,8 @@ __attribute__((always_inline)) inline void epilogue_row_body(const float* src, c
       for (int64_t j = 0; j < c; ++j) t[j] = gelu_erf(t[j]);
     else if (act == Activation::GeluTanh)
       for (int64_t j = 0; j < c; ++j) t[j] = gelu_tanh(t[j]);
+    else if (act == Activation::Relu)
+      for (int64_t j = 0; j < c; ++j) t[j] = std::max(t[j], 0.0f);
     if (res)
       for (int64_t j = 0; j < c; ++j) dst[j0 + j] = t[j] + res[j0 + j];
     else

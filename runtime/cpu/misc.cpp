@@ -12,7 +12,8 @@ namespace glimpse::cpu {
 namespace {
 
 void embed_tokens_run(const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens, const Tensor& table,
-                  const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y) {
+                      const Tensor* pos_table, uint32_t pos0, const Tensor* step, const Tensor& y,
+                      const EmbedOptions& opt) {
   const int64_t v = table.dim(0), d = table.dim(1), rows = int64_t(batch) * tokens;
   const int64_t p = pos_table ? pos_table->dim(0) : 1;
   const uint32_t past = step ? u32p(*step)[0] : 0u;
@@ -22,7 +23,15 @@ void embed_tokens_run(const Tensor& ids, uint32_t ids_offset, uint32_t batch, ui
   for (int64_t r = 0; r < rows; ++r) {
     // Out-of-range ids and positions are clamped, as shaders/embed.comp does.
     const int64_t id = std::min<int64_t>(idp[r], v - 1);
-    const int64_t pos = std::min<int64_t>(int64_t(pos0) + past + r % tokens, p - 1);
+    int64_t pos = int64_t(pos0) + past + r % tokens;
+    if (opt.pad_id != EmbedOptions::kNoPad) {  // fairseq make_positions: pads take pos0 - 1, others skip them
+      if (idp[r] == opt.pad_id) {
+        pos = int64_t(pos0) - 1;
+      } else {
+        for (int64_t q = r - r % tokens; q < r; ++q) pos -= idp[q] == opt.pad_id ? 1 : 0;
+      }
+    }
+    pos = std::min<int64_t>(pos, p - 1);
     float* yr = yp + r * d;
     if (table.dtype == DType::F16) {
       halves_to_floats(u16p(table) + id * d, yr, d);
@@ -30,6 +39,8 @@ void embed_tokens_run(const Tensor& ids, uint32_t ids_offset, uint32_t batch, ui
       const float* tr = f32(table) + id * d;
       for (int64_t j = 0; j < d; ++j) yr[j] = tr[j];
     }
+    if (opt.scale != 1.0f)
+      for (int64_t j = 0; j < d; ++j) yr[j] *= opt.scale;
     if (pp)
       for (int64_t j = 0; j < d; ++j) yr[j] += pp[pos * d + j];
   }
@@ -130,13 +141,13 @@ void topk_run(const Tensor& x, uint32_t k, const Tensor& ids, const Tensor& vals
 
 void CpuBackend::embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch, uint32_t tokens,
                               const Tensor& table, const Tensor* pos_table, uint32_t pos0, const Tensor* step,
-                              const Tensor& y) const {
+                              const Tensor& y, const EmbedOptions& opt) const {
   const std::optional<Tensor> pos = pos_table ? std::optional<Tensor>(*pos_table) : std::nullopt;
   const std::optional<Tensor> past = step ? std::optional<Tensor>(*step) : std::nullopt;
   seq.cpu_step(str("embed_tokens ", int64_t(batch) * tokens, "x", table.dim(1)),
-               [ids, ids_offset, batch, tokens, table, pos, pos0, past, y] {
+               [ids, ids_offset, batch, tokens, table, pos, pos0, past, y, opt] {
                  embed_tokens_run(ids, ids_offset, batch, tokens, table, pos ? &*pos : nullptr, pos0,
-                                  past ? &*past : nullptr, y);
+                                  past ? &*past : nullptr, y, opt);
                });
 }
 

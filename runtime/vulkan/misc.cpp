@@ -2,20 +2,24 @@
 // backend: one lane per element, or a workgroup per row for the selections.
 #include "runtime/vulkan/backend.hpp"
 
+#include <cstring>
 #include <vector>
 
 namespace glimpse::vulkan {
 
 void VulkanBackend::embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_t batch,
                                  uint32_t tokens, const Tensor& table, const Tensor* pos_table, uint32_t pos0,
-                                 const Tensor* step, const Tensor& y) const {
+                                 const Tensor* step, const Tensor& y, const EmbedOptions& opt) const {
   Context& ctx = seq.context();
   const int64_t v = table.dim(0), d = table.dim(1), rows = int64_t(batch) * tokens;
   const Pipeline& pipeline = ctx.pipelines().get(
-      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 8 * 4,
+      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 10 * 4,
        {64, pos_table ? 1u : 0u, table.dtype == DType::F16 ? 1u : 0u}});
-  const uint32_t push[8] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
-                            pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u};
+  uint32_t scale_bits;
+  std::memcpy(&scale_bits, &opt.scale, 4);
+  const uint32_t push[10] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
+                             pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u,
+                             scale_bits, opt.pad_id};
   const Tensor& step_t = step ? *step : ctx.zeros();
   const Bind binds[] = {Bind::of(ids), Bind::of(table), Bind::of(pos_table ? *pos_table : table), Bind::of(y),
                         Bind::of(step_t)};
