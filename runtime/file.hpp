@@ -4,6 +4,7 @@
 // FIFO swapped in meanwhile cannot block), each kind with a size cap.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -21,5 +22,23 @@ uint64_t regular_file_size(const std::string& path, uint64_t max_bytes, const ch
 
 // The contents of the regular file `path`, under the same checks.
 std::string file_read(const std::string& path, uint64_t max_bytes, const char* what);
+
+// A read-only memory map of the regular file `path` (checkpoints). ErrorCode::Io naming the path
+// when it cannot be opened or is not a regular file.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+  const std::byte* bytes() const { return static_cast<const std::byte*>(addr); }
+
+  void* addr = nullptr;
+  size_t size = 0;
+};
+
+// Lets the OS drop the whole pages inside [data, data + bytes) of a mapping (a later read faults
+// them back in from the file); the neighbours' pages stay. Advice: failure is harmless.
+void memory_release(const std::byte* data, size_t bytes);
 
 }  // namespace glimpse

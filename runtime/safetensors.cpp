@@ -1,6 +1,7 @@
 #include "runtime/safetensors.hpp"
 
 #include "runtime/error.hpp"
+#include "runtime/file.hpp"
 #include "runtime/half.hpp"
 #include "runtime/json-file.hpp"
 
@@ -66,42 +67,11 @@ HostType StTensor::host_type() const {
   }
 }
 
-// A read-only memory map of one file.
-struct SafeTensors::Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  explicit Mapping(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      fail(ErrorCode::Io, path, ": not a regular file");
-    }
-    size = static_cast<size_t>(st.st_size);
-    if (size > 0) {
-      addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (addr == MAP_FAILED) {
-        addr = nullptr;
-        ::close(fd);
-        fail(path, ": mmap failed: ", std::strerror(errno));
-      }
-    }
-    ::close(fd);
-  }
-  ~Mapping() {
-    if (addr) ::munmap(addr, size);
-  }
-  const std::byte* bytes() const { return static_cast<const std::byte*>(addr); }
+struct SafeTensors::Mapping : MappedFile {
+  using MappedFile::MappedFile;
 };
 
-void SafeTensors::release(const StTensor& t) const {
-  // Whole pages inside the tensor only: its neighbours may still be needed.
-  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.bytes) / page * page;
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice: failure is harmless
-}
+void SafeTensors::release(const StTensor& t) const { memory_release(t.data, t.bytes); }
 
 SafeTensors::SafeTensors(SafeTensors&&) noexcept = default;
 SafeTensors& SafeTensors::operator=(SafeTensors&&) noexcept = default;
