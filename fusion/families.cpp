@@ -3,6 +3,7 @@
 
 #include "fusion/blip-captioner.hpp"
 #include "fusion/blip-vqa.hpp"
+#include "fusion/trocr.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "runtime/error.hpp"
 
@@ -17,6 +18,7 @@ const Family kFamilies[] = {
     kBlipCaptionFamily,
     kBlipVqaFamily,
     kVitGpt2Family,
+    kTrocrFamily,
 };
 }  // namespace
 

@@ -92,8 +92,15 @@ WeightLoader ModelFolder::loader(Context& ctx, Allocator& arena, const ModelOpti
 const TensorSource& ModelFolder::weights(const ModelOptions& opt, const std::vector<NameRule>& rules) {
   const TensorSource* source = opt.tensors;
   if (!source) {
-    if (!safetensors_) safetensors_.emplace(SafeTensors::open(dir_));
-    source = &*safetensors_;
+    // safetensors when the folder has them; else a PyTorch checkpoint (pytorch_model.bin), read by
+    // the restricted unpickler (runtime/torch-checkpoint.hpp)
+    if (!has("model.safetensors") && !has("model.safetensors.index.json") && torch_checkpoint_present(dir_)) {
+      if (!torch_) torch_.emplace(TorchCheckpoint::open(dir_));
+      source = &*torch_;
+    } else {
+      if (!safetensors_) safetensors_.emplace(SafeTensors::open(dir_));
+      source = &*safetensors_;
+    }
   }
   if (rules.empty()) return *source;
   renamed_ = std::make_unique<RenamedTensors>(*source, rules);

@@ -4,6 +4,7 @@
 
 #include "fusion/model.hpp"
 #include "runtime/safetensors.hpp"
+#include "runtime/torch-checkpoint.hpp"
 #include "runtime/weights.hpp"
 #include "vision/preprocess.hpp"
 
@@ -56,7 +57,8 @@ class ModelFolder {
   ImageProcessorConfig preprocessor(int image_size) const;
 
   // The checkpoint: `opt.tensors` when given, else the folder's safetensors (model.safetensors or
-  // its shards), the names seen through `rules` (RenamedTensors). Valid while the folder lives.
+  // its shards), else its pytorch_model.bin (or shards), the names seen through `rules`
+  // (RenamedTensors). Valid while the folder lives.
   const TensorSource& weights(const ModelOptions& opt, const std::vector<NameRule>& rules = {});
   // A loader of those weights into `arena`, storing linear weights as opt.weights and reporting
   // opt.progress.
@@ -67,6 +69,7 @@ class ModelFolder {
   nlohmann::json config_, generation_;
   std::string model_type_, architecture_;
   std::optional<SafeTensors> safetensors_;
+  std::optional<TorchCheckpoint> torch_;
   std::unique_ptr<RenamedTensors> renamed_;
 };
 

@@ -66,6 +66,7 @@ class WeightLoader {
   Tensor concat(const std::vector<std::string>& names, const std::vector<Shape>& shapes, Shape as_shape = {});
 
   Context& context() { return ctx_; }
+  Allocator& arena() { return arena_; }  // where the weights go (for tensors a model computes itself)
   DType linear_dtype() const { return linear_dtype_; }
 
   // Called with the fraction of the source's tensors loaded so far after each one; returning

@@ -60,6 +60,6 @@ TEST_CASE("BPE pre-split follows GPT-2's pattern, alternative by alternative", "
   std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
   std::ofstream(dir / "vocab.json") << R"({"a": 0})";
   CHECK_THROWS_WITH(BytePairTokenizer::from_files((dir / "vocab.json").string(), (dir / "merges.txt").string()),
-                    Catch::Contains("no <|endoftext|> token"));
+                    Catch::Contains("has no </s> token"));
   fs::remove_all(dir);
 }

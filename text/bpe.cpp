@@ -5,6 +5,7 @@
 #include "runtime/json-file.hpp"
 #include "text/unicode.hpp"
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -46,17 +47,32 @@ bool is_space(char32_t c) { return unicode::is_white_space(c); }
 
 BytePairTokenizer::BytePairTokenizer(std::vector<std::string> tokens,
                                      std::vector<std::pair<std::string, std::string>> merges,
-                                     const std::string& source)
+                                     const std::string& source, const Specials& specials)
     : tokens_(std::move(tokens)), special_(tokens_.size(), false) {
   for (uint32_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], i);
   for (uint32_t r = 0; r < merges.size(); ++r) ranks_.emplace(merges[r].first + " " + merges[r].second, r);
-  const int64_t eos = id("<|endoftext|>");
-  if (eos < 0) fail(source, ": the vocabulary has no <|endoftext|> token");
+  const std::string gpt2 = "<|endoftext|>";
+  const std::string eos_text = !specials.eos.empty() ? specials.eos : id(gpt2) >= 0 ? gpt2 : "</s>";
+  const int64_t eos = id(eos_text);
+  if (eos < 0) fail(source, ": the vocabulary has no ", eos_text, " token (its end of sequence)");
   eos_ = uint32_t(eos);
   special_[eos_] = true;
+  std::vector<std::string> texts = specials.tokens.empty() ? std::vector<std::string>{eos_text} : specials.tokens;
+  for (const std::string& t : texts) {
+    const int64_t i = id(t);
+    if (i < 0 || t.empty() || special_texts_.end() != std::find(special_texts_.begin(), special_texts_.end(), t))
+      continue;  // a special token the vocabulary lacks is never produced
+    special_[size_t(i)] = true;
+    special_texts_.push_back(t);
+  }
+  if (std::find(special_texts_.begin(), special_texts_.end(), eos_text) == special_texts_.end())
+    special_texts_.push_back(eos_text);
+  std::stable_sort(special_texts_.begin(), special_texts_.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
 
-BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, const std::string& merges_txt) {
+BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, const std::string& merges_txt,
+                                                const Specials& specials) {
   const nlohmann::json vocab = json_load(vocab_json);
   if (!vocab.is_object() || vocab.empty()) fail(vocab_json, ": expected a JSON object of token -> id");
   std::vector<std::string> tokens(vocab.size());
@@ -79,10 +95,10 @@ BytePairTokenizer BytePairTokenizer::from_files(const std::string& vocab_json, c
       fail(merges_txt, ":", n, ": expected 'left right', found '", line, "'");
     merges.emplace_back(line.substr(0, sp), line.substr(sp + 1));
   }
-  return BytePairTokenizer(std::move(tokens), std::move(merges), vocab_json);
+  return BytePairTokenizer(std::move(tokens), std::move(merges), vocab_json, specials);
 }
 
-BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path) {
+BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path, const Specials& given) {
   const nlohmann::json j = json_load(path);
   try {
     const nlohmann::json& model = j.at("model");
@@ -105,17 +121,52 @@ BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path
         merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
       }
     }
-    return BytePairTokenizer(std::move(tokens), std::move(merges), path);
+    Specials specials = given;
+    if (specials.tokens.empty() && j.contains("added_tokens") && j["added_tokens"].is_array())
+      for (const nlohmann::json& t : j["added_tokens"])
+        if (t.is_object() && t.value("special", false) && t.contains("content") && t["content"].is_string())
+          specials.tokens.push_back(t["content"].get<std::string>());
+    return BytePairTokenizer(std::move(tokens), std::move(merges), path, specials);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": unexpected tokenizer.json layout: ", e.what());
   }
 }
 
+BytePairTokenizer::Specials BytePairTokenizer::folder_specials(const std::string& dir) {
+  // special_tokens_map.json, then tokenizer_config.json: the named special tokens (a string, or an
+  // AddedToken object's "content") and additional_special_tokens. eos_token names the end.
+  namespace fs = std::filesystem;
+  Specials s;
+  auto text_of = [](const nlohmann::json& v) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    return {};
+  };
+  for (const char* file : {"special_tokens_map.json", "tokenizer_config.json"}) {
+    const fs::path p = fs::path(dir) / file;
+    if (!fs::exists(p)) continue;
+    const nlohmann::json j = json_load(p.string());
+    if (!j.is_object()) continue;
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
+      if (j.contains(key))
+        if (std::string t = text_of(j[key]); !t.empty()) {
+          s.tokens.push_back(t);
+          if (std::string(key) == "eos_token" && s.eos.empty()) s.eos = t;
+        }
+    if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array())
+      for (const nlohmann::json& v : j["additional_special_tokens"])
+        if (std::string t = text_of(v); !t.empty()) s.tokens.push_back(t);
+    if (!s.tokens.empty()) break;
+  }
+  return s;
+}
+
 BytePairTokenizer BytePairTokenizer::from_folder(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path d(dir);
-  if (fs::exists(d / "tokenizer.json")) return from_tokenizer_json((d / "tokenizer.json").string());
-  return from_files((d / "vocab.json").string(), (d / "merges.txt").string());
+  const Specials specials = folder_specials(dir);
+  if (fs::exists(d / "tokenizer.json")) return from_tokenizer_json((d / "tokenizer.json").string(), specials);
+  return from_files((d / "vocab.json").string(), (d / "merges.txt").string(), specials);
 }
 
 int64_t BytePairTokenizer::id(const std::string& token) const {
@@ -224,17 +275,26 @@ void BytePairTokenizer::bpe(const std::string& mapped, std::vector<uint32_t>& ou
 std::vector<uint32_t> BytePairTokenizer::encode(std::string_view text) const {
   unicode::utf8_decode(text);  // invalid UTF-8 is an error naming the byte
   std::vector<uint32_t> ids;
-  const std::string& eos = tokens_[eos_];
-  while (true) {  // <|endoftext|> in the text stands for itself (an added special token)
-    const size_t at = text.find(eos);
-    for (const std::string& piece : pre_split(text.substr(0, at))) {
+  // A special token's text stands for itself (added tokens split the text first; the longest
+  // wins where two start at the same place). Each one's next occurrence is looked up again only
+  // once the cursor has passed it, so the splitting stays linear in the text.
+  std::vector<size_t> next(special_texts_.size());
+  for (size_t k = 0; k < next.size(); ++k) next[k] = text.find(special_texts_[k]);
+  size_t pos = 0;
+  while (true) {
+    size_t at = std::string_view::npos, which = 0;
+    for (size_t k = 0; k < next.size(); ++k) {
+      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(special_texts_[k], pos);
+      if (next[k] < at) at = next[k], which = k;  // ties keep the earlier (longer) text
+    }
+    for (const std::string& piece : pre_split(text.substr(pos, at == std::string_view::npos ? at : at - pos))) {
       std::string mapped;
       for (unsigned char b : piece) unicode::utf8_append(mapped, byte_to_char()[b]);
       bpe(mapped, ids);
     }
     if (at == std::string_view::npos) break;
-    ids.push_back(eos_);
-    text.remove_prefix(at + eos.size());
+    ids.push_back(uint32_t(ids_.at(special_texts_[which])));
+    pos = at + special_texts_[which].size();
   }
   return ids;
 }

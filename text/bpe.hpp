@@ -1,6 +1,8 @@
-// GPT-2's byte-level BPE tokenizer (docs/models/vit-gpt2.md): the GPT-2 pre-split pattern, bytes
-// mapped to printable characters, merges applied in rank order; decoding maps characters back
-// to bytes and replaces invalid UTF-8 (a character may span tokens).
+// GPT-2's byte-level BPE tokenizer (docs/models/vit-gpt2.md), also RoBERTa's (TrOCR,
+// docs/models/trocr.md): the GPT-2 pre-split pattern, bytes mapped to printable characters, merges
+// applied in rank order; decoding maps characters back to bytes and replaces invalid UTF-8 (a
+// character may span tokens). The special tokens are the folder's (GPT-2: <|endoftext|>;
+// RoBERTa: <s> <pad> </s> <unk> <mask>).
 #pragma once
 
 #include <cstdint>
@@ -13,17 +15,25 @@ namespace glimpse {
 
 class BytePairTokenizer {
  public:
-  static BytePairTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt);
-  static BytePairTokenizer from_tokenizer_json(const std::string& path);
-  // A model folder: tokenizer.json when present, else vocab.json + merges.txt.
+  // The special tokens of a folder's tokenizer files, and which of them ends a sequence.
+  struct Specials {
+    std::vector<std::string> tokens;  // empty: GPT-2's <|endoftext|>
+    std::string eos;                  // empty: <|endoftext|> when the vocabulary has it, else </s>
+  };
+  static BytePairTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt,
+                                      const Specials& specials = {});
+  static BytePairTokenizer from_tokenizer_json(const std::string& path, const Specials& specials = {});
+  // A model folder: tokenizer.json when present, else vocab.json + merges.txt; the special tokens
+  // from tokenizer.json's added_tokens, else special_tokens_map.json / tokenizer_config.json.
   static BytePairTokenizer from_folder(const std::string& dir);
+  static Specials folder_specials(const std::string& dir);
 
   // The GPT-2 pre-split of `text` (pieces of the original text).
   std::vector<std::string> pre_split(std::string_view text) const;
-  // Ids of `text` (no special tokens added, as GPT-2's tokenizer; "<|endoftext|>" in the text maps
-  // to its id). Throws Error on invalid UTF-8.
+  // Ids of `text` (no special tokens added; a special token's text, e.g. "<|endoftext|>", maps to
+  // its id). Throws Error on invalid UTF-8.
   std::vector<uint32_t> encode(std::string_view text) const;
-  // Text of `ids`; with skip_special, <|endoftext|> (and other special ids) are dropped.
+  // Text of `ids`; with skip_special, the special tokens' ids are dropped.
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special = true) const;
 
   int64_t id(const std::string& token) const;
@@ -32,13 +42,14 @@ class BytePairTokenizer {
 
  private:
   BytePairTokenizer(std::vector<std::string> tokens, std::vector<std::pair<std::string, std::string>> merges,
-                    const std::string& source);
+                    const std::string& source, const Specials& specials);
   void bpe(const std::string& mapped, std::vector<uint32_t>& out) const;
 
   std::vector<std::string> tokens_;  // token strings in byte-mapped characters (UTF-8)
   std::unordered_map<std::string, uint32_t> ids_;
   std::unordered_map<std::string, uint32_t> ranks_;  // "left right" -> merge rank
   std::vector<bool> special_;
+  std::vector<std::string> special_texts_;  // in the vocabulary, longest first
   uint32_t eos_ = 0;
 };
 
