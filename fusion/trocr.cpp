@@ -74,6 +74,9 @@ TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelO
   });
   cfg_.max_length = folder.max_length(cfg_.max_length, cfg_.decoder.max_positions);
   pre_ = folder.preprocessor(cfg_.encoder.image_size);
+  if (!folder.has("tokenizer.json") && !folder.has("vocab.json") && folder.has("sentencepiece.bpe.model"))
+    fail(ErrorCode::UnsupportedModel, folder.dir(), ": the tokenizer is sentencepiece.bpe.model (XLM-R SentencePiece, "
+         "trocr-small); glimpse reads TrOCR's RoBERTa BPE tokenizers (vocab.json + merges.txt, or tokenizer.json) only");
   tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));
   if (int64_t(tok_->size()) > cfg_.decoder.vocab)
     fail(ErrorCode::Model, folder.dir(), ": the tokenizer has ", tok_->size(), " tokens, the decoder's vocab_size is ",

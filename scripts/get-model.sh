@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Downloads a checkpoint from the Hugging Face Hub (needs internet and curl) into a folder glimpse
-# loads as it is: config.json, the safetensors weights (one file or an index and its shards), the
-# tokenizer files and preprocessor_config.json.
+# loads as it is: config.json, the weights (safetensors, one file or an index and its shards; else
+# pytorch_model.bin or its shards, which glimpse reads with its restricted unpickler), the tokenizer
+# files and preprocessor_config.json.
 #
 #   scripts/get-model.sh NAME [DEST] [--revision REV] [--force]
 #
-# NAME: blip-base, blip-large, blip-vqa, vit-gpt2, or any Hub repository as OWNER/NAME.
+# NAME: blip-base, blip-large, blip-vqa, vit-gpt2, trocr-{small,base,large}-{printed,handwritten,stage1},
+# trocr-{base,large}-str (microsoft/...), or any Hub repository as OWNER/NAME.
 # DEST: default models/<repository name> in the checkout. REV: a branch, tag, commit or refs/pr/N (default main).
 # Nothing is left half-written: files land in DEST.partial and move into place at the end.
 # GLIMPSE_HUB_URL replaces https://huggingface.co (a mirror; the tests use a file:// tree).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-usage="usage: scripts/get-model.sh blip-base|blip-large|blip-vqa|vit-gpt2|OWNER/NAME [DEST] [--revision REV] [--force]"
+usage="usage: scripts/get-model.sh blip-base|blip-large|blip-vqa|vit-gpt2|trocr-SIZE-KIND|OWNER/NAME [DEST] [--revision REV] [--force]"
 name="" dest="" revision=main force=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,8 +31,12 @@ case "$name" in
   blip-large) repo=Salesforce/blip-image-captioning-large ;;
   blip-vqa) repo=Salesforce/blip-vqa-base ;;
   vit-gpt2) repo=nlpconnect/vit-gpt2-image-captioning ;;
+  trocr-small-printed|trocr-small-handwritten|trocr-small-stage1|trocr-base-printed|trocr-base-handwritten|\
+  trocr-base-stage1|trocr-base-str|trocr-large-printed|trocr-large-handwritten|trocr-large-stage1|trocr-large-str)
+    repo=microsoft/$name ;;
   */*) repo=$name ;;
-  *) echo "get-model.sh: unknown model '$name' (blip-base, blip-large, blip-vqa, vit-gpt2, or OWNER/NAME)" >&2; exit 2 ;;
+  *) echo "get-model.sh: unknown model '$name' (blip-base, blip-large, blip-vqa, vit-gpt2, trocr-SIZE-KIND, or OWNER/NAME)" >&2
+     exit 2 ;;
 esac
 command -v curl >/dev/null || { echo "get-model.sh: curl is missing (apt-get install curl)" >&2; exit 1; }
 dest=${dest:-$root/models/${repo#*/}}  # DEST itself is relative to where you are
@@ -64,14 +70,20 @@ if ! fetch model.safetensors; then
       case "$shard" in */*|..*) echo "get-model.sh: the index names an unsafe shard path '$shard'" >&2; exit 1 ;; esac
       fetch "$shard" || { echo "get-model.sh: cannot download the shard $shard" >&2; exit 1; }
     done
+  elif fetch pytorch_model.bin; then
+    echo "  (no safetensors: glimpse reads pytorch_model.bin without running its pickle)"
+  elif fetch pytorch_model.bin.index.json; then
+    for shard in $(grep -o '"[^"]*\.bin"' "$partial/pytorch_model.bin.index.json" | tr -d '"' | sort -u); do
+      case "$shard" in */*|..*) echo "get-model.sh: the index names an unsafe shard path '$shard'" >&2; exit 1 ;; esac
+      fetch "$shard" || { echo "get-model.sh: cannot download the shard $shard" >&2; exit 1; }
+    done
   else
-    echo "get-model.sh: $repo@$revision publishes no safetensors weights (glimpse does not load pytorch_model.bin)." >&2
-    echo "  The Hub's safetensors conversion is often an open pull request: try --revision refs/pr/N." >&2
+    echo "get-model.sh: $repo@$revision publishes no weights glimpse reads (safetensors or pytorch_model.bin)." >&2
     exit 1
   fi
 fi
 for f in preprocessor_config.json tokenizer.json tokenizer_config.json special_tokens_map.json vocab.txt vocab.json \
-         merges.txt generation_config.json; do
+         merges.txt sentencepiece.bpe.model generation_config.json; do
   fetch "$f" || true
 done
 rm -rf "$dest"

@@ -42,6 +42,20 @@ def ppm(pixels):
     return b"P6\n%d %d\n255\n" % (w, h) + pixels.tobytes()
 
 
+TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data")
+
+
+class OtherFamilies(unittest.TestCase):
+    def test_trocr_from_a_pickle_checkpoint_equals_the_cli(self):
+        """A family-table entry needs nothing of the binding: TrOCR from pytorch_model.bin only."""
+        folder = os.path.join(TEST_DATA, "trocr", "tiny-vit-bin")
+        image = os.path.join(TEST_DATA, "images", "rgb-420.jpg")
+        model = glimpse.Model(folder)
+        self.assertEqual(model.info["architecture"], "VisionEncoderDecoderModel")
+        want = cli("caption", "--model", folder, image)[0]["generated_text"]
+        self.assertEqual(model.caption(image), [{"generated_text": want}])
+
+
 class Captioning(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
