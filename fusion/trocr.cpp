@@ -64,7 +64,9 @@ constinit const Family kTrocrFamily = {
     "microsoft/trocr-{small,base,large}-{printed,handwritten}, microsoft/trocr-{base,large}-str, "
     "microsoft/trocr-{small,base,large}-stage1",
     Task::Caption,
-    [](const ModelFolder& f) { return f.is("vision-encoder-decoder", {}, nullptr, "trocr"); },
+    [](const ModelFolder& f) {
+      return f.is("vision-encoder-decoder", {}, "vit", "trocr") || f.is("vision-encoder-decoder", {}, "deit", "trocr");
+    },
     model_make<TrocrRecognizer>};
 
 TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelOptions& opt)

@@ -108,6 +108,8 @@ TEST_CASE("the family table opens each supported model and names the unsupported
   CHECK(family(kData / "blip/tiny-base") == "blip-caption");
   CHECK(family(kData / "blip/tiny-vqa") == "blip-vqa");
   CHECK(family(kData / "vit-gpt2/tiny-wte") == "vit-gpt2");
+  CHECK(family(kData / "trocr/tiny-vit") == "trocr");
+  CHECK(family(kData / "trocr/tiny-deit") == "trocr");
   const auto vit = model_open(context(), (kData / "vit-gpt2/tiny-lmhead").string());
   CHECK(vit->info().family == "vit-gpt2");
   CHECK(vit->info().task == Task::Caption);
@@ -125,7 +127,7 @@ TEST_CASE("the family table opens each supported model and names the unsupported
   std::ofstream(dir / "config.json") << R"({"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]})";
   std::string listed;
   for (const Family& f : model_families()) listed += std::string(f.name) + ": " + f.architectures;
-  CHECK(model_families().size() == 3);
+  CHECK(model_families().size() == 4);
   for (const Family& f : model_families())
     CHECK_THROWS_WITH(model_open(context(), dir.string()),
                       Catch::Contains("model_type 'llava' (LlavaForConditionalGeneration) is not supported") &&
