@@ -2,6 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 // Token embedding gather + position add: y[r, :] = table[ids[r]] * scale + pos_table[pos0 (+ past) + r % T].
 // With pad_id (not ~0u), positions are fairseq's pad-aware ones (runtime/ops.hpp EmbedOptions).
+// A table wider than one binding may hold is bound in slices of rows [id_lo, id_hi), one dispatch
+// each: a dispatch writes only the rows whose (clamped) id its slice holds.
 // Ids and positions past the tables are clamped (the host validates ids it uploads; ids the
 // device produces come from an argmax over the same vocabulary).
 #include "common.glsl"
@@ -18,6 +20,7 @@ layout(push_constant) uniform Push {
   uint ids_off, pos0, add_past;
   float scale;
   uint pad_id;
+  uint id_lo, id_hi;  // the rows of the table bound here
 } p;
 
 void main() {
@@ -25,7 +28,8 @@ void main() {
   if (idx >= p.rows * p.D) return;
   const uint d = idx % p.D, r = idx / p.D;
   const uint id = min(ids[p.ids_off + r], p.V - 1);
-  const uint t = id * p.D + d;
+  if (id < p.id_lo || id >= p.id_hi) return;  // another slice's row
+  const uint t = (id - p.id_lo) * p.D + d;
   float v = TABLE_F16 != 0 ? unpackHalf2x16(table[t >> 1])[t & 1] : uintBitsToFloat(table[t]);
   if (p.scale != 1.0) v *= p.scale;
   if (HAS_POS != 0) {

@@ -39,6 +39,32 @@ TEST_CASE("embed_tokens gathers rows and adds positions (static and step-driven)
   CHECK(guard_intact(y3));
 }
 
+TEST_CASE("embed_tokens reads a table larger than one storage binding", "[misc][ops]") {
+  // 300000 x 112 fp32 rows: 134.4 MB, over lavapipe's 128 MiB maxStorageBufferRange (TrOCR-base's
+  // 50265 x 1024 table is 206 MB). The Vulkan backend binds it in 256-row-aligned slices.
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const int64_t v = 300000, d = 112;
+  Floats table(static_cast<size_t>(v * d));
+  for (size_t i = 0; i < table.size(); ++i) table[i] = float(i % 9973) * 0.001f - float(i / size_t(d) % 7);
+  Tensor tt = upload(arena, table, {v, d});
+  const std::vector<uint32_t> ids = {5, 299519, 299520, 299999, 150000, 1000000 /* clamped to the last row */};
+  Tensor it = upload_u32(arena, ids, {6});
+  Tensor y = guarded_output(arena, DType::F32, {6, d});
+  Sequence seq(ctx);
+  EmbedOptions half;
+  half.scale = 0.5f;
+  embed_tokens(seq, it, 0, 6, 1, tt, nullptr, 0, nullptr, y, half);
+  seq.run();
+  const Floats got = download(y);
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const size_t row = std::min<size_t>(ids[r], size_t(v - 1));
+    INFO("id " << ids[r]);
+    for (int64_t i = 0; i < d; ++i) CHECK(got[r * size_t(d) + size_t(i)] == table[row * size_t(d) + size_t(i)] * 0.5f);
+  }
+  CHECK(guard_intact(y));
+}
+
 TEST_CASE("embed_tokens scales rows and numbers positions around pads as fairseq does", "[misc][ops]") {
   Context& ctx = context();
   Allocator arena(ctx, MemoryKind::Device, "test");

@@ -2,6 +2,7 @@
 // backend: one lane per element, or a workgroup per row for the selections.
 #include "runtime/vulkan/backend.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,17 +14,27 @@ void VulkanBackend::embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_
   Context& ctx = seq.context();
   const int64_t v = table.dim(0), d = table.dim(1), rows = int64_t(batch) * tokens;
   const Pipeline& pipeline = ctx.pipelines().get(
-      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 10 * 4,
+      {"embed", std::vector<BindingKind>(5, BindingKind::Storage), 12 * 4,
        {64, pos_table ? 1u : 0u, table.dtype == DType::F16 ? 1u : 0u}});
   uint32_t scale_bits;
   std::memcpy(&scale_bits, &opt.scale, 4);
-  const uint32_t push[10] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
-                             pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u,
-                             scale_bits, opt.pad_id};
   const Tensor& step_t = step ? *step : ctx.zeros();
-  const Bind binds[] = {Bind::of(ids), Bind::of(table), Bind::of(pos_table ? *pos_table : table), Bind::of(y),
-                        Bind::of(step_t)};
-  dispatch_elements(seq, pipeline, binds, push, uint64_t(rows * d), str("embed_tokens ", rows, "x", d));
+  // The table in slices of rows that one binding may span (lavapipe: 128 MiB, less than
+  // TrOCR-base's 50265 x 1024 fp32 rows), each slice starting on a 256-row boundary so that its
+  // byte offset meets any storage-buffer offset alignment.
+  const uint64_t row_bytes = uint64_t(d) * (table.dtype == DType::F16 ? 2 : 4);
+  int64_t slice = int64_t(ctx.info().max_storage_buffer_range / row_bytes) / 256 * 256;
+  if (slice <= 0) fail("embed_tokens: one 256-row slice of ", table.describe(), " exceeds a storage binding");
+  slice = std::min<int64_t>(slice, v);
+  for (int64_t lo = 0; lo < v; lo += slice) {
+    const int64_t hi = std::min<int64_t>(v, lo + slice);
+    const uint32_t push[12] = {u32(rows, "rows"), tokens, u32(d, "D"), u32(v, "V"),
+                               pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u,
+                               scale_bits, opt.pad_id, u32(lo, "id_lo"), u32(hi, "id_hi")};
+    const Bind binds[] = {Bind::of(ids), Bind::range_of(table, uint64_t(lo) * row_bytes, uint64_t(hi - lo) * row_bytes),
+                          Bind::of(pos_table ? *pos_table : table), Bind::of(y), Bind::of(step_t)};
+    dispatch_elements(seq, pipeline, binds, push, uint64_t(rows * d), str("embed_tokens ", rows, "x", d));
+  }
 }
 
 void VulkanBackend::class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos,
