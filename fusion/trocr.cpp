@@ -2,6 +2,8 @@
 
 #include "runtime/error.hpp"
 #include "runtime/json-file.hpp"
+#include "text/bpe.hpp"
+#include "text/sentencepiece.hpp"
 
 namespace glimpse {
 
@@ -23,6 +25,23 @@ int generation_id(const nlohmann::json& generation, const nlohmann::json& top, c
     json_field(generation, key, v, "generation_config.json", 0);
   }
   return v;
+}
+
+// RoBERTa's BPE (vocab.json + merges.txt, or a BPE tokenizer.json: base, large) or XLM-R's
+// SentencePiece (sentencepiece.bpe.model: small). A tokenizer.json of another model type (the
+// fast XLM-R one is Unigram) defers to the SentencePiece file beside it.
+std::unique_ptr<TextTokenizer> trocr_tokenizer(const ModelFolder& folder) {
+  bool bpe_json = false;
+  if (folder.has("tokenizer.json")) {
+    const nlohmann::json j = json_load(folder.path("tokenizer.json"));
+    bpe_json = j.is_object() && j.contains("model") && j["model"].is_object() && j["model"].value("type", "") == "BPE";
+  }
+  if (folder.has("vocab.json") || bpe_json)
+    return std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));
+  if (folder.has("sentencepiece.bpe.model"))
+    return std::make_unique<SentencePieceTokenizer>(SentencePieceTokenizer::from_file(folder.path("sentencepiece.bpe.model")));
+  fail(ErrorCode::Model, folder.dir(), ": no tokenizer glimpse reads for TrOCR (vocab.json + merges.txt, a BPE "
+       "tokenizer.json, or sentencepiece.bpe.model)");
 }
 
 }  // namespace
@@ -76,10 +95,7 @@ TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelO
   });
   cfg_.max_length = folder.max_length(cfg_.max_length, cfg_.decoder.max_positions);
   pre_ = folder.preprocessor(cfg_.encoder.image_size);
-  if (!folder.has("tokenizer.json") && !folder.has("vocab.json") && folder.has("sentencepiece.bpe.model"))
-    fail(ErrorCode::UnsupportedModel, folder.dir(), ": the tokenizer is sentencepiece.bpe.model (XLM-R SentencePiece, "
-         "trocr-small); glimpse reads TrOCR's RoBERTa BPE tokenizers (vocab.json + merges.txt, or tokenizer.json) only");
-  tok_ = std::make_unique<BytePairTokenizer>(BytePairTokenizer::from_folder(folder.dir()));
+  tok_ = trocr_tokenizer(folder);
   if (int64_t(tok_->size()) > cfg_.decoder.vocab)
     fail(ErrorCode::Model, folder.dir(), ": the tokenizer has ", tok_->size(), " tokens, the decoder's vocab_size is ",
          cfg_.decoder.vocab);

@@ -1,12 +1,12 @@
 // TrOCR (VisionEncoderDecoderModel with a ViT or DeiT encoder and TrOCRForCausalLM;
 // docs/models/trocr.md): one cropped line of printed or handwritten text to its text. The config's
-// encoder/decoder sections, ViTImageProcessor input, RoBERTa's byte-level BPE, generation from
-// decoder_start_token_id to eos.
+// encoder/decoder sections, ViTImageProcessor input, RoBERTa's byte-level BPE (base, large) or
+// XLM-R's SentencePiece (small), generation from decoder_start_token_id to eos.
 #pragma once
 
 #include "fusion/family.hpp"
 #include "fusion/pipeline.hpp"
-#include "text/bpe.hpp"
+#include "text/tokenizer.hpp"
 #include "text/trocr.hpp"
 #include "vision/vit-config.hpp"
 #include "vision/vit.hpp"
@@ -38,13 +38,13 @@ class TrocrRecognizer : public Model {
   std::vector<CaptionResult> caption(const std::vector<Image>& images, const CaptionOptions& opt = {}) override;
 
   const TrocrModelConfig& config() const { return cfg_; }
-  const BytePairTokenizer& tokenizer() const { return *tok_; }
+  const TextTokenizer& tokenizer() const { return *tok_; }
 
  private:
   TrocrModelConfig cfg_;
   ModelInfo info_;
   ImageProcessorConfig pre_;
-  std::unique_ptr<BytePairTokenizer> tok_;
+  std::unique_ptr<TextTokenizer> tok_;
   Allocator weights_;
   std::unique_ptr<VitEncoder> encoder_;
   std::unique_ptr<TrocrDecoder> decoder_;

@@ -8,6 +8,8 @@
 #include "fusion/family.hpp"
 #include "fusion/trocr.hpp"
 #include "runtime/error.hpp"
+#include "text/bpe.hpp"
+#include "text/sentencepiece.hpp"
 #include "text/trocr.hpp"
 #include "vision/decode.hpp"
 
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -117,7 +120,7 @@ TEST_CASE("TrOCR images are batched, and a prompt continues from the start token
 
 TEST_CASE("TrOCR's RoBERTa BPE encodes prompts as the reference and knows its special tokens", "[trocr][text]") {
   const auto g = goldens()["prompts"];
-  for (const char* dir : {"tiny-vit", "tiny-deit"}) {  // vocab.json + merges.txt; tokenizer.json
+  for (const char* dir : {"tiny-vit", "tiny-vit-bin"}) {  // vocab.json + merges.txt; tokenizer.json
     const BytePairTokenizer tok = BytePairTokenizer::from_folder((kDir / dir).string());
     INFO(dir);
     CHECK(tok.eos_id() == 2);
@@ -175,4 +178,82 @@ TEST_CASE("TrOCR configs that glimpse cannot run are refused by name", "[trocr][
   CHECK(c.decoder.decoder_start == 0);
   CHECK(c.decoder.eos == 2);
   CHECK_THROWS_WITH(trocr_model_config_parse(j, {{"eos_token_id", {2, 3}}}, "c"), Catch::Contains("must be one id"));
+}
+
+TEST_CASE("TrOCR-small's SentencePiece tokenizer encodes and decodes as the reference", "[trocr][text]") {
+  // tests/data/trocr/tiny-deit/sentencepiece.bpe.model: a unigram ModelProto with a precompiled
+  // charsmap, written by tools/trocr-reference.py, which also encodes these texts its own way.
+  const auto g = goldens();
+  const SentencePieceTokenizer sp = SentencePieceTokenizer::from_file((kDir / "tiny-deit" / "sentencepiece.bpe.model").string());
+  CHECK(sp.kind() == SentencePieceTokenizer::Kind::Unigram);
+  CHECK(sp.eos_id() == 2);
+  for (auto it = g["prompts_sp"].begin(); it != g["prompts_sp"].end(); ++it) {
+    INFO("'" << it.key() << "' normalised '" << sp.normalize(it.key()) << "'");
+    CHECK(sp.encode(it.key()) == it.value().get<std::vector<uint32_t>>());
+  }
+  CHECK(sp.normalize("  a\xe3\x80\x80\xef\xbd\x88  b ") == "\xe2\x96\x81" "a" "\xe2\x96\x81" "h" "\xe2\x96\x81" "b");  // U+3000 -> space, U+FF48 -> h
+  CHECK(sp.decode(g["decode_sp"]["ids"].get<std::vector<uint32_t>>()) == g["decode_sp"]["text"].get<std::string>());
+  CHECK_THROWS_WITH(sp.encode("\xff"), Catch::Contains("UTF-8"));
+  // the model opens with it, and its text is the reference's
+  const auto model = model_open(context(), (kDir / "tiny-deit").string());
+  CHECK(model->detokenize({2, 4, 5, 2}) == sp.decode({2, 4, 5, 2}));
+}
+
+namespace {
+
+std::string pb_varint(uint64_t v) {
+  std::string o;
+  do {
+    o += char((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return o;
+}
+std::string pb_field(int num, int wire, const std::string& payload) {
+  return pb_varint(uint64_t(num) << 3 | uint64_t(wire)) + (wire == 2 ? pb_varint(payload.size()) : "") + payload;
+}
+std::string pb_piece(const std::string& text, int type = 1, float score = -1.0f) {
+  std::string bits(4, '\0');
+  std::memcpy(bits.data(), &score, 4);
+  return pb_field(1, 2, pb_field(1, 2, text) + pb_field(2, 5, bits) + pb_field(3, 0, pb_varint(uint64_t(type))));
+}
+
+}  // namespace
+
+TEST_CASE("SentencePiece BPE models merge the best-scoring pair first, the leftmost among equals", "[trocr][text]") {
+  // bpe_model.cc: "▁abab" -> ▁ a b a b; both "ab" pairs score -2, the left one merges first; then
+  // "▁ab" (-1) beats the remaining "ab" (-2). Unknown characters: one <unk> per run.
+  const std::string sp = "\xe2\x96\x81";
+  const std::string model = pb_piece("<unk>", 2) + pb_piece("<s>", 3) + pb_piece("</s>", 3) + pb_piece(sp, 1, -5) +
+                            pb_piece("a", 1, -5) + pb_piece("b", 1, -5) + pb_piece("ab", 1, -2) + pb_piece(sp + "ab", 1, -1) +
+                            pb_field(2, 2, pb_field(3, 0, pb_varint(2)));
+  const SentencePieceTokenizer bpe = SentencePieceTokenizer::parse(model, "bpe.model");
+  CHECK(bpe.kind() == SentencePieceTokenizer::Kind::Bpe);
+  CHECK(bpe.encode("abab") == std::vector<uint32_t>{8, 7});        // ▁ab, ab (fairseq: piece id + 1)
+  CHECK(bpe.encode("ab cc") == std::vector<uint32_t>{8, 4, 3});    // ▁ab, ▁, <unk> for "cc"
+  CHECK(bpe.encode("ba") == std::vector<uint32_t>{4, 6, 5});       // ▁ b a: no pair is a piece
+  CHECK(bpe.decode({0, 8, 7, 4, 2}) == "abab ");
+}
+
+TEST_CASE("SentencePiece models that are broken or hostile are refused naming the problem", "[trocr][text]") {
+  const std::string good = pb_piece("<unk>", 2) + pb_piece("<s>", 3) + pb_piece("</s>", 3) + pb_piece("\xe2\x96\x81" "a") +
+                           pb_field(2, 2, pb_field(3, 0, pb_varint(1)));
+  CHECK(SentencePieceTokenizer::parse(good, "good.model").encode("a") == std::vector<uint32_t>{4});
+  auto refused = [](const std::string& bytes, const char* what) {
+    INFO(what);
+    CHECK_THROWS_WITH(SentencePieceTokenizer::parse(bytes, "x.model"), Catch::Contains("x.model") && Catch::Contains(what));
+  };
+  refused(good.substr(0, good.size() - 3), "truncated");
+  refused(good.substr(0, 5), "runs past the end");
+  refused(pb_varint(1 << 3 | 2) + pb_varint(0xFFFFFFFFFFull), "runs past the end");                  // absurd length
+  refused(pb_varint(1 << 3 | 2) + std::string(11, '\xff'), "varint longer than 10 bytes");
+  refused(pb_field(1, 0, pb_varint(5)), "field 1 has wire type 0");
+  refused(pb_varint(1 << 3 | 3), "wire type 3");
+  refused(good + pb_field(2, 2, pb_field(3, 0, pb_varint(3))), "model_type 3 is not supported");
+  refused(pb_field(2, 2, pb_field(3, 0, pb_varint(1))), "has no pieces");
+  refused(good + pb_field(2, 2, pb_field(40, 0, pb_varint(99))), "unk_id 99 is not a piece");
+  refused(pb_piece("a", 9), "has type 9");
+  refused(pb_piece(std::string(2000, 'a')), "2000 bytes long");
+  refused(good + pb_field(3, 2, pb_field(2, 2, std::string("\xff\xff\x00\x00", 4))), "trie size");
+  refused(good + pb_field(3, 2, pb_field(2, 2, "ab")), "truncated");
 }

@@ -5,6 +5,8 @@
 // RoBERTa: <s> <pad> </s> <unk> <mask>).
 #pragma once
 
+#include "text/tokenizer.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,7 +15,7 @@
 
 namespace glimpse {
 
-class BytePairTokenizer {
+class BytePairTokenizer : public TextTokenizer {
  public:
   // The special tokens of a folder's tokenizer files, and which of them ends a sequence.
   struct Specials {
@@ -32,12 +34,12 @@ class BytePairTokenizer {
   std::vector<std::string> pre_split(std::string_view text) const;
   // Ids of `text` (no special tokens added; a special token's text, e.g. "<|endoftext|>", maps to
   // its id). Throws Error on invalid UTF-8.
-  std::vector<uint32_t> encode(std::string_view text) const;
+  std::vector<uint32_t> encode(std::string_view text) const override;
   // Text of `ids`; with skip_special, the special tokens' ids are dropped.
-  std::string decode(const std::vector<uint32_t>& ids, bool skip_special = true) const;
+  std::string decode(const std::vector<uint32_t>& ids, bool skip_special = true) const override;
 
   int64_t id(const std::string& token) const;
-  size_t size() const { return tokens_.size(); }
+  size_t size() const override { return tokens_.size(); }
   uint32_t eos_id() const { return eos_; }
 
  private:

@@ -116,26 +116,42 @@ bool is_white_space(char32_t cp) {
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
+namespace {
+
+// The character at s[0..n): its length when valid (return), else 0 with `k` the length of the
+// maximal invalid prefix.
+size_t char_at(const unsigned char* s, size_t n, size_t& k) {
+  const unsigned char b = s[0];
+  size_t len = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : (b & 0xf8) == 0xf0 ? 4 : 0;
+  // The valid range of the second byte narrows for E0, ED, F0, F4 (no overlongs/surrogates).
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (b == 0xe0) lo = 0xa0;
+  if (b == 0xed) hi = 0x9f;
+  if (b == 0xf0) lo = 0x90;
+  if (b == 0xf4) hi = 0x8f;
+  if (b == 0xc0 || b == 0xc1 || b > 0xf4) len = 0;
+  k = 1;
+  for (; len && k < len && k < n; ++k) {
+    const unsigned char c = s[k];
+    if (k == 1 ? (c < lo || c > hi) : (c & 0xc0) != 0x80) break;
+  }
+  return len && k == len ? len : 0;
+}
+
+}  // namespace
+
+size_t utf8_char_length(std::string_view s) {
+  size_t k = 0;
+  return s.empty() ? 0 : char_at(reinterpret_cast<const unsigned char*>(s.data()), s.size(), k);
+}
+
 std::string utf8_sanitize(std::string_view bytes) {
   std::string out;
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t n = bytes.size();
   for (size_t i = 0; i < n;) {
-    const unsigned char b = s[i];
-    size_t len = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : (b & 0xf8) == 0xf0 ? 4 : 0;
-    // The valid range of the second byte narrows for E0, ED, F0, F4 (no overlongs/surrogates).
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (b == 0xe0) lo = 0xa0;
-    if (b == 0xed) hi = 0x9f;
-    if (b == 0xf0) lo = 0x90;
-    if (b == 0xf4) hi = 0x8f;
-    if (b == 0xc0 || b == 0xc1 || b > 0xf4) len = 0;
-    size_t k = 1;
-    for (; len && k < len && i + k < n; ++k) {
-      const unsigned char c = s[i + k];
-      if (k == 1 ? (c < lo || c > hi) : (c & 0xc0) != 0x80) break;
-    }
-    if (len && k == len) {
+    size_t k = 0;
+    if (const size_t len = char_at(s + i, n - i, k)) {
       out.append(bytes.substr(i, len));
       i += len;
     } else {

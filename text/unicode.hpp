@@ -26,6 +26,9 @@ bool is_white_space(char32_t cp);      // the White_Space property (regex \s)
 // UTF-8 decoding that replaces each maximal invalid subsequence with U+FFFD (Python's
 // errors="replace"), for byte-level tokenizers whose tokens may split a character.
 std::string utf8_sanitize(std::string_view bytes);
+// The byte length of the valid UTF-8 character `s` starts with; 0 when it starts with an invalid
+// sequence (or is empty).
+size_t utf8_char_length(std::string_view s);
 
 // Appends Python's str.lower() of cp (usually one character, sometimes more).
 void append_lower(std::u32string& out, char32_t cp);

@@ -12,11 +12,14 @@ Checkpoints, in the published layouts:
   tiny-deit      DeiT encoder (class and distillation tokens, trocr-small), fairseq sinusoidal
                  positions (only the `_float_tensor` buffer stored), scale_embedding, relu, no
                  embedding LayerNorm, the output projection tied to the token embeddings (stored
-                 once); the BPE as tokenizer.json; model.safetensors.
+                 once); XLM-R style SentencePiece (sentencepiece.bpe.model: a unigram ModelProto with
+                 a precompiled charsmap, fairseq ids); model.safetensors.
   tiny-vit-bin   tiny-vit's weights stored only as pytorch_model.bin (torch.save's zip/pickle), as
-                 microsoft/trocr-base-printed publishes on its main branch.
-The vocabulary is made up: RoBERTa's four specials, the 256 byte symbols, merges that build a few
-words, <mask> last.
+                 microsoft/trocr-base-printed publishes on its main branch; its BPE as tokenizer.json.
+The BPE vocabulary is made up: RoBERTa's four specials, the 256 byte symbols, merges that build a
+few words, <mask> last. The SentencePiece model is made up too (sp_model below); its encoder and
+decoder here are written from sentencepiece's normalizer.cc / unigram_model.cc and
+tokenization_xlm_roberta.py.
 """
 import importlib.util
 import json
@@ -64,6 +67,188 @@ def decode(tokens, ids):
     u2b = {v: k for k, v in bpe_ref.bytes_to_unicode().items()}
     s = "".join(tokens[i] for i in ids if tokens[i] not in SPECIALS + ["<mask>"])
     return bytes(u2b[c] for c in s).decode("utf-8", errors="replace")
+
+
+# ---- SentencePiece (XLM-R's tokenizer) -------------------------------------------------------------
+
+SP = "\u2581"
+CHARSMAP = {"\uff48": "h", "\ufb01": "fi", "\u3000": " ", "\u00a0": " ", "\uff0e": "."}
+
+
+def sp_pieces():
+    """(piece, score, type): <unk> <s> </s>, then pieces for WORDS, their characters, a few pairs."""
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    normal = [SP] + [SP + w for w in WORDS] + sorted(set("".join(WORDS)) | set(".:,")) + ["he", "ll", "wo", "or", "th", "ow"]
+    seen = set()
+    for i, p in enumerate(normal):
+        if p not in seen:
+            seen.add(p)
+            pieces.append((p, -1.0 - 0.5 * (8 - min(len(p), 8)) - 0.001 * i, 1))
+    return pieces
+
+
+def darts(keys):
+    """A darts-clone double array holding `keys` (bytes -> value), one 256-unit block per node."""
+    nodes = [{}]  # children by byte; "leaf" -> value
+    for key, value in keys.items():
+        n = 0
+        for b in key:
+            if b not in nodes[n]:
+                nodes.append({})
+                nodes[n][b] = len(nodes) - 1
+            n = nodes[n][b]
+        nodes[n]["leaf"] = value
+    units = [0] * (256 * (len(nodes) + 1))
+    base = lambda n: 256 * (n + 1)
+    units[0] = base(0) << 10  # the root's offset: its base
+    def unit(label, has_leaf, offset):
+        assert offset < (1 << 21)
+        return (offset << 10) | (has_leaf << 8) | label
+    for n, children in enumerate(nodes):
+        for b, c in children.items():
+            if b == "leaf":
+                continue
+            pos = base(n) ^ b
+            units[pos] = unit(b, "leaf" in nodes[c], pos ^ base(c))
+        if "leaf" in children:
+            units[base(n)] = (1 << 31) | children["leaf"]
+    return units
+
+
+def charsmap_blob():
+    blob, keys = b"", {}
+    for src, dst in CHARSMAP.items():
+        keys[src.encode()] = len(blob)
+        blob += dst.encode() + b"\0"
+    units = darts(keys)
+    import struct
+    return struct.pack("<I", 4 * len(units)) + struct.pack(f"<{len(units)}I", *units) + blob
+
+
+def proto_model(pieces):
+    """A sentencepiece ModelProto: pieces (1), trainer_spec (2: model_type unigram, unk_id 0),
+    normalizer_spec (3: name, precompiled_charsmap, add_dummy_prefix, remove_extra_whitespaces,
+    escape_whitespaces)."""
+    import struct
+    def varint(v):
+        out = b""
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            out += bytes([b | (0x80 if v else 0)])
+            if not v:
+                return out
+    def field(num, wire, payload):
+        head = varint((num << 3) | wire)
+        if wire == 2:
+            return head + varint(len(payload)) + payload
+        return head + payload
+    out = b""
+    for text, score, typ in pieces:
+        body = field(1, 2, text.encode()) + field(2, 5, struct.pack("<f", score)) + (field(3, 0, varint(typ)) if typ != 1 else b"")
+        out += field(1, 2, body)
+    out += field(2, 2, field(3, 0, varint(1)) + field(40, 0, varint(0)))
+    out += field(3, 2, field(1, 2, b"nmt_nfkc") + field(2, 2, charsmap_blob()) + field(3, 0, varint(1)) +
+                 field(4, 0, varint(1)) + field(5, 0, varint(1)))
+    return out
+
+
+def sp_normalize(text):
+    """normalizer.cc: longest charsmap match per prefix, leading/repeated/trailing spaces removed,
+    spaces as the ▁ symbol, one ▁ in front."""
+    keys = sorted(CHARSMAP, key=len, reverse=True)
+    def prefix(t):
+        for k in keys:
+            if t.startswith(k):
+                return CHARSMAP[k], len(k)
+        return t[0], 1
+    while text:
+        sp, n = prefix(text)
+        if sp != " ":
+            break
+        text = text[n:]
+    if not text:
+        return ""
+    out, prev_space = SP, True
+    while text:
+        sp, n = prefix(text)
+        if prev_space:
+            sp = sp.lstrip(" ")
+        if sp:
+            out += sp.replace(" ", SP)
+            prev_space = sp.endswith(" ")
+        text = text[n:]
+    return out.rstrip(SP)
+
+
+def sp_encode_plain(pieces, text):
+    """unigram Viterbi over UTF-8 bytes (unigram_model.cc EncodeOptimized), then fairseq ids; runs of
+    unknown characters are one <unk>."""
+    import struct
+    f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+    norm = sp_normalize(text).encode()
+    vocab = {p.encode(): i for i, (p, _, t) in enumerate(pieces) if t in (1, 4)}
+    normal = [s for _, s, t in pieces if t == 1]
+    unk_score = f32(min(normal) - 10.0)
+    best = [None] * (len(norm) + 1)
+    best[0] = (0.0, -1, -1)
+    start = 0
+    while start < len(norm):
+        here = best[start][0]
+        c = norm[start]
+        mblen = min(1 if c < 0x80 else 2 if c < 0xE0 else 3 if c < 0xF0 else 4, len(norm) - start)
+        single = False
+        for end in range(start + 1, len(norm) + 1):
+            i = vocab.get(norm[start:end])
+            if i is None:
+                continue
+            cand = f32(here + pieces[i][1])
+            if best[end] is None or cand > best[end][0]:
+                best[end] = (cand, start, i)
+            single = single or end - start == mblen
+        if not single:
+            cand = f32(here + unk_score)
+            if best[start + mblen] is None or cand > best[start + mblen][0]:
+                best[start + mblen] = (cand, start, 0)
+        start += mblen
+    ids, end = [], len(norm)
+    while end > 0:
+        _, s, i = best[end]
+        ids.append(i)
+        end = s
+    ids.reverse()
+    merged = []
+    for i in ids:
+        if not (i == 0 and merged and merged[-1] == 0):
+            merged.append(i)
+    fair = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    return [fair.get(pieces[i][0], 3 if i == 0 else i + 1) for i in merged]
+
+
+def sp_encode(pieces, text):
+    """XLMRobertaTokenizer: special tokens' text split out first, then SentencePiece."""
+    import re
+    specials = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": len(pieces) + 1}
+    ids = []
+    for part in re.split("(<mask>|<pad>|<unk>|</s>|<s>)", text):
+        if part in specials:
+            ids.append(specials[part])
+        elif part:
+            ids += sp_encode_plain(pieces, part)
+    return ids
+
+
+def sp_decode(pieces, ids):
+    """The fast tokenizer's decode with skip_special_tokens: specials dropped, ▁ as spaces, the first
+    token's leading space removed (the Metaspace decoder)."""
+    toks = [pieces[i - 1][0] for i in ids if 3 < i < len(pieces) + 1]
+    out = ""
+    for n, t in enumerate(toks):
+        t = t.replace(SP, " ")
+        if n == 0 and t.startswith(" "):
+            t = t[1:]
+        out += t
+    return out
 
 
 # ---- the model ----------------------------------------------------------------------------------
@@ -244,8 +429,10 @@ def main(out):
     pre = {"do_normalize": True, "do_resize": True, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
            "resample": 2, "size": 32, "feature_extractor_type": "ViTFeatureExtractor", "processor_class": "TrOCRProcessor"}
     goldens = {"torch": torch.__version__, "cases": {}}
-    for variant, seed in (("tiny-vit", 11), ("tiny-deit", 23)):
-        vc, dc, config, deit = configs(variant, len(tokens))
+    pieces = sp_pieces()
+    for variant, seed in (("tiny-vit", 191), ("tiny-deit", 23)):
+        vc, dc, config, deit = configs(variant, len(pieces) + 2 if variant == "tiny-deit" else len(tokens))
+        text_of = (lambda ids: sp_decode(pieces, ids)) if deit else (lambda ids: decode(tokens, ids))
         while True:  # weights whose greedy choices are not knife-edge, no <pad> generated, one line ending at eos
             p = make_params(vc, dc, deit, seed)
             results = {name: generate(p, vc, dc, deit, ref.pixel_values(path, norm)) for name, path in images.items()}
@@ -285,6 +472,11 @@ def main(out):
                 json.dump(dict(specials, tokenizer_class="RobertaTokenizer", add_prefix_space=False, errors="replace",
                                model_max_length=512), f, indent=2)
             if deit:
+                with open(os.path.join(d, "sentencepiece.bpe.model"), "wb") as f:
+                    f.write(proto_model(pieces))
+                with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+                    json.dump(dict(specials, tokenizer_class="XLMRobertaTokenizer", model_max_length=512), f, indent=2)
+            elif name.endswith("-bin"):
                 added = [{"id": tokens.index(t), "content": t, "special": True, "single_word": False, "lstrip": t == "<mask>",
                           "rstrip": False, "normalized": False} for t in SPECIALS + ["<mask>"]]
                 tj = {"version": "1.0", "added_tokens": added, "normalizer": None,
@@ -305,8 +497,8 @@ def main(out):
                 np.save(os.path.join(out, f"golden-{name}-pixel_values.npy"), ref.pixel_values(images[name], norm).numpy())
             np.save(stem + "-encoder_states.npy", r["enc"].numpy())
             np.save(stem + "-logits_step0.npy", r["logits0"].numpy())
-            goldens["cases"][variant][name] = {"ids": r["ids"], "text": decode(tokens, r["ids"]),
-                                               "ids_beam3_ml12": r["beam"], "text_beam3_ml12": decode(tokens, r["beam"])}
+            goldens["cases"][variant][name] = {"ids": r["ids"], "text": text_of(r["ids"]),
+                                               "ids_beam3_ml12": r["beam"], "text_beam3_ml12": text_of(r["beam"])}
     # prompts: RoBERTa BPE ids of a few texts (no special tokens added), for the tokenizer test
     goldens["prompts"] = {}
     for text in ["hello world", " the quick brown fox", "total: 2024", "jumps<mask> over</s>lazy"]:
@@ -319,6 +511,11 @@ def main(out):
                 mapped = "".join(bpe_ref.bytes_to_unicode()[b] for b in piece.encode("utf-8"))
                 ids += [tokens.index(t) for t in bpe_ref.bpe(mapped, {m: i for i, m in enumerate(merges)})]
         goldens["prompts"][text] = ids
+    # SentencePiece: charsmap replacements, runs of spaces, unknown characters, special tokens
+    goldens["prompts_sp"] = {t: sp_encode(pieces, t) for t in [
+        "hello world", "  the\u3000quick  brown\u00a0fox  ", "\uff48ello", "\ufb01nal total\uff0e",
+        "caf\u00e9 \u20ac\u20ac 2024", "jumps<mask> over</s>lazy", "", "   "]}
+    goldens["decode_sp"] = {"ids": [0, 4, 5, 9, 3, 2], "text": sp_decode(pieces, [0, 4, 5, 9, 3, 2])}
     with open(os.path.join(out, "goldens.json"), "w") as f:
         json.dump(goldens, f, indent=1, ensure_ascii=False)
 
