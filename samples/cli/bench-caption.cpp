@@ -1,6 +1,7 @@
-// glimpse bench caption: BLIP captioning speed and memory in the real BLIP-base / BLIP-large
-// configurations with random weights (no download): image encode, decode per token, a 20-token
-// caption in all. tools/bench/caption-compare.sh runs the PyTorch peer beside it.
+// glimpse bench caption: captioning speed and memory in the real BLIP-base / BLIP-large and
+// TrOCR small / base / large configurations with random weights (no download): image encode,
+// decode per token, a 20-token caption (or line) in all. tools/bench/caption-compare.sh runs the
+// PyTorch peer beside it.
 #include "fusion/family.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/error.hpp"
@@ -67,16 +68,61 @@ class RandomTensors : public TensorSource {
   mutable std::map<std::string, Made> made_;
 };
 
+// A TrOCR folder as microsoft/trocr-{small,base,large}-handwritten configure it (their
+// config.json sections; docs/models/trocr.md), a stand-in RoBERTa vocabulary.
+void trocr_folder(const std::string& config, const fs::path& dir) {
+  nlohmann::json enc = {{"model_type", "vit"},       {"hidden_size", 768},   {"intermediate_size", 3072},
+                        {"num_hidden_layers", 12},   {"num_attention_heads", 12}, {"image_size", 384},
+                        {"patch_size", 16},          {"qkv_bias", false},    {"hidden_act", "gelu"}};
+  nlohmann::json dec = {{"model_type", "trocr"},     {"d_model", 1024},     {"decoder_layers", 12},
+                        {"decoder_attention_heads", 16}, {"decoder_ffn_dim", 4096}, {"activation_function", "gelu"},
+                        {"cross_attention_hidden_size", 768}, {"max_position_embeddings", 512},
+                        {"use_learned_position_embeddings", true}, {"layernorm_embedding", true},
+                        {"scale_embedding", false}, {"tie_word_embeddings", false}, {"vocab_size", 50265}};
+  if (config == "trocr-large") {
+    enc.update({{"hidden_size", 1024}, {"intermediate_size", 4096}, {"num_hidden_layers", 24}, {"num_attention_heads", 16}});
+    dec["cross_attention_hidden_size"] = 1024;
+  } else if (config == "trocr-small") {  // DeiT-small, a narrow decoder, XLM-R's trimmed vocabulary
+    enc.update({{"model_type", "deit"}, {"hidden_size", 384}, {"intermediate_size", 1536}, {"num_attention_heads", 6},
+                {"qkv_bias", true}});
+    dec.update({{"d_model", 256}, {"decoder_layers", 6}, {"decoder_attention_heads", 8}, {"decoder_ffn_dim", 1024},
+                {"cross_attention_hidden_size", 384}, {"activation_function", "relu"}, {"scale_embedding", true},
+                {"vocab_size", 64044}});
+  }
+  std::ofstream(dir / "config.json") << nlohmann::json{{"architectures", {"VisionEncoderDecoderModel"}},
+                                                       {"model_type", "vision-encoder-decoder"},
+                                                       {"encoder", enc},
+                                                       {"decoder", dec},
+                                                       {"decoder_start_token_id", 2},
+                                                       {"eos_token_id", 2},
+                                                       {"pad_token_id", 1}}
+                                            .dump();
+  std::ofstream(dir / "preprocessor_config.json")
+      << R"({"size": 384, "resample": 2, "do_normalize": true, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]})";
+  nlohmann::json vocab = nlohmann::json::object();
+  const int v = dec["vocab_size"].get<int>();
+  for (int i = 0; i < v; ++i)
+    vocab[i == 0 ? "<s>" : i == 1 ? "<pad>" : i == 2 ? "</s>" : i == 3 ? "<unk>" : i == v - 1 ? "<mask>" : "w" + std::to_string(i)] = i;
+  std::ofstream(dir / "vocab.json") << vocab.dump();
+  std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
+}
+
 // A model folder with everything but the weights: config, preprocessor, a stand-in vocabulary.
 fs::path model_folder(const std::string& config) {
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-bench-" + config + "-" + std::to_string(::getpid()));
+  if (config == "trocr-small" || config == "trocr-base" || config == "trocr-large") {
+    fs::create_directories(dir);
+    trocr_folder(config, dir);
+    return dir;
+  }
   nlohmann::json vision = nlohmann::json::object(), text = {{"num_attention_heads", 12}};
   if (config == "blip-large") {
     vision = {{"hidden_size", 1024}, {"intermediate_size", 4096}, {"num_hidden_layers", 24}, {"num_attention_heads", 16}};
     text["encoder_hidden_size"] = 1024;
   } else if (config != "blip-base") {
-    fail("bench caption: --config must be blip-base or blip-large, found '", config, "'");
+    fail("bench caption: --config must be blip-base, blip-large, trocr-small, trocr-base or trocr-large, found '",
+         config, "'");
   }
-  const fs::path dir = fs::temp_directory_path() / ("glimpse-bench-" + config + "-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << nlohmann::json{{"architectures", {"BlipForConditionalGeneration"}},
                                                        {"model_type", "blip"},

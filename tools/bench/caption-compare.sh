@@ -2,12 +2,14 @@
 # glimpse vs the PyTorch peer on the same machine, interleaved (torch and each glimpse variant;
 # torch first in odd rounds, last in even ones), medians of the per-round ratios; prints a
 # markdown table (the README's Performance table comes from here). Usage:
-#   tools/bench/caption-compare.sh [--config blip-base|blip-large] [--rounds N] [--encode-batch N]
+#   tools/bench/caption-compare.sh [--config blip-base|blip-large|trocr-small|trocr-base|trocr-large]
+#                                  [--rounds N] [--encode-batch N]
 #                                  [--peer torch|transformers] [--peer-args "ARGS"]
 #                                  [--variant "LABEL=ENV ARGS"]...
 # The peer is tools/bench/blip-torch.py (default: the same model written in plain PyTorch, runs on
 # Debian's torch 1.13 here) or blip-transformers.py (transformers' BlipForConditionalGeneration, the
-# GPU check's peer); --peer-args go to it (e.g. "--device cuda --dtype fp16"). PYTHON names the
+# GPU check's peer); --peer-args go to it (e.g. "--device cuda --dtype fp16"). TrOCR configs use
+# tools/bench/trocr-torch.py (plain PyTorch, CPU, batch 1). PYTHON names the
 # interpreter (default /usr/bin/python3, Debian's).
 # --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
@@ -36,6 +38,8 @@ done
 # machine's sets Haswell, which made both sides' GEMMs ~1.4x slower).
 grep -qw avx512f /proc/cpuinfo 2>/dev/null && export OPENBLAS_CORETYPE=SkylakeX
 export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
+family=${config%%-*}  # blip or trocr: the peer script is tools/bench/$family-$peer.py
+[ -f "tools/bench/$family-$peer.py" ] || { echo "caption-compare.sh: no $peer peer for $config" >&2; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
@@ -43,14 +47,14 @@ for r in $(seq "$rounds"); do
   [ "$batch" -gt 0 ] && peer_args+=(--encode-batch "$batch") glimpse_args+=(--batch "$batch" --tokens 1)
   # The peer first in odd rounds, last in even ones: whoever runs right after another heavy
   # process (a warm CPU, a busy page cache) is not always the same side.
-  [ $((r % 2)) = 1 ] && "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
+  [ $((r % 2)) = 1 ] && "$python" "tools/bench/$family-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
   for v in "${variants[@]}"; do
     label=${v%%=*} spec=${v#*=}
     envs=() args=()
     for w in $spec; do case "$w" in *=*) envs+=("$w") ;; *) args+=("$w") ;; esac; done
     env "${envs[@]}" build/glimpse bench caption "${glimpse_args[@]}" "${args[@]}" | sed "s/^/$r\t$label\t/" >> "$out"
   done
-  [ $((r % 2)) = 0 ] && "$python" "tools/bench/blip-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
+  [ $((r % 2)) = 0 ] && "$python" "tools/bench/$family-$peer.py" "${peer_args[@]}" | sed "s/^/$r\ttorch\t/" >> "$out"
 done
 "$python" - "$out" "$config" "$batch" <<'PY'
 import json, statistics, sys
