@@ -4,6 +4,20 @@
 
 namespace glimpse {
 
+ModelInfo vision_encoder_decoder_info(const char* family, const VisionEncoderDecoderSizes& s, DType weights) {
+  ModelInfo info;
+  info.family = family;
+  info.architecture = "VisionEncoderDecoderModel";
+  info.task = Task::Caption;
+  info.image_size = s.image_size;
+  info.vision_hidden = s.vision_hidden, info.vision_layers = s.vision_layers;
+  info.text_hidden = s.text_hidden, info.text_layers = s.text_layers, info.vocab = s.vocab;
+  info.eos = s.eos;
+  info.max_length = s.max_length;
+  info.weights = weights;
+  return info;
+}
+
 const char* task_name(Task task) { return task == Task::Caption ? "caption" : "answer"; }
 
 std::vector<CaptionResult> Model::caption(const std::vector<Image>&, const CaptionOptions&) {

@@ -69,6 +69,14 @@ struct ModelInfo {
   DType weights = DType::F32;
 };
 
+// The ModelInfo of a VisionEncoderDecoderModel that captions (ViT-GPT2, TrOCR).
+struct VisionEncoderDecoderSizes {
+  int image_size, vision_hidden, vision_layers, text_hidden, text_layers, vocab;
+  uint32_t eos;
+  int max_length;
+};
+ModelInfo vision_encoder_decoder_info(const char* family, const VisionEncoderDecoderSizes& s, DType weights);
+
 class Model {
  public:
   virtual ~Model() = default;

@@ -103,15 +103,11 @@ TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelO
   encoder_ = std::make_unique<VitEncoder>(w, cfg_.encoder, VitLayout::HuggingFaceVit, "encoder.");
   decoder_ = std::make_unique<TrocrDecoder>(w, cfg_.decoder);
   pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *encoder_, *decoder_);
-  info_.family = "trocr";
-  info_.architecture = "VisionEncoderDecoderModel";
-  info_.task = Task::Caption;
-  info_.image_size = cfg_.encoder.image_size;
-  info_.vision_hidden = cfg_.encoder.hidden, info_.vision_layers = cfg_.encoder.layers;
-  info_.text_hidden = cfg_.decoder.hidden, info_.text_layers = cfg_.decoder.layers, info_.vocab = cfg_.decoder.vocab;
-  info_.eos = uint32_t(cfg_.decoder.eos);
-  info_.max_length = cfg_.max_length;
-  info_.weights = opt.weights;
+  info_ = vision_encoder_decoder_info(
+      "trocr",
+      {cfg_.encoder.image_size, cfg_.encoder.hidden, cfg_.encoder.layers, cfg_.decoder.hidden, cfg_.decoder.layers,
+       cfg_.decoder.vocab, uint32_t(cfg_.decoder.eos), cfg_.max_length},
+      opt.weights);
 }
 
 std::vector<CaptionResult> TrocrRecognizer::caption(const std::vector<Image>& images, const CaptionOptions& opt) {

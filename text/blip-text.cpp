@@ -4,6 +4,14 @@
 
 namespace glimpse {
 
+namespace {
+const PostLnNames kBertNames = {"attention.self.query",      "attention.self.key",         "attention.self.value",
+                                "attention.output.dense",    "attention.output.LayerNorm", "crossattention.self.query",
+                                "crossattention.self.key",   "crossattention.self.value",  "crossattention.output.dense",
+                                "crossattention.output.LayerNorm", "intermediate.dense",   "output.dense",
+                                "output.LayerNorm"};
+}  // namespace
+
 BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string& prefix, const TiedHead* head)
     : cfg_(cfg) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_hidden, inter = cfg.intermediate;
@@ -12,32 +20,8 @@ BlipText::BlipText(WeightLoader& w, const BlipTextConfig& cfg, const std::string
   pos_emb = w.tensor({prefix + "embeddings.position_embeddings.weight"}, {cfg.max_positions, d});
   emb_ln_w = w.tensor({prefix + "embeddings.LayerNorm.weight"}, {d});
   emb_ln_b = w.tensor({prefix + "embeddings.LayerNorm.bias"}, {d});
-  for (int i = 0; i < cfg.layers; ++i) {
-    const std::string l = prefix + "encoder.layer." + std::to_string(i) + ".";
-    BlipTextLayer L;
-    const std::string sa = l + "attention.self.", ca = l + "crossattention.self.";
-    L.qkv = w.linear_stack({sa + "query.weight", sa + "key.weight", sa + "value.weight"}, {d, d, d}, d);
-    L.qkv_b = w.vector_concat({sa + "query.bias", sa + "key.bias", sa + "value.bias"}, {d, d, d});
-    L.attn_out = w.linear(l + "attention.output.dense.weight", d, d);
-    L.attn_out_b = w.tensor({l + "attention.output.dense.bias"}, {d});
-    L.attn_ln_w = w.tensor({l + "attention.output.LayerNorm.weight"}, {d});
-    L.attn_ln_b = w.tensor({l + "attention.output.LayerNorm.bias"}, {d});
-    L.cross_q = w.linear(ca + "query.weight", d, d);
-    L.cross_q_b = w.tensor({ca + "query.bias"}, {d});
-    L.cross_kv = w.linear_stack({ca + "key.weight", ca + "value.weight"}, {d, d}, ve);
-    L.cross_kv_b = w.vector_concat({ca + "key.bias", ca + "value.bias"}, {d, d});
-    L.cross_out = w.linear(l + "crossattention.output.dense.weight", d, d);
-    L.cross_out_b = w.tensor({l + "crossattention.output.dense.bias"}, {d});
-    L.cross_ln_w = w.tensor({l + "crossattention.output.LayerNorm.weight"}, {d});
-    L.cross_ln_b = w.tensor({l + "crossattention.output.LayerNorm.bias"}, {d});
-    L.inter = w.linear(l + "intermediate.dense.weight", inter, d);
-    L.inter_b = w.tensor({l + "intermediate.dense.bias"}, {inter});
-    L.out = w.linear(l + "output.dense.weight", d, inter);
-    L.out_b = w.tensor({l + "output.dense.bias"}, {d});
-    L.out_ln_w = w.tensor({l + "output.LayerNorm.weight"}, {d});
-    L.out_ln_b = w.tensor({l + "output.LayerNorm.bias"}, {d});
-    layers.push_back(std::move(L));
-  }
+  for (int i = 0; i < cfg.layers; ++i)
+    layers.push_back(post_ln_layer_load(w, prefix + "encoder.layer." + std::to_string(i) + ".", kBertNames, d, inter, ve));
 }
 
 CrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
@@ -46,15 +30,7 @@ CrossKv BlipText::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) c
 }
 
 void BlipText::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
-  const int64_t rows = kv.batch * kv.tokens;
-  if (states.numel() != rows * cfg_.encoder_hidden)
-    fail("BLIP text: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
-         " tokens x encoder_hidden_size ", cfg_.encoder_hidden);
-  const Tensor e = states.view(DType::F32, {rows, int64_t(cfg_.encoder_hidden)});
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const Tensor out = kv.kv[i].view(kv.kv[i].dtype, {rows, 2 * int64_t(cfg_.hidden)});  // fp32 or fp16
-    linear(seq, e, layers[i].cross_kv, out, {&layers[i].cross_kv_b});
-  }
+  post_ln_cross_record(seq, layers, states, kv, cfg_.hidden, cfg_.encoder_hidden, "BLIP text");
 }
 
 DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
@@ -64,12 +40,6 @@ DecodeState BlipText::decode_alloc(Allocator& arena, Allocator& host, int64_t ba
   return decode_state_alloc(arena, host, batch, max_len, cfg_.hidden, layers.size(), reorderable);
 }
 
-// Self-attention of layer i: the K/V it reads and what it records first to get them there.
-struct BlipText::SelfAttention {
-  DecodeState* st = nullptr;  // decoding: append to the cache, attend causally over it
-  const DecodeState::Caches* caches = nullptr;
-};
-
 void BlipText::record_encode(Sequence& seq, Allocator& arena, const Tensor& ids, int64_t batch, int64_t tokens,
                              const CrossKv& cross, const Tensor& out) const {
   const int64_t rows = batch * tokens, d = cfg_.hidden;
@@ -77,7 +47,10 @@ void BlipText::record_encode(Sequence& seq, Allocator& arena, const Tensor& ids,
   const Tensor x = out.view(DType::F32, {rows, d});
   embed_tokens(seq, ids, 0, uint32_t(batch), uint32_t(tokens), word_emb, &pos_emb, 0, nullptr, x);
   layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
-  record_layers(seq, arena, x, batch, tokens, cross, SelfAttention{});
+  PostLnPass pass;  // bidirectional (docs/models/blip.md encoder mode)
+  pass.heads = cfg_.heads;
+  pass.eps = cfg_.eps;
+  post_ln_layers_record(seq, arena, layers, x, batch, tokens, cross, pass);
 }
 
 void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
@@ -88,51 +61,12 @@ void BlipText::record_decode(Sequence& seq, Allocator& arena, DecodeState& st, c
   // embeddings: words + positions from the cache length on, then LayerNorm
   embed_tokens(seq, ids, 0, uint32_t(st.batch), uint32_t(tokens), word_emb, &pos_emb, 0, &st.step, x);
   layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
-  record_layers(seq, arena, x, st.batch, tokens, cross, SelfAttention{&st, &caches});
-}
-
-void BlipText::record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t b, int64_t tokens,
-                             const CrossKv& cross, const SelfAttention& self) const {
-  const int64_t d = cfg_.hidden, rows = b * tokens;
-  if (cross.batch != b) fail("BLIP text: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
-  const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(cfg_.heads), dh = ud / heads;
-  Tensor tmp = arena.alloc(DType::F32, {rows, d});
-  Tensor qkv = arena.alloc(DType::F32, {b, tokens, 3 * d});
-  Tensor q = arena.alloc(DType::F32, {b, tokens, d});
-  Tensor ctx = arena.alloc(DType::F32, {b, tokens, d});
-  Tensor hidden = arena.alloc(DType::F32, {rows, int64_t(cfg_.intermediate)});
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const BlipTextLayer& L = layers[i];
-    // self-attention: x = LN(dense(attn) + x); causal over the cache when decoding
-    linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
-    if (self.st) {
-      cached_self_attention(seq, qkv, ctx, cfg_.heads, *self.st, *self.caches, i);
-    } else {  // bidirectional over the pass's own tokens (docs/models/blip.md encoder mode)
-      AttentionArgs sa;
-      sa.batch = uint32_t(b);
-      sa.heads = heads;
-      sa.head_dim = dh;
-      sa.q_len = sa.kv_len = t;
-      sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
-      sa.k = {&qkv, ud, 3 * ud, t * 3 * ud};
-      sa.v = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
-      sa.o = AttnView::dense(ctx, t, ud);
-      attention(seq, sa);
-    }
-    linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});
-    layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, cfg_.eps, x);
-
-    // cross-attention to the encoder states: x = LN(dense(attn) + x)
-    linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    cross_attention(seq, q, ctx, cfg_.heads, cross, i);
-    linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
-    layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, cfg_.eps, x);
-
-    // mlp: x = LN(output(gelu(intermediate(x))) + x)
-    linear(seq, x, L.inter, hidden, {&L.inter_b, Activation::GeluErf});
-    linear(seq, hidden, L.out, tmp, {&L.out_b});
-    layer_norm(seq, tmp, &x, L.out_ln_w, L.out_ln_b, cfg_.eps, x);
-  }
+  PostLnPass pass;
+  pass.heads = cfg_.heads;
+  pass.eps = cfg_.eps;
+  pass.st = &st;
+  pass.caches = &caches;
+  post_ln_layers_record(seq, arena, layers, x, st.batch, tokens, cross, pass);
 }
 
 namespace {

@@ -14,23 +14,6 @@
 
 namespace glimpse {
 
-struct BlipTextLayer {
-  LinearWeight qkv;         // attention.self.{query,key,value}.weight [D, D] each, fused [3D, D]
-  Tensor qkv_b;             // [3D]
-  LinearWeight attn_out;    // attention.output.dense [D, D]
-  Tensor attn_out_b, attn_ln_w, attn_ln_b;  // [D]; attention.output.LayerNorm
-  LinearWeight cross_q;     // crossattention.self.query [D, D]
-  Tensor cross_q_b;         // [D]
-  LinearWeight cross_kv;    // crossattention.self.{key,value} [D, Ve] each, fused [2D, Ve]
-  Tensor cross_kv_b;        // [2D]
-  LinearWeight cross_out;   // crossattention.output.dense [D, D]
-  Tensor cross_out_b, cross_ln_w, cross_ln_b;
-  LinearWeight inter;       // intermediate.dense [I, D]
-  Tensor inter_b;           // [I]
-  LinearWeight out;         // output.dense [D, I]
-  Tensor out_b, out_ln_w, out_ln_b;
-};
-
 // An output projection tied to the word embeddings, and the checkpoint name it was loaded from.
 struct TiedHead {
   std::string name;
@@ -60,15 +43,12 @@ class BlipText {
   const BlipTextConfig& config() const { return cfg_; }
 
  private:
-  struct SelfAttention;  // how a layer's self-attention reads its K/V (own tokens, or a cache)
-  void record_layers(Sequence& seq, Allocator& arena, const Tensor& x, int64_t batch, int64_t tokens,
-                     const CrossKv& cross, const SelfAttention& self) const;
 
   BlipTextConfig cfg_;
   Tensor word_emb;             // embeddings.word_embeddings.weight [V, D], f32 (or the tied head's f16 rows)
   Tensor pos_emb;              // embeddings.position_embeddings.weight [P, D]
   Tensor emb_ln_w, emb_ln_b;   // embeddings.LayerNorm [D]
-  std::vector<BlipTextLayer> layers;
+  std::vector<PostLnLayer> layers;  // encoder.layer.L.*: BERT names (text/blip-text.cpp kBertNames)
 };
 
 // The BLIP text decoder with its LM head (BlipTextLMHeadModel).

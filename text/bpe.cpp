@@ -275,27 +275,17 @@ void BytePairTokenizer::bpe(const std::string& mapped, std::vector<uint32_t>& ou
 std::vector<uint32_t> BytePairTokenizer::encode(std::string_view text) const {
   unicode::utf8_decode(text);  // invalid UTF-8 is an error naming the byte
   std::vector<uint32_t> ids;
-  // A special token's text stands for itself (added tokens split the text first; the longest
-  // wins where two start at the same place). Each one's next occurrence is looked up again only
-  // once the cursor has passed it, so the splitting stays linear in the text.
-  std::vector<size_t> next(special_texts_.size());
-  for (size_t k = 0; k < next.size(); ++k) next[k] = text.find(special_texts_[k]);
-  size_t pos = 0;
-  while (true) {
-    size_t at = std::string_view::npos, which = 0;
-    for (size_t k = 0; k < next.size(); ++k) {
-      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(special_texts_[k], pos);
-      if (next[k] < at) at = next[k], which = k;  // ties keep the earlier (longer) text
-    }
-    for (const std::string& piece : pre_split(text.substr(pos, at == std::string_view::npos ? at : at - pos))) {
-      std::string mapped;
-      for (unsigned char b : piece) unicode::utf8_append(mapped, byte_to_char()[b]);
-      bpe(mapped, ids);
-    }
-    if (at == std::string_view::npos) break;
-    ids.push_back(uint32_t(ids_.at(special_texts_[which])));
-    pos = at + special_texts_[which].size();
-  }
+  // A special token's text stands for itself (added tokens split the text first).
+  split_specials(
+      text, special_texts_,
+      [&](std::string_view chunk) {
+        for (const std::string& piece : pre_split(chunk)) {
+          std::string mapped;
+          for (unsigned char b : piece) unicode::utf8_append(mapped, byte_to_char()[b]);
+          bpe(mapped, ids);
+        }
+      },
+      [&](size_t k) { ids.push_back(uint32_t(ids_.at(special_texts_[k]))); });
   return ids;
 }
 

@@ -120,4 +120,90 @@ void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t token
   kv_append(seq, pick);
 }
 
+PostLnLayer post_ln_layer_load(WeightLoader& w, const std::string& p, const PostLnNames& n, int64_t d, int64_t ffn,
+                               int64_t ve) {
+  auto wt = [&](const char* part) { return p + part + ".weight"; };
+  auto bs = [&](const char* part) { return p + part + ".bias"; };
+  PostLnLayer L;
+  L.qkv = w.linear_stack({wt(n.q), wt(n.k), wt(n.v)}, {d, d, d}, d);
+  L.qkv_b = w.vector_concat({bs(n.q), bs(n.k), bs(n.v)}, {d, d, d});
+  L.attn_out = w.linear(wt(n.attn_out), d, d);
+  L.attn_out_b = w.tensor({bs(n.attn_out)}, {d});
+  L.attn_ln_w = w.tensor({wt(n.attn_ln)}, {d});
+  L.attn_ln_b = w.tensor({bs(n.attn_ln)}, {d});
+  L.cross_q = w.linear(wt(n.cross_q), d, d);
+  L.cross_q_b = w.tensor({bs(n.cross_q)}, {d});
+  L.cross_kv = w.linear_stack({wt(n.cross_k), wt(n.cross_v)}, {d, d}, ve);
+  L.cross_kv_b = w.vector_concat({bs(n.cross_k), bs(n.cross_v)}, {d, d});
+  L.cross_out = w.linear(wt(n.cross_out), d, d);
+  L.cross_out_b = w.tensor({bs(n.cross_out)}, {d});
+  L.cross_ln_w = w.tensor({wt(n.cross_ln)}, {d});
+  L.cross_ln_b = w.tensor({bs(n.cross_ln)}, {d});
+  L.fc1 = w.linear(wt(n.fc1), ffn, d);
+  L.fc1_b = w.tensor({bs(n.fc1)}, {ffn});
+  L.fc2 = w.linear(wt(n.fc2), d, ffn);
+  L.fc2_b = w.tensor({bs(n.fc2)}, {d});
+  L.out_ln_w = w.tensor({wt(n.out_ln)}, {d});
+  L.out_ln_b = w.tensor({bs(n.out_ln)}, {d});
+  return L;
+}
+
+void post_ln_cross_record(Sequence& seq, const std::vector<PostLnLayer>& layers, const Tensor& states,
+                          const CrossKv& kv, int64_t d, int64_t ve, const char* who) {
+  const int64_t rows = kv.batch * kv.tokens;
+  if (states.numel() != rows * ve)
+    fail(who, ": encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
+         " tokens x encoder width ", ve);
+  const Tensor e = states.view(DType::F32, {rows, ve});
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Tensor out = kv.kv[i].view(kv.kv[i].dtype, {rows, 2 * d});  // fp32 or fp16
+    linear(seq, e, layers[i].cross_kv, out, {&layers[i].cross_kv_b});
+  }
+}
+
+void post_ln_layers_record(Sequence& seq, Allocator& arena, const std::vector<PostLnLayer>& layers, const Tensor& x,
+                           int64_t b, int64_t tokens, const CrossKv& cross, const PostLnPass& pass) {
+  const int64_t rows = b * tokens, d = x.numel() / std::max<int64_t>(rows, 1);
+  if (cross.batch != b) fail("decoder: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
+  const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(pass.heads), dh = ud / heads;
+  const int64_t ffn = layers.empty() ? 0 : layers[0].fc1.n;
+  Tensor tmp = arena.alloc(DType::F32, {rows, d});
+  Tensor qkv = arena.alloc(DType::F32, {b, tokens, 3 * d});
+  Tensor q = arena.alloc(DType::F32, {b, tokens, d});
+  Tensor ctx = arena.alloc(DType::F32, {b, tokens, d});
+  Tensor hidden = arena.alloc(DType::F32, {rows, ffn});
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const PostLnLayer& L = layers[i];
+    // self-attention: x = LN(attn_out(attn) + x); causal over the cache when decoding
+    linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
+    if (pass.st) {
+      cached_self_attention(seq, qkv, ctx, pass.heads, *pass.st, *pass.caches, i);
+    } else {  // bidirectional over the pass's own tokens
+      AttentionArgs sa;
+      sa.batch = uint32_t(b);
+      sa.heads = heads;
+      sa.head_dim = dh;
+      sa.q_len = sa.kv_len = t;
+      sa.q = {&qkv, 0, 3 * ud, t * 3 * ud};
+      sa.k = {&qkv, ud, 3 * ud, t * 3 * ud};
+      sa.v = {&qkv, 2 * ud, 3 * ud, t * 3 * ud};
+      sa.o = AttnView::dense(ctx, t, ud);
+      attention(seq, sa);
+    }
+    linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});
+    layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, pass.eps, x);
+
+    // cross-attention to the encoder states: x = LN(cross_out(attn) + x)
+    linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
+    cross_attention(seq, q, ctx, pass.heads, cross, i);
+    linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
+    layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, pass.eps, x);
+
+    // mlp: x = LN(fc2(act(fc1(x))) + x)
+    linear(seq, x, L.fc1, hidden, {&L.fc1_b, pass.act});
+    linear(seq, hidden, L.fc2, tmp, {&L.fc2_b});
+    layer_norm(seq, tmp, &x, L.out_ln_w, L.out_ln_b, pass.eps, x);
+  }
+}
+
 }  // namespace glimpse

@@ -4,6 +4,9 @@
 
 #include "runtime/memory.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/weights.hpp"
+
+#include <string>
 
 #include <vector>
 
@@ -73,5 +76,52 @@ void cross_attention(Sequence& seq, const Tensor& q, const Tensor& ctx, int64_t 
                      size_t layer);
 // A strided copy of each row's last position: x [B * T, D] -> last [B, D].
 void last_positions(Sequence& seq, const Tensor& x, int64_t batch, int64_t tokens, const Tensor& last);
+
+// A post-LN layer with self-attention, cross-attention to encoder states and an MLP, as BERT's
+// layers are in BLIP's text model and BART's in TrOCR's decoder:
+//   x = LN(x + attn_out(self_attn(x))); x = LN(x + cross_out(cross_attn(x, E)));
+//   x = LN(x + fc2(act(fc1(x)))).
+struct PostLnLayer {
+  LinearWeight qkv;        // q, k, v [D, D] each, stacked [3D, D]
+  Tensor qkv_b;            // [3D]
+  LinearWeight attn_out;   // [D, D]
+  Tensor attn_out_b, attn_ln_w, attn_ln_b;
+  LinearWeight cross_q;    // [D, D]
+  Tensor cross_q_b;
+  LinearWeight cross_kv;   // k, v [D, Ve] each, stacked [2D, Ve]: the encoder states' K/V
+  Tensor cross_kv_b;       // [2D]
+  LinearWeight cross_out;  // [D, D]
+  Tensor cross_out_b, cross_ln_w, cross_ln_b;
+  LinearWeight fc1, fc2;   // [F, D], [D, F]
+  Tensor fc1_b, fc2_b, out_ln_w, out_ln_b;
+};
+
+// The checkpoint names of a layer's parts, after the layer's prefix; ".weight" and ".bias" are
+// appended (BLIP: "attention.self.query", ...; TrOCR: "self_attn.q_proj", ...).
+struct PostLnNames {
+  const char *q, *k, *v, *attn_out, *attn_ln;
+  const char *cross_q, *cross_k, *cross_v, *cross_out, *cross_ln;
+  const char *fc1, *fc2, *out_ln;
+};
+PostLnLayer post_ln_layer_load(WeightLoader& w, const std::string& prefix, const PostLnNames& names, int64_t width,
+                               int64_t ffn, int64_t encoder_width);
+
+// Cross-attention K/V of `states` [B, N, Ve] for every layer into `kv` (cross_kv_alloc). `who`
+// names the model in messages.
+void post_ln_cross_record(Sequence& seq, const std::vector<PostLnLayer>& layers, const Tensor& states,
+                          const CrossKv& kv, int64_t width, int64_t encoder_width, const char* who);
+
+struct PostLnPass {
+  int64_t heads = 0;
+  float eps = 1e-5f;
+  Activation act = Activation::GeluErf;
+  // Decoding: append this pass's K/V to `caches` and attend causally over them. Without a state
+  // the pass attends bidirectionally over its own tokens (BLIP's question encoder).
+  DecodeState* st = nullptr;
+  const DecodeState::Caches* caches = nullptr;
+};
+// The layers over x [B * T, D] in place. Scratch comes from `arena`.
+void post_ln_layers_record(Sequence& seq, Allocator& arena, const std::vector<PostLnLayer>& layers, const Tensor& x,
+                           int64_t batch, int64_t tokens, const CrossKv& cross, const PostLnPass& pass);
 
 }  // namespace glimpse

@@ -362,29 +362,12 @@ uint32_t SentencePieceTokenizer::fairseq_id(int sp) const {
 
 std::vector<uint32_t> SentencePieceTokenizer::encode(std::string_view text) const {
   unicode::utf8_decode(text);  // invalid UTF-8 is an error naming the byte
-  static const std::string specials[] = {"<mask>", "<pad>", "<unk>", "</s>", "<s>"};  // longest first
+  static const std::vector<std::string> specials = {"<mask>", "<pad>", "<unk>", "</s>", "<s>"};  // longest first
+  const uint32_t special_ids[] = {uint32_t(size() - 1), 1, 3, 2, 0};
   std::vector<uint32_t> ids;
-  auto plain = [&](std::string_view chunk) {
-    for (int sp : segment(normalize(chunk))) ids.push_back(fairseq_id(sp));
-  };
-  std::vector<size_t> next(std::size(specials));
-  for (size_t k = 0; k < next.size(); ++k) next[k] = text.find(specials[k]);
-  size_t pos = 0;
-  while (true) {
-    size_t at = std::string_view::npos, which = 0;
-    for (size_t k = 0; k < next.size(); ++k) {
-      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(specials[k], pos);
-      if (next[k] < at) at = next[k], which = k;
-    }
-    if (at == std::string_view::npos) {
-      plain(text.substr(pos));
-      break;
-    }
-    plain(text.substr(pos, at - pos));
-    const std::string& sp = specials[which];
-    ids.push_back(sp == "<s>" ? 0 : sp == "<pad>" ? 1 : sp == "</s>" ? 2 : sp == "<unk>" ? 3 : uint32_t(size() - 1));
-    pos = at + sp.size();
-  }
+  split_specials(
+      text, specials, [&](std::string_view chunk) { for (int sp : segment(normalize(chunk))) ids.push_back(fairseq_id(sp)); },
+      [&](size_t k) { ids.push_back(special_ids[k]); });
   return ids;
 }
 

@@ -19,4 +19,29 @@ class TextTokenizer {
   virtual size_t size() const = 0;  // ids are below this
 };
 
+// Splits `text` at the special tokens' texts `specials`, ordered longest first (where two start at
+// the same place, the longer wins): plain(chunk) for the text between them (possibly empty),
+// special(k) for each occurrence of specials[k]. Each special's next occurrence is looked up again
+// only once the cursor has passed it, so the split is linear in the text.
+template <typename Plain, typename Special>
+void split_specials(std::string_view text, const std::vector<std::string>& specials, Plain&& plain, Special&& special) {
+  std::vector<size_t> next(specials.size());
+  for (size_t k = 0; k < next.size(); ++k) next[k] = text.find(specials[k]);
+  size_t pos = 0;
+  while (true) {
+    size_t at = std::string_view::npos, which = 0;
+    for (size_t k = 0; k < next.size(); ++k) {
+      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(specials[k], pos);
+      if (next[k] < at) at = next[k], which = k;  // ties keep the earlier (longer) text
+    }
+    if (at == std::string_view::npos) {
+      plain(text.substr(pos));
+      return;
+    }
+    plain(text.substr(pos, at - pos));
+    special(which);
+    pos = at + specials[which].size();
+  }
+}
+
 }  // namespace glimpse

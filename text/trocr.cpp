@@ -27,6 +27,13 @@ std::vector<float> trocr_sinusoids(int64_t rows, int64_t dim, int64_t pad) {
   return t;
 }
 
+namespace {
+const PostLnNames kBartNames = {"self_attn.q_proj",    "self_attn.k_proj",       "self_attn.v_proj",
+                                "self_attn.out_proj",  "self_attn_layer_norm",   "encoder_attn.q_proj",
+                                "encoder_attn.k_proj", "encoder_attn.v_proj",    "encoder_attn.out_proj",
+                                "encoder_attn_layer_norm", "fc1", "fc2", "final_layer_norm"};
+}  // namespace
+
 TrocrDecoder::TrocrDecoder(WeightLoader& w, const TrocrConfig& cfg) : cfg_(cfg) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_width(), f = cfg.ffn;
   const std::string m = "decoder.model.decoder.", emb = m + "embed_tokens.weight", proj = "decoder.output_projection.weight";
@@ -50,31 +57,8 @@ TrocrDecoder::TrocrDecoder(WeightLoader& w, const TrocrConfig& cfg) : cfg_(cfg) 
     emb_ln_w = w.tensor({m + "layernorm_embedding.weight"}, {d});
     emb_ln_b = w.tensor({m + "layernorm_embedding.bias"}, {d});
   }
-  for (int i = 0; i < cfg.layers; ++i) {
-    const std::string l = m + "layers." + std::to_string(i) + ".", sa = l + "self_attn.", ca = l + "encoder_attn.";
-    TrocrLayer L;
-    L.qkv = w.linear_stack({sa + "q_proj.weight", sa + "k_proj.weight", sa + "v_proj.weight"}, {d, d, d}, d);
-    L.qkv_b = w.vector_concat({sa + "q_proj.bias", sa + "k_proj.bias", sa + "v_proj.bias"}, {d, d, d});
-    L.attn_out = w.linear(sa + "out_proj.weight", d, d);
-    L.attn_out_b = w.tensor({sa + "out_proj.bias"}, {d});
-    L.attn_ln_w = w.tensor({l + "self_attn_layer_norm.weight"}, {d});
-    L.attn_ln_b = w.tensor({l + "self_attn_layer_norm.bias"}, {d});
-    L.cross_q = w.linear(ca + "q_proj.weight", d, d);
-    L.cross_q_b = w.tensor({ca + "q_proj.bias"}, {d});
-    L.cross_kv = w.linear_stack({ca + "k_proj.weight", ca + "v_proj.weight"}, {d, d}, ve);
-    L.cross_kv_b = w.vector_concat({ca + "k_proj.bias", ca + "v_proj.bias"}, {d, d});
-    L.cross_out = w.linear(ca + "out_proj.weight", d, d);
-    L.cross_out_b = w.tensor({ca + "out_proj.bias"}, {d});
-    L.cross_ln_w = w.tensor({l + "encoder_attn_layer_norm.weight"}, {d});
-    L.cross_ln_b = w.tensor({l + "encoder_attn_layer_norm.bias"}, {d});
-    L.fc1 = w.linear(l + "fc1.weight", f, d);
-    L.fc1_b = w.tensor({l + "fc1.bias"}, {f});
-    L.fc2 = w.linear(l + "fc2.weight", d, f);
-    L.fc2_b = w.tensor({l + "fc2.bias"}, {d});
-    L.out_ln_w = w.tensor({l + "final_layer_norm.weight"}, {d});
-    L.out_ln_b = w.tensor({l + "final_layer_norm.bias"}, {d});
-    layers_.push_back(std::move(L));
-  }
+  for (int i = 0; i < cfg.layers; ++i)
+    layers_.push_back(post_ln_layer_load(w, m + "layers." + std::to_string(i) + ".", kBartNames, d, f, ve));
 }
 
 CrossKv TrocrDecoder::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
@@ -83,15 +67,7 @@ CrossKv TrocrDecoder::cross_alloc(Allocator& arena, int64_t batch, int64_t token
 }
 
 void TrocrDecoder::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
-  const int64_t rows = kv.batch * kv.tokens, ve = cfg_.encoder_width();
-  if (states.numel() != rows * ve)
-    fail("TrOCR: encoder states ", states.describe(), " do not match batch ", kv.batch, " x ", kv.tokens,
-         " tokens x cross_attention_hidden_size ", ve);
-  const Tensor e = states.view(DType::F32, {rows, ve});
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const Tensor out = kv.kv[i].view(kv.kv[i].dtype, {rows, 2 * int64_t(cfg_.hidden)});  // fp32 or fp16
-    linear(seq, e, layers_[i].cross_kv, out, {&layers_[i].cross_kv_b});
-  }
+  post_ln_cross_record(seq, layers_, states, kv, cfg_.hidden, cfg_.encoder_width(), "TrOCR");
 }
 
 DecodeState TrocrDecoder::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
@@ -106,15 +82,9 @@ void TrocrDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st,
   const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens;
   DecodeState::Caches& caches = st.caches[set];
   if (caches.k.empty()) fail("TrOCR: cache set ", set, " was not allocated (decode_alloc reorderable)");
-  if (cross.batch != b) fail("TrOCR: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
   if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
 
   Tensor x = arena.alloc(DType::F32, {rows, d});
-  Tensor tmp = arena.alloc(DType::F32, {rows, d});
-  Tensor qkv = arena.alloc(DType::F32, {b, tokens, 3 * d});
-  Tensor q = arena.alloc(DType::F32, {b, tokens, d});
-  Tensor ctx = arena.alloc(DType::F32, {b, tokens, d});
-  Tensor hidden = arena.alloc(DType::F32, {rows, int64_t(cfg_.ffn)});
   // x = embed_tokens[id] * scale + positions, then layernorm_embedding. Learned positions are
   // rows past + t + 2 (TrOCRLearnedPositionalEmbedding's offset); sinusoids are numbered from
   // pad + 1 around pad tokens (create_position_ids_from_input_ids).
@@ -128,23 +98,13 @@ void TrocrDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st,
   embed_tokens(seq, ids, 0, uint32_t(b), uint32_t(tokens), embed_, &pos_, pos0, &st.step, x, eo);
   if (cfg_.layernorm_embedding) layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
 
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const TrocrLayer& L = layers_[i];
-    // x = LN(x + out_proj(self_attn(x))), causal over the cache
-    linear(seq, x, L.qkv, qkv.view(DType::F32, {rows, 3 * d}), {&L.qkv_b});
-    cached_self_attention(seq, qkv, ctx, cfg_.heads, st, caches, i);
-    linear(seq, ctx.view(DType::F32, {rows, d}), L.attn_out, tmp, {&L.attn_out_b});
-    layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, cfg_.eps, x);
-    // x = LN(x + out_proj(cross_attn(x, encoder states)))
-    linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    cross_attention(seq, q, ctx, cfg_.heads, cross, i);
-    linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
-    layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, cfg_.eps, x);
-    // x = LN(x + fc2(act(fc1(x))))
-    linear(seq, x, L.fc1, hidden, {&L.fc1_b, cfg_.act});
-    linear(seq, hidden, L.fc2, tmp, {&L.fc2_b});
-    layer_norm(seq, tmp, &x, L.out_ln_w, L.out_ln_b, cfg_.eps, x);
-  }
+  PostLnPass pass;  // post-LN layers, causal over the cache (TrOCRDecoderLayer)
+  pass.heads = cfg_.heads;
+  pass.eps = cfg_.eps;
+  pass.act = cfg_.act;
+  pass.st = &st;
+  pass.caches = &caches;
+  post_ln_layers_record(seq, arena, layers_, x, b, tokens, cross, pass);
   // logits of each row's last position: x . output_projection^T (no bias, no final LayerNorm)
   Tensor last = arena.alloc(DType::F32, {b, 1, d});
   last_positions(seq, x, b, tokens, last);

@@ -12,21 +12,6 @@
 
 namespace glimpse {
 
-struct TrocrLayer {  // decoder.model.decoder.layers.L.*
-  LinearWeight qkv;        // self_attn.{q,k,v}_proj [D, D] each, stacked [3D, D]
-  Tensor qkv_b;            // [3D]
-  LinearWeight attn_out;   // self_attn.out_proj [D, D]
-  Tensor attn_out_b, attn_ln_w, attn_ln_b;  // self_attn_layer_norm
-  LinearWeight cross_q;    // encoder_attn.q_proj [D, D]
-  Tensor cross_q_b;
-  LinearWeight cross_kv;   // encoder_attn.{k,v}_proj [D, Ve] each, stacked [2D, Ve]
-  Tensor cross_kv_b;       // [2D]
-  LinearWeight cross_out;  // encoder_attn.out_proj [D, D]
-  Tensor cross_out_b, cross_ln_w, cross_ln_b;  // encoder_attn_layer_norm
-  LinearWeight fc1, fc2;   // [F, D], [D, F]
-  Tensor fc1_b, fc2_b, out_ln_w, out_ln_b;  // final_layer_norm
-};
-
 // The sinusoidal position table TrOCRSinusoidalPositionalEmbedding.get_embedding builds: `rows`
 // rows [sin | cos] of width `dim` (a zero column when odd), row `pad` zero. fp32 as torch computes it.
 std::vector<float> trocr_sinusoids(int64_t rows, int64_t dim, int64_t pad);
@@ -54,7 +39,7 @@ class TrocrDecoder : public TextDecoder {
   Tensor embed_;          // embed_tokens.weight [V, D] (the head's rows when tied)
   Tensor pos_;            // embed_positions.weight [max_positions + 2, D], or the sinusoid table
   Tensor emb_ln_w, emb_ln_b;  // layernorm_embedding [D], when configured
-  std::vector<TrocrLayer> layers_;
+  std::vector<PostLnLayer> layers_;  // decoder.model.decoder.layers.L.*: BART names
 };
 
 }  // namespace glimpse
