@@ -32,7 +32,7 @@ void VulkanBackend::embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_
                                pos_table ? u32(pos_table->dim(0), "P") : 1u, ids_offset, pos0, step ? 1u : 0u,
                                scale_bits, opt.pad_id, u32(lo, "id_lo"), u32(hi, "id_hi")};
     const Bind binds[] = {Bind::of(ids), Bind::range_of(table, uint64_t(lo) * row_bytes, uint64_t(hi - lo) * row_bytes),
-                          Bind::of(pos_table ? *pos_table : table), Bind::of(y), Bind::of(step_t)};
+                          Bind::of(pos_table ? *pos_table : ctx.zeros()), Bind::of(y), Bind::of(step_t)};
     dispatch_elements(seq, pipeline, binds, push, uint64_t(rows * d), str("embed_tokens ", rows, "x", d));
   }
 }
