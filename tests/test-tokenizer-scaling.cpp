@@ -1,7 +1,9 @@
 // Tokenizers take time linear in their input: a question or prompt of repeated special tokens, or
 // one very long word, once cost quadratic time (200 KB of "[SEP]": 17.8 s) before any length
-// check could refuse it. 100 KB of input may cost at most 20 times what 10 KB costs (quadratic
-// work costs 100 times); each figure is the fastest of five runs.
+// check could refuse it. 100 KB of input may cost at most 32 times what 10 KB costs: the geometric
+// midpoint between linear (10 times) and quadratic (100 times) work, i.e. a growth exponent
+// below 1.5. (20 was too tight: under ASan on a busy 2-core machine a linear WordPiece run measured
+// 20.7.) Each figure is the fastest of five runs.
 #include "text/bpe.hpp"
 #include "text/wordpiece.hpp"
 
@@ -19,6 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kData = fs::path(GLIMPSE_TEST_DATA);
+constexpr double kMaxGrowth = 32;  // 100 KB vs 10 KB: linear 10, quadratic 100
 
 double fastest_seconds(const std::function<void()>& fn) {
   double best = 1e30;
@@ -66,7 +69,7 @@ TEST_CASE("tokenizers take time linear in their input", "[text]") {
   const auto wp_encode = [&](const std::string& s) { return wp.encode(s).size(); };
   for (const char* unit : {"[SEP]", "[SEP] a photo ", "a"}) {
     INFO("WordPiece input: repeated '" << unit << "'");
-    CHECK(growth(unit, wp_encode) < 20);
+    CHECK(growth(unit, wp_encode) < kMaxGrowth);
   }
   // Still exact: the special tokens stand for themselves, the longest first where two start at
   // one place, and a word no piece covers is one [UNK].
@@ -79,7 +82,7 @@ TEST_CASE("tokenizers take time linear in their input", "[text]") {
   const auto bpe_encode = [&](const std::string& s) { return bpe.encode(s).size(); };
   for (const char* unit : {"ab", "the dog ", "<|endoftext|>"}) {
     INFO("BPE input: repeated '" << unit << "'");
-    CHECK(growth(unit, bpe_encode) < 20);
+    CHECK(growth(unit, bpe_encode) < kMaxGrowth);
   }
   // GPT-2's 50,000 merges: one long word of random letters takes more merge rounds the longer it
   // is, which the pairwise loop paid for with a scan of the whole word each.
@@ -89,5 +92,5 @@ TEST_CASE("tokenizers take time linear in their input", "[text]") {
     return;
   }
   const BytePairTokenizer real = BytePairTokenizer::from_folder(gpt2.string());
-  CHECK(growth_of(letters, [&](const std::string& s) { return real.encode(s).size(); }) < 20);
+  CHECK(growth_of(letters, [&](const std::string& s) { return real.encode(s).size(); }) < kMaxGrowth);
 }
