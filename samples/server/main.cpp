@@ -12,13 +12,16 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,12 +36,17 @@ const char* const kUsage =
     "usage: glimpse-server --model DIR [--host 127.0.0.1] [--port 8080] [--model-id NAME]\n"
     "                      [--parallel N] [--queue N] [--timeout SECONDS] [--max-body-mb N]\n"
     "                      [--media-path DIR] [--allow-remote-urls] [--device INDEX|NAME] [--f16]\n"
+    "                      [--allow-host NAME]... [--allow-origin ORIGIN]...\n"
     "  --parallel N     sessions serving requests at once (default 1)\n"
     "  --queue N        requests that may wait for a session; more are answered 503 (default 16)\n"
     "  --timeout S      per-request limit, queueing included; past it: 504 (default 120)\n"
     "  --max-body-mb N  request body limit; larger bodies are answered 413 (default 20)\n"
     "  --media-path DIR allow file:// image URLs under DIR (refused otherwise)\n"
     "  --allow-remote-urls  fetch http(s):// image URLs (refused otherwise)\n"
+    "  --allow-host NAME    also accept requests whose Host header names NAME ('*': any). On a loopback\n"
+    "                   address only localhost, 127.0.0.1 and [::1] are accepted (DNS rebinding)\n"
+    "  --allow-origin ORIGIN  also accept browser requests from ORIGIN, e.g. https://app.example ('*': any);\n"
+    "                   pages on this machine (http://localhost:*) are always accepted\n"
     "  --port 0 picks a free port; the chosen one is printed as 'listening on http://HOST:PORT'\n";
 
 struct Options {
@@ -46,7 +54,13 @@ struct Options {
   int port = 8080, parallel = 1, queue = 16;
   double timeout_s = 120, max_body_mb = 20;
   bool allow_remote = false, f16 = false;
+  std::vector<std::string> allow_hosts, allow_origins;
 };
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "glimpse-server: %s\n%s", msg.c_str(), kUsage);
@@ -78,6 +92,8 @@ Options options_parse(int argc, char** argv) {
     else if (a == "--timeout") o.timeout_s = number_arg(a, value(), 0.001, 86400);
     else if (a == "--max-body-mb") o.max_body_mb = number_arg(a, value(), 0.001, 4096);
     else if (a == "--media-path") o.media_path = value();
+    else if (a == "--allow-host") o.allow_hosts.push_back(lower(value()));
+    else if (a == "--allow-origin") o.allow_origins.push_back(lower(value()));
     else if (a == "--allow-remote-urls") o.allow_remote = true;
     else if (a == "--device") o.device = value();
     else if (a == "--f16") o.f16 = true;
@@ -281,6 +297,70 @@ void chat_completions(Server& s, const httplib::Request& req, httplib::Response&
       [held](bool) { held->reset(); });
 }
 
+// ---- requests a web page could send (DNS rebinding, cross-site requests) ------------------------
+
+bool loopback_name(const std::string& host) {
+  return host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]" ||
+         (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0);
+}
+
+// The host part of a Host header or an origin's authority: "[::1]:8080" -> "[::1]", "a.b:80" -> "a.b".
+std::string authority_host(const std::string& authority) {
+  const std::string a = lower(authority);
+  if (!a.empty() && a[0] == '[') {
+    const size_t close = a.find(']');
+    return close == std::string::npos ? a : a.substr(0, close + 1);
+  }
+  const size_t colon = a.find(':');
+  return colon == std::string::npos ? a : a.substr(0, colon);
+}
+
+// Refuses, before the body is read, what only a browser tricked by a web page sends:
+// - a Host header that names another site (DNS rebinding: a page on attacker.example whose name
+//   now resolves to 127.0.0.1 reaches the loopback server with "Host: attacker.example");
+// - an Origin that is neither this machine's nor allowed (a page POSTing across sites);
+// - a POST whose body is not declared application/json (the "simple" text/plain and form
+//   requests browsers send cross-site without asking first).
+// Clients that are not browsers send no Origin and the Host they connected to.
+std::optional<ApiError> request_refusal(const Options& opt, const httplib::Request& req) {
+  const bool any_host = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), "*") != opt.allow_hosts.end();
+  if (req.has_header("Host") && !any_host) {
+    const std::string host = authority_host(req.get_header_value("Host"));
+    const bool bound_loopback = loopback_name(lower(opt.host));
+    const bool listed = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), host) != opt.allow_hosts.end();
+    const bool fine = loopback_name(host) || host == lower(opt.host) || listed || (!bound_loopback && opt.allow_hosts.empty());
+    if (!fine)
+      return ApiError(403, "invalid_request_error",
+                      "the Host header names '" + host + "', not this server; start it with --allow-host " + host +
+                          " to accept that name",
+                      "forbidden_host");
+  }
+  if (req.has_header("Origin")) {
+    const std::string origin = lower(req.get_header_value("Origin"));
+    const size_t scheme = origin.find("://");
+    const std::string host = scheme == std::string::npos ? std::string() : authority_host(origin.substr(scheme + 3));
+    const auto& allowed = opt.allow_origins;
+    const bool fine = loopback_name(host) || std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
+                      std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+    if (!fine)
+      return ApiError(403, "invalid_request_error",
+                      "requests from the web page origin '" + origin + "' are refused; start the server with "
+                      "--allow-origin " + origin + " to accept them",
+                      "forbidden_origin");
+  }
+  if (req.method == "POST") {
+    const std::string type = req.get_header_value("Content-Type");
+    std::string media = lower(type.substr(0, type.find(';')));
+    while (!media.empty() && media.back() == ' ') media.pop_back();
+    if (media != "application/json")
+      return ApiError(415, "invalid_request_error",
+                      "the body is declared as '" + (type.empty() ? std::string("nothing") : type) +
+                          "'; send it as application/json (curl: -H 'Content-Type: application/json')",
+                      "unsupported_media_type");
+  }
+  return std::nullopt;
+}
+
 json models_json(const Server& s) {
   const bool vqa = s.info.task == GLIMPSE_TASK_ANSWER;
   return {{"object", "list"},
@@ -362,6 +442,13 @@ int main(int argc, char** argv) {
     return httplib::Server::HandlerResponse::Handled;
   }));
 
+  http.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    const std::optional<ApiError> refused = request_refusal(opt, req);
+    if (!refused) return httplib::Server::HandlerResponse::Unhandled;
+    reply_error(res, *refused);
+    res.set_header("Connection", "close");  // its body, if any, was not read
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
     try {
       chat_completions(s, req, res);

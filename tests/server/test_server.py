@@ -3,6 +3,7 @@
 Environment (set by the ctest): GLIMPSE_SERVER, GLIMPSE_CLI (build/glimpse, the reference for
 every caption and answer), GLIMPSE_MODELS (models/), GLIMPSE_SAMPLES (samples/images/)."""
 import functools
+import http.client
 import http.server
 import json
 import os
@@ -175,6 +176,58 @@ class CaptionServer(unittest.TestCase):
         self.assert_error(s.chat(chat_body("file://relative.png")), 400, "absolute path")
         # the server is still fine afterwards
         self.assertEqual(s.chat(chat_body(data_uri(read(IMAGES[0]))))[0], 200)
+
+    def test_requests_a_web_page_could_send_are_refused(self):
+        """DNS rebinding and cross-site requests: a foreign Host or Origin is 403, a body not declared
+        as JSON is 415, all before the body is read; local pages and plain clients still work."""
+        body = json.dumps(chat_body(data_uri(read(IMAGES[0])))).encode()
+
+        def send(headers, method="POST", path="/v1/chat/completions"):
+            conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=60)
+            conn.request(method, path, body if method == "POST" else None, headers)  # a given Host replaces its own
+            resp = conn.getresponse()
+            payload = resp.read()
+            conn.close()
+            return resp.status, json.loads(payload) if payload else None
+
+        json_type = {"Content-Type": "application/json"}
+        for headers, status, code in [
+                ({"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+                ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+                ({}, 415, "unsupported_media_type"),
+                ({**json_type, "Host": "attacker.example"}, 403, "forbidden_host"),
+                ({**json_type, "Host": "attacker.example:%d" % self.server.port}, 403, "forbidden_host"),
+                ({**json_type, "Origin": "https://attacker.example"}, 403, "forbidden_origin"),
+                ({**json_type, "Origin": "null"}, 403, "forbidden_origin")]:
+            got, err = send(headers)
+            self.assertEqual((got, err["error"]["code"]), (status, code), headers)
+        self.assertIn("--allow-host attacker.example", send({**json_type, "Host": "attacker.example"})[1]["error"]["message"])
+        self.assertEqual(send({"Host": "attacker.example"}, "GET", "/health")[0], 403)
+        # this machine's pages and clients that send neither header are served
+        want = {"role": "assistant", "content": self.expected[IMAGES[0]]}
+        for headers in [json_type, {**json_type, "Origin": "http://localhost:3000"},
+                        {"Content-Type": "application/json; charset=utf-8", "Host": "localhost:%d" % self.server.port},
+                        {**json_type, "Host": "[::1]:%d" % self.server.port, "Origin": "http://127.0.0.1:8000"}]:
+            status, reply = send(headers)
+            self.assertEqual((status, reply["choices"][0]["message"]), (200, want), headers)
+
+    def test_allow_host_and_allow_origin(self):
+        server = Server(SERVER, CAPTION, "--allow-host", "glimpse.lan", "--allow-origin", "https://app.example")
+        try:
+            body = json.dumps(chat_body(data_uri(read(IMAGES[0])))).encode()
+
+            def status_of(headers):
+                conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+                conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json", **headers})
+                resp = conn.getresponse()
+                resp.read()
+                conn.close()
+                return resp.status
+            self.assertEqual(status_of({"Host": "glimpse.lan:%d" % server.port, "Origin": "https://app.example"}), 200)
+            self.assertEqual(status_of({"Host": "other.lan"}), 403)
+            self.assertEqual(status_of({"Origin": "https://evil.example"}), 403)
+        finally:
+            server.close()
 
     def test_unknown_route_is_404_json(self):
         self.assert_error(self.server.get("/v1/completions"), 404, "no route")
