@@ -53,6 +53,13 @@ TrocrDecoder::TrocrDecoder(WeightLoader& w, const TrocrConfig& cfg) : cfg_(cfg) 
     pos_ = w.arena().alloc(DType::F32, {rows, d});
     tensor_upload(w.context(), pos_, table.data(), table.size() * sizeof(float));
   }
+  // Learned positions are rows past + t + 2 (TrOCRLearnedPositionalEmbedding's offset); sinusoids
+  // are numbered from pad + 1 around pad tokens (create_position_ids_from_input_ids).
+  if (cfg.scale_embedding) embed_opt_.scale = float(std::sqrt(double(d)));  // math.sqrt(hidden_size), a Python float
+  if (!cfg.learned_positions) {
+    embed_opt_.pad_id = uint32_t(cfg.pad);
+    pos0_ = uint32_t(cfg.pad) + 1;
+  }
   if (cfg.layernorm_embedding) {
     emb_ln_w = w.tensor({m + "layernorm_embedding.weight"}, {d});
     emb_ln_b = w.tensor({m + "layernorm_embedding.bias"}, {d});
@@ -85,17 +92,8 @@ void TrocrDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st,
   if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
 
   Tensor x = arena.alloc(DType::F32, {rows, d});
-  // x = embed_tokens[id] * scale + positions, then layernorm_embedding. Learned positions are
-  // rows past + t + 2 (TrOCRLearnedPositionalEmbedding's offset); sinusoids are numbered from
-  // pad + 1 around pad tokens (create_position_ids_from_input_ids).
-  EmbedOptions eo;
-  if (cfg_.scale_embedding) eo.scale = float(std::sqrt(double(d)));  // math.sqrt(hidden_size), a Python float
-  uint32_t pos0 = 2;
-  if (!cfg_.learned_positions) {
-    eo.pad_id = uint32_t(cfg_.pad);
-    pos0 = uint32_t(cfg_.pad) + 1;
-  }
-  embed_tokens(seq, ids, 0, uint32_t(b), uint32_t(tokens), embed_, &pos_, pos0, &st.step, x, eo);
+  // x = embed_tokens[id] * scale + positions, then layernorm_embedding
+  embed_tokens(seq, ids, 0, uint32_t(b), uint32_t(tokens), embed_, &pos_, pos0_, &st.step, x, embed_opt_);
   if (cfg_.layernorm_embedding) layer_norm(seq, x, nullptr, emb_ln_w, emb_ln_b, cfg_.eps, x);
 
   PostLnPass pass;  // post-LN layers, causal over the cache (TrOCRDecoderLayer)

@@ -39,6 +39,8 @@ class TrocrDecoder : public TextDecoder {
   Tensor embed_;          // embed_tokens.weight [V, D] (the head's rows when tied)
   Tensor pos_;            // embed_positions.weight [max_positions + 2, D], or the sinusoid table
   Tensor emb_ln_w, emb_ln_b;  // layernorm_embedding [D], when configured
+  EmbedOptions embed_opt_;    // the row scale; pad-aware numbering for sinusoids
+  uint32_t pos0_ = 2;         // the position row of the first token
   std::vector<PostLnLayer> layers_;  // decoder.model.decoder.layers.L.*: BART names
 };
 

@@ -3,6 +3,7 @@
 #include "runtime/error.hpp"
 #include "runtime/file.hpp"
 #include "runtime/json-file.hpp"
+#include "text/tokenizer.hpp"
 #include "text/unicode.hpp"
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,11 @@ WordPiece::WordPiece(std::vector<std::string> tokens, std::vector<bool> special,
         std::string_view(t).substr(t.compare(0, opt_.prefix.size(), opt_.prefix) == 0 ? opt_.prefix.size() : 0);
     max_piece_chars_ = std::max(max_piece_chars_, unicode::utf8_decode(piece).size());
   }
+  for (uint32_t i = 0; i < tokens_.size(); ++i)
+    if (special_[i] && !tokens_[i].empty()) special_ids_.push_back(i);
+  std::stable_sort(special_ids_.begin(), special_ids_.end(),
+                   [&](uint32_t a, uint32_t b) { return tokens_[a].size() > tokens_[b].size(); });
+  for (uint32_t i : special_ids_) special_texts_.push_back(tokens_[i]);
 }
 
 WordPiece WordPiece::from_vocab_txt(const std::string& path, const WordPieceOptions& opt) {
@@ -189,25 +195,13 @@ std::vector<uint32_t> WordPiece::encode(std::string_view text, bool add_special)
   std::vector<uint32_t> ids;
   if (add_special) ids.push_back(cls_);
   // Special-token strings in the text stand for themselves, unnormalised (HF added tokens): the
-  // earliest match, the longest among those at one place. Each token's next match is kept and only
-  // searched again once the text has moved past it, so the whole split is one pass per token.
-  std::vector<std::pair<uint32_t, size_t>> next;  // special token, where it next occurs
-  for (uint32_t i = 0; i < tokens_.size(); ++i)
-    if (special_[i] && !tokens_[i].empty()) next.emplace_back(i, text.find(tokens_[i]));
-  for (size_t pos = 0;;) {
-    size_t at = std::string_view::npos, len = 0;
-    uint32_t special = 0;
-    for (auto& [i, hit] : next) {
-      if (hit != std::string_view::npos && hit < pos) hit = text.find(tokens_[i], pos);
-      if (hit < at || (hit == at && hit != std::string_view::npos && tokens_[i].size() > len))
-        at = hit, len = tokens_[i].size(), special = i;
-    }
-    const std::string_view before = text.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos);
-    for (const std::string& w : basic_tokenize(before)) wordpiece(unicode::utf8_decode(w), ids);
-    if (at == std::string_view::npos) break;
-    ids.push_back(special);
-    pos = at + len;
-  }
+  // earliest match, the longest among those at one place.
+  split_specials(
+      text, special_texts_,
+      [&](std::string_view chunk) {
+        for (const std::string& w : basic_tokenize(chunk)) wordpiece(unicode::utf8_decode(w), ids);
+      },
+      [&](size_t k) { ids.push_back(special_ids_[k]); });
   if (add_special) ids.push_back(sep_);
   return ids;
 }

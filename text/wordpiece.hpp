@@ -55,6 +55,9 @@ class WordPiece {
   std::unordered_map<std::string, uint32_t> ids_;
   uint32_t unk_ = 0, cls_ = 0, sep_ = 0, pad_ = 0;
   size_t max_piece_chars_ = 0;  // the longest token, without the continuation prefix, in characters
+  // The special tokens' texts, longest first (the same length: lower id first), and their ids.
+  std::vector<std::string> special_texts_;
+  std::vector<uint32_t> special_ids_;
 };
 
 }  // namespace glimpse
