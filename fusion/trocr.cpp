@@ -53,15 +53,15 @@ TrocrModelConfig trocr_model_config_parse(const nlohmann::json& j, const nlohman
   const nlohmann::json enc = json_object_field(j, "encoder", path);
   const nlohmann::json dec = json_object_field(j, "decoder", path);
   TrocrModelConfig c;
-  c.encoder_type = enc.value("model_type", "");
-  if (c.encoder_type != "vit" && c.encoder_type != "deit")
-    fail(path, ": encoder model_type '", c.encoder_type, "' is not supported with a trocr decoder (vit, deit)");
+  const std::string encoder_type = enc.value("model_type", "");
+  if (encoder_type != "vit" && encoder_type != "deit")
+    fail(path, ": encoder model_type '", encoder_type, "' is not supported with a trocr decoder (vit, deit)");
   if (dec.value("model_type", "") != "trocr")
     fail(path, ": decoder model_type '", dec.value("model_type", ""), "' is not 'trocr'");
   // ViTConfig and DeiTConfig share their fields and defaults; DeiT adds the distillation token,
   // which stays in the states the decoder attends to (modeling_deit.py, DeiTEmbeddings).
   c.encoder = vit_config_parse(enc, path + " encoder", vit_config_defaults());
-  if (c.encoder_type == "deit") c.encoder.prefix_tokens = 2;
+  if (encoder_type == "deit") c.encoder.prefix_tokens = 2;
   c.decoder = trocr_config_parse(dec, path + " decoder");
   TrocrConfig& d = c.decoder;
   // Cross-attention reads the encoder's states directly when cross_attention_hidden_size is set;

@@ -17,7 +17,6 @@ namespace glimpse {
 
 struct TrocrModelConfig {
   VitConfig encoder;       // ViT (base, large) or DeiT (small: class and distillation tokens)
-  std::string encoder_type;  // "vit" or "deit"
   TrocrConfig decoder;
   int max_length = 20;     // the decoder section's; ModelFolder::max_length overlays the rest
 };

@@ -7,17 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <set>
 
 namespace glimpse {
 
@@ -67,10 +59,6 @@ HostType StTensor::host_type() const {
   }
 }
 
-struct SafeTensors::Mapping : MappedFile {
-  using MappedFile::MappedFile;
-};
-
 void SafeTensors::release(const StTensor& t) const { memory_release(t.data, t.bytes); }
 
 SafeTensors::SafeTensors(SafeTensors&&) noexcept = default;
@@ -78,9 +66,9 @@ SafeTensors& SafeTensors::operator=(SafeTensors&&) noexcept = default;
 SafeTensors::~SafeTensors() = default;
 
 void SafeTensors::add_file(const std::string& path, const std::vector<std::string>* expected) {
-  files_.push_back(std::make_unique<Mapping>(path));
+  files_.push_back(std::make_unique<MappedFile>(path));
   file_names_.push_back(std::make_unique<std::string>(path));
-  const Mapping& m = *files_.back();
+  const MappedFile& m = *files_.back();
   const std::string* file = file_names_.back().get();
 
   if (m.size < 8) fail(path, ": truncated safetensors file (", m.size, " bytes, the header length alone takes 8)");

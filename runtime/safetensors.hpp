@@ -15,6 +15,8 @@
 
 namespace glimpse {
 
+class MappedFile;  // runtime/file.hpp
+
 // Every dtype the format defines; glimpse computes with F32/F16/BF16 and skips the rest
 // (position_ids I64 buffers, GPT-2's U8 causal-mask buffers).
 enum class StDType { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
@@ -72,11 +74,11 @@ class SafeTensors : public TensorSource {
   static std::vector<float> to_f32(const StTensor& t);
 
  private:
-  struct Mapping;
+
   SafeTensors() = default;
   void add_file(const std::string& path, const std::vector<std::string>* expected);
 
-  std::vector<std::unique_ptr<Mapping>> files_;
+  std::vector<std::unique_ptr<MappedFile>> files_;
   std::vector<std::unique_ptr<std::string>> file_names_;
   std::map<std::string, StTensor> tensors_;
   std::map<std::string, std::string> metadata_;

@@ -8,9 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <limits>
 #include <queue>
 
 namespace glimpse {

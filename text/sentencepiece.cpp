@@ -17,9 +17,12 @@ constexpr size_t kMaxPieceBytes = 1024;            // SentencePiece's own defaul
 const std::string kSpace = "\xe2\x96\x81";        // U+2581, SentencePiece's whitespace symbol
 constexpr float kUnkPenalty = 10.0f;              // unigram_model.cc: unknown = min score - 10
 
-uint64_t hash_bytes(std::string_view s) {  // FNV-1a
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+// FNV-1a, whole (hash_bytes) or extended a byte at a time (the unigram search's prefixes).
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+uint64_t hash_step(uint64_t h, unsigned char c) { return (h ^ c) * 1099511628211ull; }
+uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = kFnvOffset;
+  for (unsigned char c : s) h = hash_step(h, c);
   return h;
 }
 
@@ -258,9 +261,9 @@ std::vector<int> SentencePieceTokenizer::unigram(const std::string& s) const {
     const float here = best[start].score;
     const size_t mblen = std::max<size_t>(1, std::min(unicode::utf8_char_length(std::string_view(s).substr(start)), n - start));
     bool single = false;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = kFnvOffset;
     for (size_t end = start; end < n && end - start < max_piece_bytes_;) {
-      h = (h ^ uint8_t(s[end])) * 1099511628211ull;
+      h = hash_step(h, uint8_t(s[end]));
       ++end;
       const auto range = index_.equal_range(h);
       for (auto it = range.first; it != range.second; ++it) {
