@@ -63,3 +63,20 @@ TEST_CASE("BPE pre-split follows GPT-2's pattern, alternative by alternative", "
                     Catch::Contains("has no </s> token"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("BPE special tokens: the map files' and tokenizer.json's special added tokens, all of them", "[text][bpe]") {
+  // skip_special_tokens drops every special token transformers knows: those special_tokens_map.json
+  // names and tokenizer.json's added tokens marked special. Each one's text also stands for itself.
+  const fs::path dir = fs::temp_directory_path() / ("glimpse-bpe-specials-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << R"({"added_tokens": [{"id": 1, "content": "<x>", "special": true},
+      {"id": 3, "content": "</s>", "special": true}, {"id": 4, "content": "<z>", "special": false}],
+      "model": {"type": "BPE", "vocab": {"a": 0, "<x>": 1, "<y>": 2, "</s>": 3, "<z>": 4}, "merges": []}})";
+  std::ofstream(dir / "special_tokens_map.json") << R"({"eos_token": "</s>", "additional_special_tokens": ["<y>"]})";
+  const BytePairTokenizer tok = BytePairTokenizer::from_folder(dir.string());
+  CHECK(tok.eos_id() == 3);
+  CHECK(tok.encode("a<y>a<x></s>") == std::vector<uint32_t>{0, 2, 0, 1, 3});
+  CHECK(tok.decode({0, 1, 2, 3, 4, 0}) == "a<z>a");
+  CHECK(tok.decode({0, 1, 2, 3}, false) == "a<x><y></s>");
+  fs::remove_all(dir);
+}

@@ -119,8 +119,8 @@ BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path
         merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
       }
     }
-    Specials specials = given;
-    if (specials.tokens.empty() && j.contains("added_tokens") && j["added_tokens"].is_array())
+    Specials specials = given;  // and the file's own special added tokens (duplicates are dropped)
+    if (j.contains("added_tokens") && j["added_tokens"].is_array())
       for (const nlohmann::json& t : j["added_tokens"])
         if (t.is_object() && t.value("special", false) && t.contains("content") && t["content"].is_string())
           specials.tokens.push_back(t["content"].get<std::string>());
@@ -131,8 +131,9 @@ BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path
 }
 
 BytePairTokenizer::Specials BytePairTokenizer::folder_specials(const std::string& dir) {
-  // special_tokens_map.json, then tokenizer_config.json: the named special tokens (a string, or an
-  // AddedToken object's "content") and additional_special_tokens. eos_token names the end.
+  // special_tokens_map.json and tokenizer_config.json together: the named special tokens (a string,
+  // or an AddedToken object's "content"), additional_special_tokens and the special entries of
+  // added_tokens_decoder. The first eos_token (the map's) names the end.
   namespace fs = std::filesystem;
   Specials s;
   auto text_of = [](const nlohmann::json& v) -> std::string {
@@ -154,7 +155,10 @@ BytePairTokenizer::Specials BytePairTokenizer::folder_specials(const std::string
     if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array())
       for (const nlohmann::json& v : j["additional_special_tokens"])
         if (std::string t = text_of(v); !t.empty()) s.tokens.push_back(t);
-    if (!s.tokens.empty()) break;
+    if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object())
+      for (const auto& [id, v] : j["added_tokens_decoder"].items())
+        if (v.is_object() && v.value("special", false))
+          if (std::string t = text_of(v); !t.empty()) s.tokens.push_back(t);
   }
   return s;
 }

@@ -19,14 +19,15 @@ class BytePairTokenizer : public TextTokenizer {
  public:
   // The special tokens of a folder's tokenizer files, and which of them ends a sequence.
   struct Specials {
-    std::vector<std::string> tokens;  // empty: GPT-2's <|endoftext|>
+    std::vector<std::string> tokens;  // empty (and no added_tokens): GPT-2's <|endoftext|>
     std::string eos;                  // empty: <|endoftext|> when the vocabulary has it, else </s>
   };
   static BytePairTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt,
                                       const Specials& specials = {});
   static BytePairTokenizer from_tokenizer_json(const std::string& path, const Specials& specials = {});
   // A model folder: tokenizer.json when present, else vocab.json + merges.txt; the special tokens
-  // from tokenizer.json's added_tokens, else special_tokens_map.json / tokenizer_config.json.
+  // are those special_tokens_map.json and tokenizer_config.json name and tokenizer.json's special
+  // added_tokens, all of them (skip_special_tokens drops every one).
   static BytePairTokenizer from_folder(const std::string& dir);
   static Specials folder_specials(const std::string& dir);
 
