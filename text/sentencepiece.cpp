@@ -156,7 +156,7 @@ SentencePieceTokenizer SentencePieceTokenizer::parse(std::string_view bytes, con
     if (trie_bytes % 4 || trie_bytes > charsmap.size() - 4)
       fail(name, ": precompiled_charsmap's trie size ", trie_bytes, " does not fit its ", charsmap.size(), " bytes");
     t.trie_.resize(trie_bytes / 4);
-    std::memcpy(t.trie_.data(), charsmap.data() + 4, trie_bytes);
+    if (trie_bytes) std::memcpy(t.trie_.data(), charsmap.data() + 4, trie_bytes);  // an empty vector's data() may be null
     t.replacements_ = std::string(charsmap.substr(4 + trie_bytes));
   }
   bool first = true;
