@@ -92,21 +92,26 @@ glimpse_status invalid(const char* what, glimpse_session* session = nullptr) {
   return GLIMPSE_ERROR_INVALID_ARGUMENT;
 }
 
+// glimpse_image as 0.5 had it: up to `format`.
+constexpr size_t kImageV05Size = offsetof(glimpse_image, max_pixels);
+
 Image to_image(const glimpse_image& in) {
+  DecodeOptions opt;
+  if (in.struct_size >= sizeof(glimpse_image) && in.max_pixels) opt.max_pixels = in.max_pixels;
   switch (in.kind) {
     case GLIMPSE_IMAGE_PATH:
       if (!in.path) fail("image: path is NULL");
-      return image_load(in.path);
+      return image_load(in.path, opt);
     case GLIMPSE_IMAGE_ENCODED:
       if (!in.data || !in.size) fail("image: no encoded bytes");
-      return image_decode(static_cast<const uint8_t*>(in.data), in.size, "image buffer");
+      return image_decode(static_cast<const uint8_t*>(in.data), in.size, "image buffer", opt);
     case GLIMPSE_IMAGE_PIXELS: {
       const size_t bpp = in.format == GLIMPSE_PIXELS_RGB8 ? 3 : 4;
       if (in.format != GLIMPSE_PIXELS_RGB8 && in.format != GLIMPSE_PIXELS_RGBA8 && in.format != GLIMPSE_PIXELS_BGRA8)
         fail("image: unknown pixel format ", int(in.format));
       if (!in.data || !in.width || !in.height) fail("image: pixels need data, width and height");
-      if (uint64_t(in.width) * in.height > DecodeOptions{}.max_pixels)
-        fail("image: ", in.width, "x", in.height, " exceeds the pixel limit of ", DecodeOptions{}.max_pixels);
+      if (uint64_t(in.width) * in.height > opt.max_pixels)
+        fail("image: ", in.width, "x", in.height, " exceeds the pixel limit of ", opt.max_pixels);
       const size_t stride = in.stride ? in.stride : in.width * bpp;
       if (stride < in.width * bpp) fail("image: stride ", stride, " is shorter than a row (", in.width * bpp, " bytes)");
       Image img;
@@ -371,7 +376,7 @@ glimpse_image glimpse_image_from_pixels(const void* data, uint32_t width, uint32
 glimpse_status glimpse_image_decode(const glimpse_image* image, glimpse_pixels* out) {
   if (!image || !out) return invalid("glimpse_image_decode: NULL argument");
   *out = glimpse_pixels{};
-  if (image->struct_size < sizeof(glimpse_image)) return invalid("glimpse_image_decode: image.struct_size too small");
+  if (image->struct_size < kImageV05Size) return invalid("glimpse_image_decode: image.struct_size too small");
   return guard(ErrorCode::Image, nullptr, nullptr, [&] {
     const Image img = to_image(*image);
     auto* rgb = static_cast<uint8_t*>(std::malloc(std::max<size_t>(img.rgb.size(), 1)));
@@ -412,8 +417,7 @@ glimpse_status begin_request(const std::string& fn, glimpse_session* session, co
                              bool model_fits, const char* wrong_model, Image& img) {
   if (!session || !image || !has_text || !result) return invalid((fn + ": NULL argument").c_str(), session);
   *result = glimpse_result{};
-  if (image->struct_size < sizeof(glimpse_image))
-    return invalid((fn + ": image.struct_size too small").c_str(), session);
+  if (image->struct_size < kImageV05Size) return invalid((fn + ": image.struct_size too small").c_str(), session);
   if (params && params->struct_size < sizeof(glimpse_generate_params))
     return invalid((fn + ": params.struct_size too small (use glimpse_generate_default_params)").c_str(), session);
   if (!model_fits) {

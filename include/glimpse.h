@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define GLIMPSE_VERSION_MAJOR 0
-#define GLIMPSE_VERSION_MINOR 5
+#define GLIMPSE_VERSION_MINOR 6
 #define GLIMPSE_VERSION_PATCH 0
 #define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
 
@@ -177,6 +177,10 @@ typedef struct glimpse_image {
   size_t size;
   uint32_t width, height, stride; /* stride: bytes per row (0: tightly packed) */
   glimpse_pixel_format format;
+  /* Added in 0.6: images over this many pixels are refused (GLIMPSE_ERROR_IMAGE) from their
+     header, before any pixel is decoded; 0: the default, 178956970 (Pillow's decompression-bomb
+     limit). Callers built against 0.5 pass the shorter struct_size and get the default. */
+  uint64_t max_pixels;
 } glimpse_image;
 
 GLIMPSE_API glimpse_image glimpse_image_from_path(const char* path);

@@ -59,12 +59,20 @@ std::string file_read(const std::string& path, uint64_t max_bytes, const char* w
 }
 
 MappedFile::MappedFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO named as a checkpoint would block open() until a writer came; this way it
+  // opens at once and is refused below as not a regular file (no effect on regular files).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
     ::close(fd);
-    fail(ErrorCode::Io, path, ": not a regular file");
+    fail(ErrorCode::Io, path, ": cannot open: ", std::strerror(errno));
+  }
+  try {
+    check_stat(path, st, UINT64_MAX, "a checkpoint");
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
   size = static_cast<size_t>(st.st_size);
   if (size > 0) {

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 static int passed, failed;
@@ -114,6 +115,17 @@ int main(void) {
     glimpse_pixels_free(&px2);
     CHECK(px.rgb == NULL && px.width == 0);
     glimpse_pixels_free(NULL);
+    /* a pixel limit below the image's 90 x 70: refused from the header (0.6); a 0.5 caller's
+       shorter struct gets the default limit */
+    png.max_pixels = 6299;
+    CHECK(glimpse_image_decode(&png, &px) == GLIMPSE_ERROR_IMAGE && strstr(glimpse_last_error(), "exceeds the limit of 6299"));
+    png.max_pixels = 6300;
+    CHECK(glimpse_image_decode(&png, &px) == GLIMPSE_OK);
+    glimpse_pixels_free(&px);
+    png.max_pixels = 1;
+    png.struct_size = (uint32_t)offsetof(glimpse_image, max_pixels);
+    CHECK(glimpse_image_decode(&png, &px) == GLIMPSE_OK);
+    glimpse_pixels_free(&px);
     glimpse_image missing = glimpse_image_from_path("/nonexistent/photo.png");
     CHECK(glimpse_image_decode(&missing, &px) == GLIMPSE_ERROR_IO && px.rgb == NULL);
     unsigned char junk[64] = {0x89, 'P', 'N', 'G'};

@@ -5,6 +5,8 @@
 #include "runtime/error.hpp"
 #include "runtime/file.hpp"
 #include "runtime/json-file.hpp"
+#include "runtime/safetensors.hpp"
+#include "runtime/torch-checkpoint.hpp"
 #include "tests/op-test.hpp"
 #include "text/wordpiece.hpp"
 #include "vision/decode.hpp"
@@ -68,6 +70,17 @@ TEST_CASE("only regular files are read, with size caps", "[loader]") {
   fs::create_directories(model / "config.json");
   std::tie(code, msg) = failure([&] { model_open(test::context(), model.string()); });
   CHECK_THAT(msg, Catch::Contains("config.json: is a directory"));
+  // Checkpoints are memory-mapped, not read: a FIFO there used to block open() for good.
+  for (const char* weights : {"model.safetensors", "pytorch_model.bin"}) {
+    const fs::path w = dir / weights;
+    REQUIRE(::mkfifo(w.c_str(), 0600) == 0);
+    std::tie(code, msg) = failure([&] {
+      if (w.extension() == ".bin") TorchCheckpoint::open(w.string());
+      else SafeTensors::open(w.string());
+    });
+    CHECK(code == ErrorCode::Io);
+    CHECK_THAT(msg, Catch::Contains(w.string() + ": is not a regular file"));
+  }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
 
   // Size caps: a file past its kind's cap is refused before it is read.

@@ -4,7 +4,11 @@
 #include "runtime/file.hpp"
 
 #include <jpeglib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <jerror.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdlib>
 #include <cstdio>
@@ -12,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <utility>
 #include <vector>
 
 // The stb_image implementation is compiled in vision/stb-image.cpp.
@@ -48,7 +53,16 @@ void jpeg_error_exit(j_common_ptr cinfo) {
   (*cinfo->err->format_message)(cinfo, err->message);
   std::longjmp(err->jump, 1);
 }
-void jpeg_silence(j_common_ptr, int) {}
+// libjpeg reports data that ends early as a warning (JWRN_JPEG_EOF) and decodes the rest as
+// grey. Pillow refuses such files ("image file is truncated": ImageFile.load raises unless
+// LOAD_TRUNCATED_IMAGES is set), so transformers never sees them; neither does glimpse. Other
+// warnings (e.g. extraneous bytes before a marker) Pillow tolerates, and so do we.
+void jpeg_message(j_common_ptr cinfo, int level) {
+  if (level != -1 || cinfo->err->msg_code != JWRN_JPEG_EOF) return;
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  std::snprintf(err->message, sizeof err->message, "image file is truncated: the data ends before the image does");
+  std::longjmp(err->jump, 1);
+}
 
 // PIL's CMYK -> RGB (Convert.c cmyk2rgb): nk = 255 - k; c' = nk - c * nk / 255 (rounded).
 uint8_t cmyk_channel(int c, int k) {
@@ -65,7 +79,7 @@ int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Imag
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_exit;
-  err.mgr.emit_message = jpeg_silence;
+  err.mgr.emit_message = jpeg_message;
   uint8_t* volatile row = nullptr;  // volatile: read after longjmp
   if (setjmp(err.jump)) {
     error = err.message;
@@ -95,11 +109,24 @@ int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Imag
                   static_cast<unsigned long long>(opt.max_pixels));
     std::longjmp(err.jump, 1);
   }
+  // Every 8x8 block of the fullest component codes at least its DC difference, one Huffman code
+  // of at least one bit: so a Huffman-coded file holds at least blocks / 8 bytes. A smaller one
+  // claims pixels it cannot contain (a 376-byte file claiming 13000x13000 took 2.7 s and 500 MB
+  // to "decode" as grey). Arithmetic coding can go below a bit per block: truncation still ends it.
+  const uint64_t blocks = (uint64_t(cinfo.image_width) + 7) / 8 * ((uint64_t(cinfo.image_height) + 7) / 8);
+  if (!cinfo.arith_code && uint64_t(size) < blocks / 8) {
+    std::snprintf(err.message, sizeof err.message, "image file is truncated: %ux%u needs at least %llu bytes, the file has %llu",
+                  cinfo.image_width, cinfo.image_height, static_cast<unsigned long long>(blocks / 8),
+                  static_cast<unsigned long long>(size));
+    std::longjmp(err.jump, 1);
+  }
   jpeg_start_decompress(&cinfo);
   const int w = int(cinfo.output_width), h = int(cinfo.output_height), comps = cinfo.output_components;
   img.width = w;
   img.height = h;
-  img.rgb.resize(size_t(w) * h * 3);
+  // Reserved, then grown row by row: memory is touched as rows decode, so a file that turns out
+  // truncated early costs what it decoded, not the whole image.
+  img.rgb.reserve(size_t(w) * h * 3);
   row = static_cast<uint8_t*>(std::malloc(size_t(w) * size_t(comps)));
   if (!row) {
     std::snprintf(err.message, sizeof err.message, "out of memory");
@@ -109,6 +136,7 @@ int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Imag
     const int y = int(cinfo.output_scanline);
     JSAMPROW rows[1] = {static_cast<JSAMPROW>(row)};
     jpeg_read_scanlines(&cinfo, rows, 1);
+    img.rgb.resize(size_t(y + 1) * w * 3);
     uint8_t* out = &img.rgb[size_t(y) * w * 3];
     for (int x = 0; x < w; ++x) {
       const uint8_t* p = row + size_t(x) * comps;
@@ -140,6 +168,111 @@ int png_exif_orientation(const uint8_t* data, size_t size) {
     at += 12 + size_t(len);
   }
   return 1;
+}
+
+// ---- data that cannot hold the pixels it claims ---------------------------------------------
+// stb_image reads past the end of a file as zeros, so a few bytes claiming a huge image decoded
+// "successfully" as a huge flat image (an 18-byte TGA, 35-byte GIF or 54-byte BMP claiming
+// 13000x13000: seconds and 1.5 GB each). Pillow refuses data that ends before the image does
+// ("image file is truncated"). These checks refuse it before any pixel is allocated: exactly
+// for the uncompressed layouts, and for the compressed ones through the codec's largest
+// possible ratio (a file smaller than that bound cannot hold the pixels).
+
+[[noreturn]] void truncated(const std::string& name, const char* format, uint64_t w, uint64_t h, uint64_t need,
+                            size_t have) {
+  fail(name, ": corrupt or truncated ", format, " (image file is truncated: ", w, "x", h, " needs at least ", need,
+       " bytes, the file has ", have, ")");
+}
+
+// BMP: stb reads uncompressed rows (BI_RGB, BI_BITFIELDS) only, each padded to 4 bytes.
+void bmp_check(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 30 || data[0] != 'B' || data[1] != 'M') return;
+  const uint32_t hsz = rd32(data + 14, true);
+  uint64_t w, h, bpp;
+  if (hsz == 12) {
+    w = rd16(data + 18, true), h = rd16(data + 20, true), bpp = rd16(data + 24, true);
+  } else {
+    w = uint64_t(std::abs(int64_t(int32_t(rd32(data + 18, true)))));
+    h = uint64_t(std::abs(int64_t(int32_t(rd32(data + 22, true)))));
+    bpp = rd16(data + 28, true);
+    if (size >= 34 && rd32(data + 30, true) != 0 && rd32(data + 30, true) != 3) return;  // RLE etc.: stb refuses
+  }
+  if (bpp == 0 || bpp > 32 || hsz > size) return;
+  const uint64_t need = 14 + uint64_t(hsz) + (w * bpp + 31) / 32 * 4 * h;
+  if (need > size) truncated(name, "BMP", w, h, need, size);
+}
+
+// TGA: types 1-3 store pixels raw; 9-11 as run-length packets of at most 128 pixels, each a
+// header byte and at least one pixel.
+void tga_check(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 18) return;
+  const int type = data[2];
+  const bool raw = type >= 1 && type <= 3, rle = type >= 9 && type <= 11;
+  if (!raw && !rle) return;
+  const uint64_t w = rd16(data + 12, true), h = rd16(data + 14, true), bytes = (uint64_t(data[16]) + 7) / 8;
+  if (bytes == 0 || bytes > 4) return;  // stb refuses these
+  const uint64_t palette = data[1] ? uint64_t(rd16(data + 5, true)) * ((uint64_t(data[7]) + 7) / 8) : 0;
+  const uint64_t pixels = w * h;
+  const uint64_t need = 18 + uint64_t(data[0]) + palette + (raw ? pixels * bytes : (pixels + 127) / 128 * (1 + bytes));
+  if (need > size) truncated(name, "TGA", w, h, need, size);
+}
+
+// GIF: the first frame's LZW data, in sub-blocks that end with an empty one. An LZW code is at
+// least 3 bits (the minimum code size is 2) and yields at most 4096 pixels (the longest string the
+// 12-bit table can hold), so a byte holds at most 4096 * 8 / 3 < 11000 pixels.
+void gif_check(const uint8_t* data, size_t size, const std::string& name) {
+  if (size < 13 || std::memcmp(data, "GIF8", 4) != 0) return;
+  size_t at = 13;
+  if (data[10] & 0x80) at += 3 * (size_t(2) << (data[10] & 7));
+  while (at < size) {
+    if (data[at] == 0x21) {  // extension: label, then sub-blocks
+      at += 2;
+      while (at < size && data[at] != 0) at += size_t(data[at]) + 1;
+      ++at;
+    } else if (data[at] == 0x2C) {
+      if (at + 10 > size) break;
+      const uint64_t w = rd16(data + at + 5, true), h = rd16(data + at + 7, true);
+      const uint8_t flags = data[at + 9];
+      at += 10;
+      if (flags & 0x80) at += 3 * (size_t(2) << (flags & 7));
+      ++at;  // LZW minimum code size
+      uint64_t lzw = 0;
+      bool ended = false;
+      while (at < size) {
+        if (data[at] == 0) {
+          ended = true;
+          break;
+        }
+        lzw += data[at];
+        at += size_t(data[at]) + 1;
+      }
+      const uint64_t need = (w * h + 10999) / 11000;
+      if (!ended || at > size) fail(name, ": corrupt or truncated GIF (image file is truncated: the first frame's data has no end)");
+      if (lzw < need) truncated(name, "GIF", w, h, need, size_t(lzw));
+      return;
+    } else {
+      return;  // the trailer or garbage: stb's own error
+    }
+  }
+  fail(name, ": corrupt or truncated GIF (image file is truncated: it ends before its first frame)");
+}
+
+// PNG: deflate codes at most 258 bytes in 2 bits (a 1032:1 ratio), so the IDAT chunks together
+// hold at least the filtered rows / 1032 bytes (less slack for the zlib framing).
+void png_check_idat(const uint8_t* data, size_t size, const std::string& name) {
+  const uint64_t w = rd32(data + 16, false), h = rd32(data + 20, false);
+  const int depth = data[24], color = data[25];
+  const int channels = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+  uint64_t idat = 0;
+  for (size_t at = 8; at + 12 <= size;) {
+    const uint32_t len = rd32(data + at, false);
+    if (len > size - at - 12) break;
+    if (std::memcmp(data + at + 4, "IDAT", 4) == 0) idat += len;
+    at += 12 + size_t(len);
+  }
+  const uint64_t raw = h * (1 + (w * uint64_t(channels) * uint64_t(depth) + 7) / 8);
+  const uint64_t need = raw / 1032;
+  if (idat + 16 < need) truncated(name, "PNG", w, h, need, size_t(idat));
 }
 
 // stb_image grows its IDAT buffer to what a chunk header claims before reading the chunk: a
@@ -191,20 +324,38 @@ Image stb_decode(const uint8_t* data, size_t size, const std::string& name, cons
   if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
     check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
     png_check_chunks(data, size, name);
+    if (size >= 26) png_check_idat(data, size, name);
   }
   pnm_check(data, size, name);
+  bmp_check(data, size, name);
+  gif_check(data, size, name);
   int w = 0, h = 0, comps = 0;
   if (!stbi_info_from_memory(data, int(size), &w, &h, &comps))
     fail(name, ": not a decodable image (", stbi_failure_reason(), ")");
   check_pixels(name, uint64_t(w), uint64_t(h), opt);
+  // TGA has no signature: stb tries it last, so a file none of the others claims is one.
+  const bool other = std::memcmp(data, "\x89PNG", std::min<size_t>(size, 4)) == 0 || (size >= 2 && data[0] == 'B' && data[1] == 'M') ||
+                     (size >= 4 && std::memcmp(data, "GIF8", 4) == 0) || (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '7');
+  if (!other) tga_check(data, size, name);
   // 3 channels requested: stb drops alpha, expands gray and palettes, and keeps the high byte
   // of 16-bit samples, as PIL's RGB;16B unpacking does.
   unsigned char* pixels = stbi_load_from_memory(data, int(size), &w, &h, &comps, 3);
   if (!pixels) fail(name, ": corrupt or truncated image (", stbi_failure_reason(), ")");
+  // Moved over in slices, each slice of stb's buffer handed back to the OS once copied: one
+  // full-size copy of the pixels is resident at a time, not two.
   Image img;
   img.width = w;
   img.height = h;
-  img.rgb.assign(pixels, pixels + size_t(w) * h * 3);
+  const size_t total = size_t(w) * h * 3;
+  img.rgb.resize(total);
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE)), slice = size_t(4) << 20;
+  for (size_t at = 0; at < total; at += slice) {
+    const size_t n = std::min(slice, total - at);
+    std::memcpy(img.rgb.data() + at, pixels + at, n);
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(pixels) + at + page - 1) / page * page;
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(pixels) + at + n) / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advice: the block is freed next
+  }
   stbi_image_free(pixels);
   return img;
 }
@@ -233,8 +384,8 @@ int exif_orientation(const uint8_t* data, size_t size) {
   return 1;
 }
 
-Image image_orient(const Image& in, int orientation) {
-  if (orientation <= 1 || orientation > 8) return in;
+Image image_orient(Image in, int orientation) {
+  if (orientation <= 1 || orientation > 8) return in;  // moved, not copied
   const int w = in.width, h = in.height;
   const bool swap = orientation >= 5;  // 5-8 transpose the axes
   Image out;
@@ -270,7 +421,9 @@ Image image_decode(const uint8_t* data, size_t size, const std::string& name, co
     img = stb_decode(data, size, name, opt);
     if (size >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) orientation = png_exif_orientation(data, size);
   }
-  return opt.exif_orientation ? image_orient(img, orientation) : img;
+  // The decoded image moves through: copying it here doubled the peak memory of every decode.
+  if (!opt.exif_orientation) return img;
+  return image_orient(std::move(img), orientation);
 }
 
 Image image_load(const std::string& path, const DecodeOptions& opt) {

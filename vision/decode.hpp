@@ -26,7 +26,7 @@ Image image_load(const std::string& path, const DecodeOptions& opt = {});
 // EXIF orientation (1-8) from an APP1/eXIf payload starting at "Exif\0\0" or the TIFF header;
 // 1 when absent or unreadable.
 int exif_orientation(const uint8_t* data, size_t size);
-// PIL ImageOps.exif_transpose for one orientation value.
-Image image_orient(const Image& in, int orientation);
+// PIL ImageOps.exif_transpose for one orientation value (`in` itself, moved, for 1).
+Image image_orient(Image in, int orientation);
 
 }  // namespace glimpse

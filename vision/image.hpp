@@ -4,14 +4,36 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace glimpse {
 
+// An allocator whose resize() leaves new bytes uninitialised: a decoder sizes the image first and
+// writes every byte after, so the pages are touched once, as rows arrive, not zeroed up front.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;
+    else ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using PixelBytes = std::vector<uint8_t, UninitAllocator<uint8_t>>;
+
 // 8-bit RGB, rows top to bottom, pixels interleaved (HWC), as PIL's convert("RGB") gives.
 struct Image {
   int width = 0, height = 0;
-  std::vector<uint8_t> rgb;  // width * height * 3
+  PixelBytes rgb;  // width * height * 3
 
   uint8_t at(int x, int y, int c) const { return rgb[(size_t(y) * width + x) * 3 + c]; }
 };
