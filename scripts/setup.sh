@@ -15,7 +15,6 @@ packages=(
   libedit-dev libopencv-dev            # the VQA sample app: line editing; its window and camera
   qt6-base-dev                         # the Qt 6 desktop sample (samples/desktop)
   xvfb xauth                           # a display for the sample apps' window tests
-  libcpp-httplib-dev                   # glimpse-server (samples/server)
   python3-dev pybind11-dev python3-numpy  # the Python binding (python/)
   python3-distributed                  # tools/distributed/caption_dask.py and its test (Dask)
   libopenblas0-pthread                 # the CPU backend's GEMMs on CPU-only machines (loaded at run time)

@@ -1,6 +1,8 @@
 #include "api.hpp"
 
+#include <cctype>
 #include <cmath>
+#include <string_view>
 
 namespace glimpse::server {
 
@@ -67,7 +69,39 @@ void read_content(const json& content, ChatRequest& r) {
 
 }  // namespace
 
+void json_budget_check(std::string_view body, const JsonBudget& budget) {
+  // One pass over the text, strings skipped: nesting depth and the number of values, so that a
+  // body of 26 MB of '[' or of ',0' is refused before nlohmann builds millions of nodes (a ~1 GB
+  // peak each before). Malformed JSON passes through here for the parser to name.
+  size_t depth = 0, values = 0;
+  bool in_string = false, escaped = false, in_scalar = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    const bool scalar_char = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.';
+    if (scalar_char && !in_scalar) ++values;
+    in_scalar = scalar_char;
+    if (c == '"') {
+      in_string = true;
+      ++values;
+    } else if (c == '[' || c == '{') {
+      ++values;
+      if (++depth > budget.max_depth)
+        throw bad_request("the request body nests JSON deeper than " + std::to_string(budget.max_depth) + " levels");
+    } else if (c == ']' || c == '}') {
+      if (depth) --depth;
+    }
+    if (values > budget.max_values)
+      throw bad_request("the request body holds more than " + std::to_string(budget.max_values) + " JSON values");
+  }
+}
+
 ChatRequest chat_request_parse(const std::string& body) {
+  json_budget_check(body, JsonBudget{});
   const json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) throw bad_request("the request body is not valid JSON");
   if (!j.is_object()) throw bad_request("the request body must be a JSON object");

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace glimpse::server {
 
@@ -35,6 +36,16 @@ struct ChatRequest {
   std::optional<uint64_t> seed;
   bool stream = false, include_usage = false;
 };
+
+// What a request body's JSON may hold: chat requests are a few dozen values a few levels deep
+// (the image travels as one string).
+struct JsonBudget {
+  size_t max_depth = 32;
+  size_t max_values = 10000;
+};
+// Throws ApiError (400) when `body` nests deeper or holds more values than the budget allows;
+// a linear scan that allocates nothing, run before the JSON is parsed.
+void json_budget_check(std::string_view body, const JsonBudget& budget);
 
 // Reads a POST /v1/chat/completions body; throws ApiError (400) naming the offending field.
 ChatRequest chat_request_parse(const std::string& body);

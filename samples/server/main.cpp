@@ -9,8 +9,7 @@
 #include "api.hpp"
 #include "media.hpp"
 #include "slots.hpp"
-
-#include <httplib.h>
+#include "http.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -35,14 +34,19 @@ using Clock = std::chrono::steady_clock;
 const char* const kUsage =
     "usage: glimpse-server --model DIR [--host 127.0.0.1] [--port 8080] [--model-id NAME]\n"
     "                      [--parallel N] [--queue N] [--timeout SECONDS] [--max-body-mb N]\n"
-    "                      [--media-path DIR] [--allow-remote-urls] [--device INDEX|NAME] [--f16]\n"
-    "                      [--allow-host NAME]... [--allow-origin ORIGIN]...\n"
+    "                      [--media-path DIR] [--allow-remote-urls] [--allow-private-urls]\n"
+    "                      [--max-image-pixels N] [--max-connections N] [--read-timeout SECONDS]\n"
+    "                      [--device INDEX|NAME] [--f16] [--allow-host NAME]... [--allow-origin ORIGIN]...\n"
     "  --parallel N     sessions serving requests at once (default 1)\n"
     "  --queue N        requests that may wait for a session; more are answered 503 (default 16)\n"
     "  --timeout S      per-request limit, queueing included; past it: 504 (default 120)\n"
     "  --max-body-mb N  request body limit; larger bodies are answered 413 (default 20)\n"
     "  --media-path DIR allow file:// image URLs under DIR (refused otherwise)\n"
-    "  --allow-remote-urls  fetch http(s):// image URLs (refused otherwise)\n"
+    "  --allow-remote-urls  fetch http:// image URLs from public addresses (refused otherwise)\n"
+    "  --allow-private-urls also fetch them from loopback, private and link-local addresses\n"
+    "  --max-image-pixels N images decoding to more pixels are refused from their header (default 50000000)\n"
+    "  --max-connections N  open connections; past it the oldest one still sending a request is dropped (default 128)\n"
+    "  --read-timeout S     to send a whole request, from its first byte; past it: 408 (default 30)\n"
     "  --allow-host NAME    also accept requests whose Host header names NAME ('*': any). On a loopback\n"
     "                   address only localhost, 127.0.0.1 and [::1] are accepted (DNS rebinding)\n"
     "  --allow-origin ORIGIN  also accept browser requests from ORIGIN, e.g. https://app.example ('*': any);\n"
@@ -52,8 +56,10 @@ const char* const kUsage =
 struct Options {
   std::string model_dir, model_id, host = "127.0.0.1", device, media_path;
   int port = 8080, parallel = 1, queue = 16;
-  double timeout_s = 120, max_body_mb = 20;
-  bool allow_remote = false, f16 = false;
+  double timeout_s = 120, max_body_mb = 20, read_timeout_s = 30;
+  uint64_t max_image_pixels = 50000000;
+  size_t max_connections = 128;
+  bool allow_remote = false, allow_private = false, f16 = false;
   std::vector<std::string> allow_hosts, allow_origins;
 };
 
@@ -95,6 +101,10 @@ Options options_parse(int argc, char** argv) {
     else if (a == "--allow-host") o.allow_hosts.push_back(lower(value()));
     else if (a == "--allow-origin") o.allow_origins.push_back(lower(value()));
     else if (a == "--allow-remote-urls") o.allow_remote = true;
+    else if (a == "--allow-private-urls") o.allow_private = true;
+    else if (a == "--max-image-pixels") o.max_image_pixels = uint64_t(number_arg(a, value(), 1, 1e12));
+    else if (a == "--max-connections") o.max_connections = size_t(number_arg(a, value(), 1, 100000));
+    else if (a == "--read-timeout") o.read_timeout_s = number_arg(a, value(), 0.001, 86400);
     else if (a == "--device") o.device = value();
     else if (a == "--f16") o.f16 = true;
     else if (a == "-h" || a == "--help") {
@@ -103,6 +113,7 @@ Options options_parse(int argc, char** argv) {
     } else usage_error("unknown argument '" + a + "'");
   }
   if (o.model_dir.empty()) usage_error("--model DIR is required");
+  if (o.allow_private && !o.allow_remote) usage_error("--allow-private-urls needs --allow-remote-urls");
   if (o.model_id.empty()) o.model_id = std::filesystem::path(o.model_dir).lexically_normal().filename().string();
   if (o.model_id.empty()) o.model_id = std::filesystem::absolute(o.model_dir).parent_path().filename().string();
   return o;
@@ -124,12 +135,14 @@ struct Server {
 // bytes): such bytes become U+FFFD, as Python's errors="replace" would.
 std::string json_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-void reply_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(json_text(body), "application/json");
+http::Response json_response(int status, const json& body) {
+  http::Response r;
+  r.status = status;
+  r.body = json_text(body);
+  return r;
 }
 
-void reply_error(httplib::Response& res, const ApiError& e) { reply_json(res, e.status, error_body(e)); }
+http::Response error_response(const ApiError& e) { return json_response(e.status, error_body(e)); }
 
 ApiError api_error_from(const glimpse::embed::Error& e, bool timed_out) {
   switch (e.status()) {
@@ -154,6 +167,7 @@ struct Generation {
 
 struct TokenSink {
   std::function<bool(const std::string&)> on_text;  // false: stop (the client went away)
+  const http::Responder* client = nullptr;          // its connection, watched for the client leaving
   Clock::time_point deadline;
   bool cancelled = false, timed_out = false;
   std::string text;
@@ -184,11 +198,13 @@ Generation generate(Server& s, glimpse::embed::Session& session, const ChatReque
   p.abort = [](void* ud) -> int {
     auto* t = static_cast<TokenSink*>(ud);
     if (Clock::now() > t->deadline) t->timed_out = true;
+    if (t->client && t->client->client_gone()) t->cancelled = true;
     return t->cancelled || t->timed_out;
   };
   p.abort_user_data = &sink;
-  const glimpse_image image = src.path.empty() ? glimpse_image_from_encoded(src.bytes.data(), src.bytes.size())
-                                               : glimpse_image_from_path(src.path.c_str());
+  glimpse_image image = src.path.empty() ? glimpse_image_from_encoded(src.bytes.data(), src.bytes.size())
+                                         : glimpse_image_from_path(src.path.c_str());
+  image.max_pixels = s.opt.max_image_pixels;
   glimpse::embed::Result r;
   try {
     if (s.info.task == GLIMPSE_TASK_ANSWER) {
@@ -223,7 +239,7 @@ Completion completion_for(Server& s, const Generation& g) {
 
 std::string sse(const json& j) { return "data: " + json_text(j) + "\n\n"; }
 
-void chat_completions(Server& s, const httplib::Request& req, httplib::Response& res) {
+void chat_completions(Server& s, const http::Request& req, http::Responder& out) {
   const Clock::time_point deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.opt.timeout_s));
   if (!s.ready) throw ApiError(503, "server_error", "the model is still loading; retry when GET /health answers 200", "loading");
@@ -231,7 +247,9 @@ void chat_completions(Server& s, const httplib::Request& req, httplib::Response&
   if (!rq.model.empty() && rq.model != s.opt.model_id)
     throw ApiError(404, "invalid_request_error", "the model '" + rq.model + "' does not exist; this server has '" + s.opt.model_id + "'",
                    "model_not_found", "model");
-  const ImageSource src = image_source_resolve(rq.image_url, s.media);
+  MediaPolicy media = s.media;
+  media.deadline = deadline;
+  const ImageSource src = image_source_resolve(rq.image_url, media);
 
   std::unique_ptr<SlotPool::Lease> lease;
   switch (s.slots->acquire(deadline, lease)) {
@@ -242,59 +260,47 @@ void chat_completions(Server& s, const httplib::Request& req, httplib::Response&
     case SlotPool::Wait::Granted: break;
   }
 
+  TokenSink sink;
+  sink.deadline = deadline;
+  sink.client = &out;
   if (!rq.stream) {
-    TokenSink sink;
-    sink.deadline = deadline;
     const Generation g = generate(s, lease->session(), rq, src, sink);
-    reply_json(res, 200, completion_json(completion_for(s, g)));
+    out.send(json_response(200, completion_json(completion_for(s, g))));
     return;
   }
 
-  // Streaming: the lease travels into the content provider, which httplib runs after this
-  // handler returns; the releaser ends it whether or not the provider ran.
-  auto held = std::make_shared<std::unique_ptr<SlotPool::Lease>>(std::move(lease));
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [&s, held, rq, src, deadline](size_t, httplib::DataSink& out) {
-        Completion c;
-        c.id = "chatcmpl-glimpse-" + std::to_string(s.next_id++);
-        c.model = s.opt.model_id;
-        c.created = int64_t(std::time(nullptr));
-        auto write = [&](const std::string& data) { return out.is_writable() && out.write(data.data(), data.size()); };
-        std::string sent;
-        TokenSink sink;
-        sink.deadline = deadline;
-        // A delta only when the text grows at its end; a decoder that rewrites earlier text
-        // (rare: byte-level pieces completing a character) waits for the next clean extension.
-        sink.on_text = [&](const std::string& text) {
-          const std::string whole = text.substr(0, stream_stable_prefix(text));
-          if (whole.size() <= sent.size() || whole.compare(0, sent.size(), sent) != 0) return true;
-          const bool ok = write(sse(chunk_json(c, whole.substr(sent.size()), false, false)));
-          sent = whole;
-          return ok;
-        };
-        if (!write(sse(chunk_json(c, std::string(), true, false)))) return false;
-        try {
-          const Generation g = generate(s, (*held)->session(), rq, src, sink);
-          const Completion done = completion_for(s, g);
-          c.finish_reason = done.finish_reason;
-          c.prompt_tokens = done.prompt_tokens;
-          c.completion_tokens = done.completion_tokens;
-          std::optional<std::string> rest;
-          if (g.content.size() > sent.size() && g.content.compare(0, sent.size(), sent) == 0)
-            rest = g.content.substr(sent.size());
-          write(sse(chunk_json(c, rest, false, true)));
-          if (rq.include_usage) write(sse(usage_chunk_json(c)));
-        } catch (const ApiError& e) {
-          write(sse(error_body(e)));
-        }
-        write("data: [DONE]\n\n");
-        held->reset();
-        out.done();
-        return true;
-      },
-      [held](bool) { held->reset(); });
+  // Streaming: server-sent events, a delta per token.
+  Completion c;
+  c.id = "chatcmpl-glimpse-" + std::to_string(s.next_id++);
+  c.model = s.opt.model_id;
+  c.created = int64_t(std::time(nullptr));
+  if (!out.start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}})) return;
+  std::string sent;
+  // A delta only when the text grows at its end; a decoder that rewrites earlier text (rare:
+  // byte-level pieces completing a character) waits for the next clean extension.
+  sink.on_text = [&](const std::string& text) {
+    const std::string whole = text.substr(0, stream_stable_prefix(text));
+    if (whole.size() <= sent.size() || whole.compare(0, sent.size(), sent) != 0) return true;
+    const bool ok = out.write(sse(chunk_json(c, whole.substr(sent.size()), false, false)));
+    sent = whole;
+    return ok;
+  };
+  if (!out.write(sse(chunk_json(c, std::string(), true, false)))) return;
+  try {
+    const Generation g = generate(s, lease->session(), rq, src, sink);
+    const Completion done = completion_for(s, g);
+    c.finish_reason = done.finish_reason;
+    c.prompt_tokens = done.prompt_tokens;
+    c.completion_tokens = done.completion_tokens;
+    std::optional<std::string> rest;
+    if (g.content.size() > sent.size() && g.content.compare(0, sent.size(), sent) == 0) rest = g.content.substr(sent.size());
+    out.write(sse(chunk_json(c, rest, false, true)));
+    if (rq.include_usage) out.write(sse(usage_chunk_json(c)));
+  } catch (const ApiError& e) {
+    out.write(sse(error_body(e)));
+  }
+  out.write("data: [DONE]\n\n");
+  out.finish();
 }
 
 // ---- requests a web page could send (DNS rebinding, cross-site requests) ------------------------
@@ -322,10 +328,10 @@ std::string authority_host(const std::string& authority) {
 // - a POST whose body is not declared application/json (the "simple" text/plain and form
 //   requests browsers send cross-site without asking first).
 // Clients that are not browsers send no Origin and the Host they connected to.
-std::optional<ApiError> request_refusal(const Options& opt, const httplib::Request& req) {
+std::optional<ApiError> request_refusal(const Options& opt, const http::Request& req) {
   const bool any_host = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), "*") != opt.allow_hosts.end();
-  if (req.has_header("Host") && !any_host) {
-    const std::string host = authority_host(req.get_header_value("Host"));
+  if (req.has_header("host") && !any_host) {
+    const std::string host = authority_host(req.header("host"));
     const bool bound_loopback = loopback_name(lower(opt.host));
     const bool listed = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), host) != opt.allow_hosts.end();
     const bool fine = loopback_name(host) || host == lower(opt.host) || listed || (!bound_loopback && opt.allow_hosts.empty());
@@ -335,8 +341,8 @@ std::optional<ApiError> request_refusal(const Options& opt, const httplib::Reque
                           " to accept that name",
                       "forbidden_host");
   }
-  if (req.has_header("Origin")) {
-    const std::string origin = lower(req.get_header_value("Origin"));
+  if (req.has_header("origin")) {
+    const std::string origin = lower(req.header("origin"));
     const size_t scheme = origin.find("://");
     const std::string host = scheme == std::string::npos ? std::string() : authority_host(origin.substr(scheme + 3));
     const auto& allowed = opt.allow_origins;
@@ -349,7 +355,7 @@ std::optional<ApiError> request_refusal(const Options& opt, const httplib::Reque
                       "forbidden_origin");
   }
   if (req.method == "POST") {
-    const std::string type = req.get_header_value("Content-Type");
+    const std::string type = req.header("content-type");
     std::string media = lower(type.substr(0, type.find(';')));
     while (!media.empty() && media.back() == ' ') media.pop_back();
     if (media != "application/json")
@@ -385,6 +391,7 @@ int main(int argc, char** argv) {
   Server s;
   s.opt = opt;
   s.media.allow_remote = opt.allow_remote;
+  s.media.allow_private = opt.allow_private;
   s.media.max_bytes = size_t(opt.max_body_mb * 1024 * 1024);
   if (!opt.media_path.empty()) {
     std::error_code ec;
@@ -400,75 +407,60 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  httplib::Server http;
-  const size_t threads = size_t(opt.parallel + opt.queue + 4);  // spare threads answer 503s and /health
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http.set_payload_max_length(size_t(opt.max_body_mb * 1024 * 1024 * 4 / 3 + 65536));  // base64 inflates by 4/3
-  // Headers and body leave in separate writes: without TCP_NODELAY, Nagle holds the body until
-  // the client's delayed ACK (one client on loopback: 46 ms mean per caption without, 31 ms with).
-  http.set_tcp_nodelay(true);
-  http.set_read_timeout(std::chrono::seconds(30));
-  http.set_write_timeout(std::chrono::seconds(30));
-  http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    std::fprintf(stderr, "glimpse-server: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+  http::ServerOptions hopt;
+  hopt.limits.max_body_bytes = size_t(opt.max_body_mb * 1024 * 1024 * 4 / 3 + 65536);  // base64 inflates by 4/3
+  hopt.max_connections = opt.max_connections;
+  hopt.max_buffered_bytes = std::max<size_t>(size_t(256) << 20, hopt.limits.max_body_bytes * 4);
+  hopt.request_timeout_s = opt.read_timeout_s;
+  // Sessions, the queue waiting for them, and two spare: past that the queue is full anyway.
+  hopt.workers = opt.parallel + opt.queue + 2;
+  http::Server http(hopt);
+  http.on_log([](const http::Request& req, int status) {
+    std::fprintf(stderr, "glimpse-server: %s %s %d\n", req.method.c_str(), req.path.c_str(), status);
   });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const ApiError& e) {
-      reply_error(res, e);
-    } catch (const std::exception& e) {
-      reply_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
-    } catch (...) {
-      reply_error(res, ApiError(500, "server_error", "internal error"));
+  // The statuses the HTTP layer answers itself, as OpenAI error objects.
+  http.on_error([&opt](int status, const std::string& message, const std::string& code) {
+    std::string text = message;
+    std::string c = code;
+    if (status == 413) {
+      text = "the request body is over the server's limit (--max-body-mb " + json(opt.max_body_mb).dump() + "): " + message;
+      c = "request_too_large";
+    } else if (status == 408) {
+      c = "request_timeout";
     }
+    const std::string type = status >= 500 && status != 501 && status != 505 ? "server_error" : "invalid_request_error";
+    http::Response r = error_response(ApiError(status, type, text, c));
+    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+    return r;
   });
-  // Statuses httplib sets itself (404 for an unknown path, 413 for a body over the limit, 400
-  // for a malformed request line) get an OpenAI error body too.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([&](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 404) reply_error(res, ApiError(404, "invalid_request_error", "no route " + req.method + " " + req.path, "not_found"));
-    else if (res.status == 413 && req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
-      // httplib caps form bodies at 8 KiB; curl -d sends that type unless told otherwise.
-      reply_error(res, ApiError(413, "invalid_request_error",
-                                "the body was sent as application/x-www-form-urlencoded; send it as application/json "
-                                "(curl: -H 'Content-Type: application/json')",
-                                "request_too_large"));
-    else if (res.status == 413)
-      reply_error(res, ApiError(413, "invalid_request_error",
-                                "the request body is over the server's limit (--max-body-mb " + json(opt.max_body_mb).dump() + ")",
-                                "request_too_large"));
-    else reply_error(res, ApiError(res.status, "invalid_request_error", "HTTP " + std::to_string(res.status)));
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-
-  http.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+  http.on_head([&opt](const http::Request& req) -> std::optional<http::Response> {
     const std::optional<ApiError> refused = request_refusal(opt, req);
-    if (!refused) return httplib::Server::HandlerResponse::Unhandled;
-    reply_error(res, *refused);
-    res.set_header("Connection", "close");  // its body, if any, was not read
-    return httplib::Server::HandlerResponse::Handled;
+    if (!refused) return std::nullopt;
+    return error_response(*refused);
   });
-  http.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+  http.route_worker("POST", "/v1/chat/completions", [&](const http::Request& req, http::Responder& out) {
     try {
-      chat_completions(s, req, res);
+      chat_completions(s, req, out);
     } catch (const ApiError& e) {
-      reply_error(res, e);
+      out.send(error_response(e));
+    } catch (const std::exception& e) {
+      out.send(error_response(ApiError(500, "server_error", std::string("internal error: ") + e.what())));
     }
   });
-  http.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
-    if (!s.ready) return reply_error(res, ApiError(503, "server_error", "the model is still loading", "loading"));
-    reply_json(res, 200, models_json(s));
+  http.route_inline("GET", "/v1/models", [&](const http::Request&) {
+    if (!s.ready) return error_response(ApiError(503, "server_error", "the model is still loading", "loading"));
+    return json_response(200, models_json(s));
   });
-  http.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    if (!s.ready) return reply_json(res, 503, {{"status", "loading"}});
+  http.route_inline("GET", "/health", [&](const http::Request&) {
+    if (!s.ready) return json_response(503, {{"status", "loading"}});
     const SlotPool::Load l = s.slots->load();
-    reply_json(res, 200, {{"status", "ok"}, {"model", opt.model_id}, {"slots_busy", l.busy}, {"slots_idle", l.idle}, {"queued", l.queued}});
+    return json_response(200, {{"status", "ok"}, {"model", opt.model_id}, {"slots_busy", l.busy}, {"slots_idle", l.idle}, {"queued", l.queued}});
   });
 
-  const int port = opt.port == 0 ? http.bind_to_any_port(opt.host) : (http.bind_to_port(opt.host, opt.port) ? opt.port : -1);
+  std::string bind_error;
+  const int port = http.bind(opt.host, opt.port, bind_error);
   if (port < 0) {
-    std::fprintf(stderr, "glimpse-server: cannot listen on %s:%d (in use, or not a local address)\n", opt.host.c_str(), opt.port);
+    std::fprintf(stderr, "glimpse-server: cannot listen on %s:%d: %s\n", opt.host.c_str(), opt.port, bind_error.c_str());
     return 1;
   }
   std::printf("glimpse-server: listening on http://%s:%d\n", opt.host.c_str(), port);
@@ -488,6 +480,16 @@ int main(int argc, char** argv) {
       glimpse_model_params mp = glimpse_model_default_params();
       mp.fp16_weights = opt.f16;
       if (!opt.device.empty()) mp.device = opt.device.c_str();
+      // For tests only: the load waits while the file $GLIMPSE_SERVER_HOLD_LOAD_WHILE names exists,
+      // so that a test sees the loading state for exactly as long as it needs.
+      if (const char* hold = std::getenv("GLIMPSE_SERVER_HOLD_LOAD_WHILE"); hold && *hold) {
+        mp.progress = [](void* path, float) -> int {
+          std::error_code ec;
+          while (std::filesystem::exists(static_cast<const char*>(path), ec)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          return 1;
+        };
+        mp.progress_user_data = const_cast<char*>(hold);
+      }
       s.model = std::make_unique<glimpse::embed::Model>(opt.model_dir, mp);
       s.info = s.model->info();
       s.slots = std::make_unique<SlotPool>(*s.model, opt.parallel, opt.queue);
@@ -502,7 +504,7 @@ int main(int argc, char** argv) {
       http.stop();
     }
   });
-  http.listen_after_bind();
+  http.run();
   loader.join();
   return exit_code;
 }

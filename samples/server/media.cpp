@@ -1,9 +1,10 @@
 #include "media.hpp"
 
 #include "api.hpp"
+#include "fetch.hpp"
 
-#include <httplib.h>
-
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 
@@ -112,28 +113,15 @@ ImageSource from_remote(const std::string& url, const MediaPolicy& policy) {
     throw bad_request("remote image URLs are disabled; send the image as a data: URI, or start glimpse-server with "
                       "--allow-remote-urls",
                       "messages");
-  const size_t scheme_end = url.find("://");
-  const size_t path_start = url.find('/', scheme_end + 3);
-  const std::string origin = url.substr(0, path_start), path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (origin.size() <= scheme_end + 3) throw bad_request("the image URL has no host", "messages");
-  httplib::Client client(origin);
-  client.set_follow_location(true);
-  client.set_connection_timeout(std::chrono::milliseconds(int64_t(policy.remote_timeout_s * 1000)));
-  client.set_read_timeout(std::chrono::milliseconds(int64_t(policy.remote_timeout_s * 1000)));
+  FetchPolicy fetch;
+  fetch.max_bytes = policy.max_bytes;
+  fetch.allow_private = policy.allow_private;
+  const auto own = std::chrono::steady_clock::now() +
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(policy.remote_timeout_s));
+  fetch.deadline = std::min(own, policy.deadline);
   ImageSource src;
-  bool over = false;
-  const auto res = client.Get(path, [&](const char* data, size_t n) {
-    if (src.bytes.size() + n > policy.max_bytes) {
-      over = true;
-      return false;
-    }
-    src.bytes.append(data, n);
-    return true;
-  });
-  if (over) throw too_large(policy.max_bytes);
-  if (!res) throw ApiError(502, "upstream_error", "cannot fetch " + url + ": " + httplib::to_string(res.error()), {}, "messages");
-  if (res->status != 200)
-    throw ApiError(502, "upstream_error", "fetching " + url + " answered HTTP " + std::to_string(res->status), {}, "messages");
+  src.bytes = http_fetch(url, fetch);
+  if (src.bytes.empty()) throw bad_request("the image URL answered with no bytes", "messages");
   return src;
 }
 

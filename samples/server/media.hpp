@@ -2,6 +2,7 @@
 // given by --media-path, or, only with --allow-remote-urls, an http(s):// URL fetched here.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -10,7 +11,10 @@ namespace glimpse::server {
 struct MediaPolicy {
   std::string media_root;       // canonical --media-path; "" refuses file:// URLs
   bool allow_remote = false;    // --allow-remote-urls
+  bool allow_private = false;   // --allow-private-urls: remote URLs on the local network too
   size_t max_bytes = 0;         // the largest image accepted from any source
+  // A remote fetch ends by the earlier of this (the request's deadline) and remote_timeout_s.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   double remote_timeout_s = 10;
 };
 
@@ -20,7 +24,8 @@ struct ImageSource {
 };
 
 // Throws ApiError: 400 for a malformed or refused URL, 403 for a path outside the media root,
-// 413 for an image over max_bytes, 502 when a remote fetch fails.
+// 413 for an image over max_bytes, 502 when a remote fetch fails, 504 past the deadline
+// (fetch.hpp says how remote URLs are checked).
 ImageSource image_source_resolve(const std::string& url, const MediaPolicy& policy);
 
 // Standard base64 (RFC 4648), padding optional; false on any other character.

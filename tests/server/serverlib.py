@@ -7,6 +7,7 @@ import os
 import re
 import struct
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,14 +17,22 @@ import zlib
 class Server:
     """glimpse-server on 127.0.0.1 and a free port; stopped (SIGTERM) on close()."""
 
-    def __init__(self, binary, model, *args, wait_ready=True):
+    def __init__(self, binary, model, *args, wait_ready=True, env=None):
         self.proc = subprocess.Popen([binary, "--model", model, "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else {**os.environ, **env})
+        # stderr (a line per request) is drained as it comes: a pipe nobody reads fills after
+        # ~2000 requests and blocks the server's writes.
+        self._err = []
+        self._err_thread = threading.Thread(target=lambda: self._err.extend(iter(self.proc.stderr.readline, "")),
+                                            daemon=True)
+        self._err_thread.start()
         line = self.proc.stdout.readline()
         m = re.search(r"listening on http://([\d.]+):(\d+)", line)
         if not m:
             self.proc.kill()
-            raise RuntimeError("glimpse-server did not start: %r %s" % (line, self.proc.stderr.read()))
+            self.proc.wait()
+            raise RuntimeError("glimpse-server did not start: %r %s" % (line, self.stderr_text()))
         self.host, self.port = m.group(1), int(m.group(2))
         self.url = "http://%s:%d" % (self.host, self.port)
         if wait_ready:
@@ -36,9 +45,15 @@ class Server:
             if status == 200:
                 return
             if self.proc.poll() is not None:
-                raise RuntimeError("glimpse-server exited: " + self.proc.stderr.read())
+                raise RuntimeError("glimpse-server exited: " + self.stderr_text())
             time.sleep(0.05)
         raise RuntimeError("glimpse-server not ready after %d s" % timeout)
+
+    def stderr_text(self):
+        """What the server wrote to stderr; all of it once the process has ended."""
+        if self.proc.poll() is not None:
+            self._err_thread.join(10)
+        return "".join(self._err)
 
     def get(self, path):
         return request(self.url + path)
@@ -71,6 +86,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._err_thread.join(10)
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode

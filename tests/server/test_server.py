@@ -7,13 +7,18 @@ import http.client
 import http.server
 import json
 import os
+import select
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serverlib import Server, big_png, chat_body, data_uri, env_path  # noqa: E402
@@ -270,7 +275,8 @@ class Limits(unittest.TestCase):
 
     def test_full_queue_is_503_and_slow_requests_time_out(self):
         slow = chat_body(data_uri(big_png(12000, 12000)))  # ~1-2 s to decode: holds a session
-        server = Server(SERVER, CAPTION, "--parallel", "1", "--queue", "1", "--max-body-mb", "8")
+        server = Server(SERVER, CAPTION, "--parallel", "1", "--queue", "1", "--max-body-mb", "8",
+                        "--max-image-pixels", "200000000")
         try:
             results = []
             threads = [threading.Thread(target=lambda: results.append(server.chat(slow))) for _ in range(2)]
@@ -297,7 +303,7 @@ class Limits(unittest.TestCase):
             self.assertEqual(server.chat(chat_body(data_uri(read(IMAGES[0]))))[0], 200)
         finally:
             server.close()
-        server = Server(SERVER, CAPTION, "--timeout", "0.2", "--max-body-mb", "8")
+        server = Server(SERVER, CAPTION, "--timeout", "0.2", "--max-body-mb", "8", "--max-image-pixels", "200000000")
         try:
             status, body = server.chat(slow)
             self.assertEqual(status, 504, body)
@@ -307,16 +313,25 @@ class Limits(unittest.TestCase):
             server.close()
 
     def test_remote_urls_when_allowed(self):
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-        handler = functools.partial(Quiet, directory=SAMPLES)
-        images = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=images.serve_forever, daemon=True).start()
+        images, base = image_server()
+        name = os.path.basename(IMAGES[0])
+        # --allow-remote-urls alone: only public addresses; this one is loopback, refused before
+        # any connection (the image server sees no request).
         server = Server(SERVER, CAPTION, "--allow-remote-urls")
         try:
-            base = "http://127.0.0.1:%d/" % images.server_address[1]
-            name = os.path.basename(IMAGES[0])
+            status, body = server.chat(chat_body(base + name))
+            self.assertEqual(status, 400, body)
+            self.assertIn("public addresses", body["error"]["message"])
+            for url in ["http://localhost:%d/%s" % (images.server_address[1], name), "http://[::1]:1/x.png",
+                        "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x.png"]:
+                self.assertEqual(server.chat(chat_body(url))[0], 400, url)
+            self.assertIn("no TLS", server.chat(chat_body("https://example.com/x.png"))[1]["error"]["message"])
+            self.assertEqual(images.requests, [])
+        finally:
+            server.close()
+        server = Server(SERVER, CAPTION, "--allow-remote-urls", "--allow-private-urls", "--max-body-mb", "1",
+                        "--timeout", "3")
+        try:
             want = cli("caption", "--model", CAPTION, IMAGES[0])[0]["generated_text"]
             status, body = server.chat(chat_body(base + name))
             self.assertEqual(status, 200, body)
@@ -324,31 +339,66 @@ class Limits(unittest.TestCase):
             status, body = server.chat(chat_body(base + "missing.png"))
             self.assertEqual((status, body["error"]["type"]), (502, "upstream_error"), body)
             self.assertIn("HTTP 404", body["error"]["message"])
+            # redirects: followed (each hop checked), at most 5
+            self.assertEqual(server.chat(chat_body(base + "redirect/3/" + name))[0], 200)
+            status, body = server.chat(chat_body(base + "redirect/9/" + name))
+            self.assertEqual(status, 502, body)
+            self.assertIn("more than 5 redirects", body["error"]["message"])
+            # an image over the body limit, and an upstream that trickles: cut at the limit and at
+            # the request's --timeout (it held requests 30 s past a 5 s timeout before)
+            self.assertEqual(server.chat(chat_body(base + "big"))[0], 413)
+            status, body = server.chat(chat_body(base + "slow"))
+            self.assertEqual((status, body["error"]["code"]), (504, "timeout"), body)
+            # a closed port and a port that accepts and hangs up read the same
+            closed = socket.socket()
+            closed.bind(("127.0.0.1", 0))
+            closed_port = closed.getsockname()[1]
+            closed.close()
+            hangup = socket.socket()
+            hangup.bind(("127.0.0.1", 0))
+            hangup.listen(4)
+            threading.Thread(target=lambda: [hangup.accept()[0].close() for _ in range(1)], daemon=True).start()
+            messages = []
+            for port in [closed_port, hangup.getsockname()[1]]:
+                status, body = server.chat(chat_body("http://127.0.0.1:%d/x.png" % port))
+                self.assertEqual(status, 502, body)
+                messages.append(body["error"]["message"].replace(str(port), "PORT"))
+            hangup.close()
+            self.assertEqual(messages[0], messages[1])
         finally:
             server.close()
             images.shutdown()
             images.server_close()
 
     def test_503_while_loading(self):
-        # model.safetensors as a FIFO: the load blocks opening it until this test opens the other
-        # end, so "loading" lasts exactly as long as the test needs; then the load fails (not a
-        # regular file) and the server ends.
+        # The load waits while a gate file exists (a hook for tests): "loading" lasts as long as
+        # the test needs, then the same server becomes ready.
         with tempfile.TemporaryDirectory() as d:
-            for name in os.listdir(CAPTION):
-                if name != "model.safetensors":
-                    shutil.copy(os.path.join(CAPTION, name), d)
-            fifo = os.path.join(d, "model.safetensors")
-            os.mkfifo(fifo)
-            server = Server(SERVER, d, wait_ready=False)
+            gate = os.path.join(d, "hold")
+            open(gate, "w").close()
+            server = Server(SERVER, CAPTION, wait_ready=False, env={"GLIMPSE_SERVER_HOLD_LOAD_WHILE": gate})
             try:
                 self.assertEqual(server.get("/health"), (503, {"status": "loading"}))
                 status, body = server.chat(chat_body(data_uri(read(IMAGES[0]))))
                 self.assertEqual((status, body["error"]["code"]), (503, "loading"))
                 self.assertEqual(server.get("/v1/models")[0], 503)
-                with open(fifo, "wb"):
-                    pass
+                os.remove(gate)
+                server.wait_ready()
+                self.assertEqual(server.chat(chat_body(data_uri(read(IMAGES[0]))))[0], 200)
+            finally:
+                server.close()
+
+    def test_special_files_as_weights_end_the_load_at_once(self):
+        # A FIFO as model.safetensors used to block the load for good (open() waits for a writer).
+        with tempfile.TemporaryDirectory() as d:
+            for name in os.listdir(CAPTION):
+                if name != "model.safetensors":
+                    shutil.copy(os.path.join(CAPTION, name), d)
+            os.mkfifo(os.path.join(d, "model.safetensors"))
+            server = Server(SERVER, d, wait_ready=False)
+            try:
                 self.assertEqual(server.proc.wait(30), 1)
-                self.assertIn("not a regular file", server.proc.stderr.read())
+                self.assertIn("not a regular file", server.stderr_text())
             finally:
                 server.close()
 
@@ -356,10 +406,221 @@ class Limits(unittest.TestCase):
         with tempfile.TemporaryDirectory() as empty:
             server = Server(SERVER, empty, wait_ready=False)
             rc = server.proc.wait(30)
-            err = server.proc.stderr.read()
+            err = server.stderr_text()
             server.close()
             self.assertEqual(rc, 1)
             self.assertIn("cannot load", err)
+
+
+class ImageHandler(http.server.SimpleHTTPRequestHandler):
+    """The samples folder, plus /redirect/N/NAME (N hops), /big (2 MB) and /slow (a byte a second)."""
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        parts = self.path.split("/")
+        if len(parts) == 4 and parts[1] == "redirect":
+            hops = int(parts[2])
+            self.send_response(302)
+            self.send_header("Location", "/redirect/%d/%s" % (hops - 1, parts[3]) if hops > 1 else "/" + parts[3])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(2 << 20))
+            self.end_headers()
+            try:
+                self.wfile.write(b"\0" * (2 << 20))
+            except OSError:
+                pass  # the server stops reading at its limit
+        elif self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:
+                pass
+        else:
+            super().do_GET()
+
+
+def image_server():
+    images = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(ImageHandler, directory=SAMPLES))
+    images.requests = []
+    images.daemon_threads = True
+    threading.Thread(target=images.serve_forever, daemon=True).start()
+    return images, "http://127.0.0.1:%d/" % images.server_address[1]
+
+
+def rss_peak_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def http_status(data):
+    """The status code of a raw HTTP response's first line, or None."""
+    m = data.split(b"\r\n", 1)[0].split(b" ")
+    return int(m[1]) if len(m) > 1 and m[1].isdigit() else None
+
+
+class Hostile(unittest.TestCase):
+    """Clients that send too much, too slowly or too deep (issue 21 items 2-5), against a server
+    on 127.0.0.1 started by the test."""
+
+    def test_chunked_bodies_are_capped_as_they_arrive(self):
+        server = Server(SERVER, CAPTION, "--max-body-mb", "1")
+        try:
+            # a chunked body under the limit is read like any other
+            body = json.dumps(chat_body(data_uri(read(IMAGES[0])))).encode()
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+            conn.request("POST", "/v1/chat/completions", iter([body[:100], body[100:]]),
+                         {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, encode_chunked=True)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200, resp.read())
+            resp.read()
+            conn.close()
+            # 700 MB chunked used to be read whole (RSS +1 GB), then answered 400; now the
+            # answer is 413 once the body passes the limit, with the server's memory flat
+            before = rss_peak_kb(server.proc.pid)
+            s = socket.create_connection((server.host, server.port), timeout=30)
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"10000\r\n" + b"[" * 0x10000 + b"\r\n"
+            sent, answer = 0, b""
+            try:
+                while sent < (700 << 20) and not answer:
+                    s.sendall(chunk)
+                    sent += 0x10000
+                    if select.select([s], [], [], 0)[0]:
+                        answer = s.recv(65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if not answer:
+                answer = s.recv(65536)
+            s.close()
+            self.assertEqual(http_status(answer), 413, answer[:300])
+            self.assertLess(sent, 64 << 20)
+            self.assertLess(rss_peak_kb(server.proc.pid) - before, 64 << 10)
+            self.assertEqual(server.get("/health")[0], 200)
+        finally:
+            server.close()
+
+    def test_slow_clients_do_not_starve_the_server(self):
+        # parallel 1 + queue 16 gave httplib 21 threads: 21 clients sending a byte a second made
+        # /health time out for as long as they went on. 60 such clients now; /health and a
+        # caption still answer, and each slow request is cut at --read-timeout with a 408.
+        server = Server(SERVER, CAPTION, "--read-timeout", "3")
+        slow = []
+        try:
+            for _ in range(60):
+                c = socket.create_connection((server.host, server.port), timeout=30)
+                c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
+                slow.append(c)
+            stop = time.time() + 2
+            while time.time() < stop:
+                for c in slow:
+                    c.sendall(b"X")
+                t0 = time.time()
+                status, _ = request_with_timeout(server.url + "/health", 5)
+                self.assertEqual(status, 200)
+                time.sleep(0.2)
+            status, body = request_with_timeout(server.url + "/v1/chat/completions", 30,
+                                                json.dumps(chat_body(data_uri(read(IMAGES[0])))).encode())
+            self.assertEqual(status, 200, body)
+            # past --read-timeout: each slow request is answered 408 and closed
+            answers = []
+            for c in slow[:5]:
+                c.settimeout(10)
+                data = b""
+                try:
+                    while True:
+                        got = c.recv(65536)
+                        if not got:
+                            break
+                        data += got
+                except OSError:
+                    pass
+                answers.append(http_status(data))
+            self.assertEqual(answers, [408] * 5)
+        finally:
+            for c in slow:
+                c.close()
+            server.close()
+
+    def test_the_connection_cap_drops_the_oldest_unfinished_request(self):
+        server = Server(SERVER, CAPTION, "--max-connections", "8")
+        held = []
+        try:
+            for _ in range(30):
+                c = socket.create_connection((server.host, server.port), timeout=30)
+                c.sendall(b"GET /health HTTP/1.1\r\n")  # never finished
+                held.append(c)
+            # the cap is full of unfinished requests: a new client still gets through
+            status, body = request_with_timeout(server.url + "/health", 5)
+            self.assertEqual((status, body["status"]), (200, "ok"))
+            # and the oldest holders were closed to make room
+            held[0].settimeout(5)
+            self.assertEqual(held[0].recv(100), b"")
+        finally:
+            for c in held:
+                c.close()
+            server.close()
+
+    def test_deep_or_huge_json_is_refused_before_parsing(self):
+        # 26 MB of nesting added ~1 GB to the server's peak, three at once 3 GB
+        server = Server(SERVER, CAPTION, "--max-body-mb", "20")
+        try:
+            before = rss_peak_kb(server.proc.pid)
+            status, body = server.chat(None, raw=b"[" * (20 << 20))
+            self.assertEqual(status, 400, body)
+            self.assertIn("deeper than 32 levels", body["error"]["message"])
+            status, body = server.chat(None, raw=b"[" + b"0," * (5 << 20) + b"0]")
+            self.assertEqual(status, 400, body)
+            self.assertIn("JSON values", body["error"]["message"])
+            self.assertLess(rss_peak_kb(server.proc.pid) - before, 160 << 10)
+            self.assertEqual(server.chat(chat_body(data_uri(read(IMAGES[0]))))[0], 200)
+        finally:
+            server.close()
+
+    def test_tiny_images_claiming_huge_sizes_are_refused(self):
+        server = Server(SERVER, CAPTION, "--max-image-pixels", "1000000")
+        try:
+            # a 35-byte GIF claiming 13000 x 13000 (1.57 GB and seconds before)
+            gif = (b"GIF89a" + struct.pack("<HH", 13000, 13000) + b"\x80\0\0" + b"\0\0\0\xff\xff\xff" +
+                   b"\x2c\0\0\0\0" + struct.pack("<HH", 13000, 13000) + b"\0\x02\x02\x4c\x01\0\x3b")
+            before = rss_peak_kb(server.proc.pid)
+            status, body = server.chat(chat_body(data_uri(gif, "image/gif")))
+            self.assertEqual((status, body["error"]["code"]), (400, "invalid_image"), body)
+            self.assertIn("truncated", body["error"]["message"])
+            # a real image over --max-image-pixels: refused from its header
+            status, body = server.chat(chat_body(data_uri(big_png(2000, 1000))))
+            self.assertEqual(status, 400, body)
+            self.assertIn("exceeds the limit of 1000000", body["error"]["message"])
+            self.assertLess(rss_peak_kb(server.proc.pid) - before, 32 << 10)
+            # a truncated JPEG: refused, as Pillow refuses it
+            jpeg = read(os.path.join(os.path.dirname(__file__), "..", "data", "images", "rgb.jpg"))
+            status, body = server.chat(chat_body(data_uri(jpeg[:-2], "image/jpeg")))
+            self.assertEqual((status, body["error"]["code"]), (400, "invalid_image"), body)
+        finally:
+            server.close()
+
+
+def request_with_timeout(url, timeout, data=None):
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
 
 
 if __name__ == "__main__":
