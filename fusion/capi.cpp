@@ -95,8 +95,13 @@ glimpse_status invalid(const char* what, glimpse_session* session = nullptr) {
 // glimpse_image as 0.5 had it: up to `format`.
 constexpr size_t kImageV05Size = offsetof(glimpse_image, max_pixels);
 
-Image to_image(const glimpse_image& in) {
+Image to_image(const glimpse_image& in, const glimpse_generate_params* params = nullptr) {
   DecodeOptions opt;
+  if (params && params->abort) {
+    const glimpse_abort_fn fn = params->abort;
+    void* ud = params->abort_user_data;
+    opt.should_stop = [fn, ud] { return fn(ud) != 0; };
+  }
   if (in.struct_size >= sizeof(glimpse_image) && in.max_pixels) opt.max_pixels = in.max_pixels;
   switch (in.kind) {
     case GLIMPSE_IMAGE_PATH:
@@ -424,7 +429,7 @@ glimpse_status begin_request(const std::string& fn, glimpse_session* session, co
     session->last_error = t_last_error = fn + ": " + wrong_model;
     return GLIMPSE_ERROR_WRONG_MODEL;
   }
-  return guard(ErrorCode::Image, session, session->model, [&] { img = to_image(*image); });
+  return guard(ErrorCode::Image, session, session->model, [&] { img = to_image(*image, params); });
 }
 
 }  // namespace

@@ -83,12 +83,21 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
   PipelineResult out;
   if (images.empty()) return out;
   Decoding::check(rq.gen);  // before any work
+  // The caller's abort covers preprocessing too (a 50-Mpixel image resizes for about a second):
+  // polled before and after each image, as the decoder polls it before each submission.
+  const auto stop_point = [&rq] {
+    if (rq.gen.should_stop && rq.gen.should_stop()) fail(ErrorCode::Cancelled, "cancelled");
+  };
+  stop_point();
   const auto t0 = std::chrono::steady_clock::now();
   const VitConfig& vc = vision_.config();
   const int64_t b = int64_t(images.size()), s = vc.image_size, c = vc.channels, n = vc.tokens(), d = vc.hidden;
   const int64_t beams = std::max(1, rq.gen.num_beams);
   std::vector<float> pixels;
-  for (const Image& img : images) pixel_values_append(pre_, img, pixels);
+  for (const Image& img : images) {
+    pixel_values_append(pre_, img, pixels);
+    stop_point();
+  }
   out.timings.preprocess_ms = ms_since(t0);
   double setup_ms = 0;  // arena, upload, recording
 

@@ -72,6 +72,15 @@ static int should_abort(void* ud) {
   return s->stop_after > 0 && s->tokens >= s->stop_after;
 }
 
+/* Says stop at its Nth poll; counts the polls. */
+typedef struct {
+  int polls, stop_at;
+} poll_state;
+static int abort_at_poll(void* ud) {
+  poll_state* s = ud;
+  return ++s->polls >= s->stop_at;
+}
+
 int main(void) {
   CHECK(glimpse_version() == GLIMPSE_VERSION);
   uint32_t count = 0;
@@ -221,6 +230,20 @@ int main(void) {
   gp.abort_user_data = &stop;
   CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_CANCELLED && stop.tokens == 2);
   CHECK(strstr(glimpse_session_last_error(session), "cancelled") != NULL);
+
+  /* the abort covers decoding and preprocessing too: polled before the image is decoded, while
+     a JPEG's rows decode, and after preprocessing, not only before device work */
+  img = glimpse_image_from_path(path_of("images/rgb.jpg"));
+  gp = glimpse_generate_default_params();
+  poll_state polls = {0, 2};
+  gp.abort = abort_at_poll;
+  gp.abort_user_data = &polls;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_CANCELLED && polls.polls == 2 &&
+        strstr(glimpse_session_last_error(session), "cancelled while decoding") != NULL);
+  polls.polls = 0;
+  polls.stop_at = 1;
+  CHECK(glimpse_caption(session, &img, &gp, &r) == GLIMPSE_ERROR_CANCELLED && polls.polls == 1 &&
+        strstr(glimpse_session_last_error(session), "cancelled before decoding") != NULL);
 
   /* failures: a status and a message, nothing else */
   img = glimpse_image_from_path("/nonexistent/photo.jpg");

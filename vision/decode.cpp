@@ -46,6 +46,7 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool cancelled = false;
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -72,8 +73,9 @@ uint8_t cmyk_channel(int c, int k) {
   return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// Decodes into `img`; returns the EXIF orientation (1 when none). No C++ objects with
-// destructors live across the setjmp: libjpeg errors longjmp back here.
+// Decodes into `img`; returns the EXIF orientation (1 when none), 0 on an error (`error` says
+// which), -1 when opt.should_stop asked to stop. No C++ objects with destructors live across the
+// setjmp: libjpeg errors longjmp back here.
 int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Image& img, std::string& error) {
   jpeg_decompress_struct cinfo;
   JpegError err;
@@ -85,7 +87,7 @@ int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Imag
     error = err.message;
     std::free(row);
     jpeg_destroy_decompress(&cinfo);
-    return 0;
+    return err.cancelled ? -1 : 0;
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
@@ -134,6 +136,11 @@ int jpeg_decode(const uint8_t* data, size_t size, const DecodeOptions& opt, Imag
   }
   while (cinfo.output_scanline < cinfo.output_height) {
     const int y = int(cinfo.output_scanline);
+    if (opt.should_stop && y % 16 == 0 && opt.should_stop()) {
+      std::snprintf(err.message, sizeof err.message, "cancelled");
+      err.cancelled = true;
+      std::longjmp(err.jump, 1);
+    }
     JSAMPROW rows[1] = {static_cast<JSAMPROW>(row)};
     jpeg_read_scanlines(&cinfo, rows, 1);
     img.rgb.resize(size_t(y + 1) * w * 3);
@@ -411,16 +418,19 @@ Image image_orient(Image in, int orientation) {
 
 Image image_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& opt) {
   if (size == 0) fail(name, ": empty file");
+  if (opt.should_stop && opt.should_stop()) fail(ErrorCode::Cancelled, name, ": cancelled before decoding");
   Image img;
   int orientation = 1;
   if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
     std::string error;
     orientation = jpeg_decode(data, size, opt, img, error);
+    if (orientation < 0) fail(ErrorCode::Cancelled, name, ": cancelled while decoding");
     if (orientation == 0) fail(name, ": corrupt or truncated JPEG (", error, ")");
   } else {
     img = stb_decode(data, size, name, opt);
     if (size >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) orientation = png_exif_orientation(data, size);
   }
+  if (opt.should_stop && opt.should_stop()) fail(ErrorCode::Cancelled, name, ": cancelled after decoding");
   // The decoded image moves through: copying it here doubled the peak memory of every decode.
   if (!opt.exif_orientation) return img;
   return image_orient(std::move(img), orientation);

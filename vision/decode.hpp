@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace glimpse {
@@ -17,6 +18,9 @@ struct DecodeOptions {
   // Refused before any pixel is allocated: PIL's decompression-bomb error threshold
   // (2 x Image.MAX_IMAGE_PIXELS).
   uint64_t max_pixels = 178956970;
+  // Polled while decoding (every 16 JPEG rows; before and after other formats): true ends the
+  // decode with ErrorCode::Cancelled.
+  std::function<bool()> should_stop;
 };
 
 // Decodes an encoded image in memory; throws Error naming the problem. `name` is for messages.
