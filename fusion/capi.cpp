@@ -12,6 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
+#include <atomic>
+#include <shared_mutex>
 #include <memory>
 #include <new>
 #include <string>
@@ -24,6 +27,15 @@ struct glimpse_model {
   glimpse_model_info info{};
   glimpse_log_fn log = nullptr;
   void* log_user_data = nullptr;
+  // After VK_ERROR_DEVICE_LOST the context and every device object the model holds are gone:
+  // `lost` is set, and the next request rebuilds both from what the load was given. Requests
+  // share `state`; the rebuild takes it alone (waiting for the requests in flight, which fail
+  // at their next pass once the device is lost).
+  std::string folder;
+  ContextOptions context_options;
+  ModelOptions model_options;  // without the load's progress callback
+  std::shared_mutex state;
+  std::atomic<bool> lost{false};
 };
 
 struct glimpse_session {
@@ -51,7 +63,8 @@ glimpse_status status_of(ErrorCode code, ErrorCode stage) {
     case ErrorCode::Image: return GLIMPSE_ERROR_IMAGE;
     case ErrorCode::WrongTask: return GLIMPSE_ERROR_WRONG_MODEL;
     case ErrorCode::OutOfMemory: return GLIMPSE_ERROR_OUT_OF_MEMORY;
-    case ErrorCode::Device: return GLIMPSE_ERROR_DEVICE;
+    case ErrorCode::Device:
+    case ErrorCode::DeviceLost: return GLIMPSE_ERROR_DEVICE;
     case ErrorCode::Cancelled: return GLIMPSE_ERROR_CANCELLED;
     case ErrorCode::Unspecified:
     case ErrorCode::Internal: return GLIMPSE_ERROR_INTERNAL;
@@ -303,6 +316,10 @@ glimpse_status glimpse_model_load(const char* folder, const glimpse_model_params
       opt.progress = [fn, ud](float f) { return fn(ud, f) != 0; };
     }
     m->model = model_open(*m->ctx, folder, opt);
+    m->folder = folder;
+    m->context_options = copt;
+    m->model_options = opt;
+    m->model_options.progress = nullptr;
     const ModelInfo& mi = m->model->info();
     glimpse_model_info& info = m->info;
     info.struct_size = sizeof info;
@@ -432,17 +449,56 @@ glimpse_status begin_request(const std::string& fn, glimpse_session* session, co
   return guard(ErrorCode::Image, session, session->model, [&] { img = to_image(*image, params); });
 }
 
+// Holds the model for a request (shared), first rebuilding its device and weights if the device
+// was lost. GLIMPSE_ERROR_DEVICE (the model stays lost, the next request tries again) when the
+// rebuild fails.
+glimpse_status hold_model(glimpse_session* session, std::shared_lock<std::shared_mutex>& lock) {
+  glimpse_model* m = session->model;
+  for (;;) {
+    lock = std::shared_lock<std::shared_mutex>(m->state);
+    if (!m->lost) return GLIMPSE_OK;
+    lock.unlock();
+    std::unique_lock<std::shared_mutex> alone(m->state);
+    if (!m->lost) continue;
+    const glimpse_status s = guard(ErrorCode::Device, session, m, [&] {
+      m->model.reset();
+      m->ctx.reset();
+      m->ctx = with_error_code(ErrorCode::Device, [&] { return std::make_unique<Context>(m->context_options); });
+      m->model = with_error_code(ErrorCode::Device, [&] { return model_open(*m->ctx, m->folder, m->model_options); });
+      m->lost = false;
+    });
+    if (s != GLIMPSE_OK) return s;
+    if (m->log) m->log(m->log_user_data, 1, "glimpse: the device was lost; recreated it and reloaded the model");
+  }
+}
+
+// A request's work on the model; a lost device marks the model for rebuilding.
+glimpse_status run_request(glimpse_session* session, const std::function<void()>& body) {
+  glimpse_model* m = session->model;
+  return guard(ErrorCode::Internal, session, m, [&] {
+    try {
+      body();
+    } catch (const glimpse::Error& e) {
+      if (e.code() != ErrorCode::DeviceLost) throw;
+      m->lost = true;
+      throw glimpse::Error(std::string(e.what()) + "; the next request recreates the device", ErrorCode::DeviceLost);
+    }
+  });
+}
+
 }  // namespace
 
 glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* image,
                                const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
   const glimpse_status s = begin_request("glimpse_caption", session, image, true, params, result,
-                                         session && session->model->model->info().task == Task::Caption,
+                                         session && session->model->info.task == GLIMPSE_TASK_CAPTION,
                                          "this model answers questions (use glimpse_answer)", img);
   if (s != GLIMPSE_OK) return s;
   glimpse_model* m = session->model;
-  return guard(ErrorCode::Internal, session, m, [&] {
+  std::shared_lock<std::shared_mutex> held;
+  if (const glimpse_status h = hold_model(session, held); h != GLIMPSE_OK) return h;
+  return run_request(session, [&] {
     std::vector<uint32_t> streamed;
     CaptionOptions opt;
     opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->model->detokenize(ids); });
@@ -456,11 +512,13 @@ glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* ima
                               const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
   const glimpse_status s = begin_request("glimpse_answer", session, image, question != nullptr, params, result,
-                                         session && session->model->model->info().task == Task::Answer,
+                                         session && session->model->info.task == GLIMPSE_TASK_ANSWER,
                                          "this model captions (use glimpse_caption)", img);
   if (s != GLIMPSE_OK) return s;
   glimpse_model* m = session->model;
-  return guard(ErrorCode::Internal, session, m, [&] {
+  std::shared_lock<std::shared_mutex> held;
+  if (const glimpse_status h = hold_model(session, held); h != GLIMPSE_OK) return h;
+  return run_request(session, [&] {
     std::vector<uint32_t> streamed;
     AnswerOptions opt;
     opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->model->detokenize(ids); });

@@ -37,7 +37,10 @@ typedef enum glimpse_status {
   GLIMPSE_ERROR_IO = 2,               /* a file cannot be read */
   GLIMPSE_ERROR_MODEL = 3,            /* a model folder is broken, incomplete or unsupported */
   GLIMPSE_ERROR_IMAGE = 4,            /* an image cannot be decoded or is too large */
-  GLIMPSE_ERROR_DEVICE = 5,           /* no usable Vulkan device, or a device failure */
+  GLIMPSE_ERROR_DEVICE = 5,           /* no usable Vulkan device, or a device failure; after a lost
+                                         device (VK_ERROR_DEVICE_LOST) the requests in flight get it,
+                                         and the model's next request recreates the device and the
+                                         model's device state (0.6) */
   GLIMPSE_ERROR_OUT_OF_MEMORY = 6,
   GLIMPSE_ERROR_CANCELLED = 7,        /* the abort or progress callback asked to stop */
   GLIMPSE_ERROR_WRONG_MODEL = 8,      /* e.g. glimpse_answer on a captioning model */

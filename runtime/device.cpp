@@ -530,12 +530,27 @@ void Context::one_shot_end(VkCommandBuffer cmd) {
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd;
   queue_submit(submit, fence);
-  VK_CHECK(vkWaitForFences(device_, 1, &raw_fence, VK_TRUE, UINT64_MAX));
+  fence_wait(raw_fence);
+}
+
+void Context::fence_wait(VkFence fence) {
+  const VkResult result = vkWaitForFences(device_, 1, &fence, VK_TRUE, UINT64_MAX);
+  if (result == VK_ERROR_DEVICE_LOST) lost_ = true;
+  if (result != VK_SUCCESS) vk_fail("vkWaitForFences", result, __FILE__, __LINE__);
 }
 
 void Context::queue_submit(const VkSubmitInfo& submit, VkFence fence) {
   std::lock_guard lock(queue_mutex_);
-  VK_CHECK(vkQueueSubmit(queue_, 1, &submit, fence));
+  if (lost_) vk_fail("vkQueueSubmit", VK_ERROR_DEVICE_LOST, __FILE__, __LINE__);
+  const VkResult result = vkQueueSubmit(queue_, 1, &submit, fence);
+  if (result == VK_ERROR_DEVICE_LOST) lost_ = true;
+  if (result != VK_SUCCESS) vk_fail("vkQueueSubmit", result, __FILE__, __LINE__);
+}
+
+void Context::submission_check() {
+  static std::atomic<int64_t> counted{0};
+  if (const char* at = std::getenv("GLIMPSE_TEST_DEVICE_LOST_AT"); at && *at && ++counted == std::atoll(at)) lost_ = true;
+  if (lost_) fail(ErrorCode::DeviceLost, "the Vulkan device was lost (VK_ERROR_DEVICE_LOST) on '", info_.name, "'");
 }
 
 }  // namespace glimpse

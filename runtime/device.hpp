@@ -127,6 +127,15 @@ class Context {
   PipelineStore& pipelines() { return *pipelines_; }
   // vkQueueSubmit on the one queue, serialised: sequences on many threads may submit at once.
   void queue_submit(const VkSubmitInfo& submit, VkFence fence);
+  // Before each pass runs (Sequence::run, either backend): throws ErrorCode::DeviceLost once the
+  // device is lost, then for every later pass on this context, so that every request in flight
+  // ends and the owner can recreate the context. Lost means a submit answered
+  // VK_ERROR_DEVICE_LOST, or the test switch GLIMPSE_TEST_DEVICE_LOST_AT=N: the Nth pass run in
+  // the process while the variable is set reports a lost device (tests only).
+  void submission_check();
+  bool lost() const { return lost_; }
+  // Waits for a submitted fence; VK_ERROR_DEVICE_LOST marks the context lost (then throws).
+  void fence_wait(VkFence fence);
   uint64_t memory_limit() const { return memory_limit_; }
   // A small zero-filled host-visible tensor: the step buffer of ops recorded without one, and
   // the binding behind optional inputs that are switched off. Thread-safe.
@@ -192,6 +201,7 @@ class Context {
   CommandPoolHandle command_pool_;  // one-shot command buffers, under one_shot_mutex_
   std::mutex one_shot_mutex_;
   std::mutex queue_mutex_;
+  std::atomic<bool> lost_{false};
   std::unique_ptr<PipelineStore> pipelines_;
   std::once_flag zeros_once_;
   std::unique_ptr<Allocator> small_;

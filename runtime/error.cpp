@@ -44,6 +44,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::WrongTask: return "wrong task";
     case ErrorCode::OutOfMemory: return "out of memory";
     case ErrorCode::Device: return "device";
+    case ErrorCode::DeviceLost: return "device lost";
     case ErrorCode::Cancelled: return "cancelled";
     case ErrorCode::Internal: return "internal";
   }
@@ -52,7 +53,8 @@ const char* error_code_name(ErrorCode code) {
 
 void vk_fail(const char* call, VkResult result, const char* file, int line) {
   const bool oom = result == VK_ERROR_OUT_OF_HOST_MEMORY || result == VK_ERROR_OUT_OF_DEVICE_MEMORY;
-  fail(oom ? ErrorCode::OutOfMemory : ErrorCode::Device, call, " failed: ", vk_result_name(result), " (", static_cast<int>(result), ") at ", file, ":", line);
+  const ErrorCode code = oom ? ErrorCode::OutOfMemory : result == VK_ERROR_DEVICE_LOST ? ErrorCode::DeviceLost : ErrorCode::Device;
+  fail(code, call, " failed: ", vk_result_name(result), " (", static_cast<int>(result), ") at ", file, ":", line);
 }
 
 }  // namespace glimpse

@@ -23,6 +23,7 @@ enum class ErrorCode {
   WrongTask,        // e.g. a question for a captioning model
   OutOfMemory,
   Device,           // no usable Vulkan device, or a device failure
+  DeviceLost,       // VK_ERROR_DEVICE_LOST: the device and all it held are gone; recreate them
   Cancelled,        // a caller's abort or progress callback asked to stop
   Internal,         // a broken invariant: glimpse's bug
 };

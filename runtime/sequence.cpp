@@ -217,6 +217,7 @@ void Sequence::cpu_step(std::string label, std::function<void()> step) {
 }
 
 void Sequence::run() {
+  ctx_.submission_check();
   if (!cpu_steps_.empty()) {
     // The CPU backend: the steps in order on this thread (each may use both cores), timed
     // like dispatches when profiling.
@@ -250,7 +251,7 @@ void Sequence::run() {
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd_;
   ctx_.queue_submit(submit, fence);
-  VK_CHECK(vkWaitForFences(ctx_.device(), 1, &fence, VK_TRUE, UINT64_MAX));
+  ctx_.fence_wait(fence);
 
   timestamp_period_ns_ = ctx_.info().timestamp_period_ns;
   dumps_write();

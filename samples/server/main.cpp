@@ -154,6 +154,9 @@ ApiError api_error_from(const glimpse::embed::Error& e, bool timed_out) {
       if (timed_out) return ApiError(504, "timeout_error", "the request ran past the server's --timeout", "timeout");
       return ApiError(499, "cancelled", "the client went away", "cancelled");
     case GLIMPSE_ERROR_OUT_OF_MEMORY: return ApiError(503, "server_error", e.what(), "out_of_memory");
+    // A lost GPU (reset, driver crash): this request is lost with it; the next one recreates the
+    // device and reloads the model, so the client may retry.
+    case GLIMPSE_ERROR_DEVICE: return ApiError(503, "server_error", e.what(), "device_error");
     default: return ApiError(500, "server_error", e.what());
   }
 }

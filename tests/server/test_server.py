@@ -388,6 +388,23 @@ class Limits(unittest.TestCase):
             finally:
                 server.close()
 
+    def test_a_lost_device_fails_one_request_and_the_next_recovers(self):
+        # The runtime's test switch makes the 3rd pass report VK_ERROR_DEVICE_LOST: that request
+        # is answered 503 (retry), and the next one recreates the device and the model's state.
+        want = cli("caption", "--model", CAPTION, IMAGES[0])[0]["generated_text"]
+        server = Server(SERVER, CAPTION, env={"GLIMPSE_TEST_DEVICE_LOST_AT": "3"})
+        try:
+            status, body = server.chat(chat_body(data_uri(read(IMAGES[0]))))
+            self.assertEqual((status, body["error"]["code"]), (503, "device_error"), body)
+            self.assertIn("VK_ERROR_DEVICE_LOST", body["error"]["message"])
+            for _ in range(2):
+                status, body = server.chat(chat_body(data_uri(read(IMAGES[0]))))
+                self.assertEqual(status, 200, body)
+                self.assertEqual(body["choices"][0]["message"]["content"], want)
+            self.assertEqual(server.get("/health")[0], 200)
+        finally:
+            server.close()
+
     def test_special_files_as_weights_end_the_load_at_once(self):
         # A FIFO as model.safetensors used to block the load for good (open() waits for a writer).
         with tempfile.TemporaryDirectory() as d:
