@@ -83,20 +83,16 @@ bool peak_reset() {
   f.flush();
   return bool(f);
 }
-uint64_t peak_rss() {
+// A memory figure of /proc/self/status ("VmHWM:", "VmRSS:") in bytes; 0 where absent.
+uint64_t status_bytes(const char* field) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    if (line.rfind(field, 0) == 0) return std::stoull(line.substr(std::strlen(field))) * 1024;
   return 0;
 }
-uint64_t current_rss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
+uint64_t peak_rss() { return status_bytes("VmHWM:"); }
+uint64_t current_rss() { return status_bytes("VmRSS:"); }
 
 void put16(std::vector<uint8_t>& b, size_t at, uint32_t v) { b[at] = uint8_t(v), b[at + 1] = uint8_t(v >> 8); }
 void put32(std::vector<uint8_t>& b, size_t at, uint32_t v) { put16(b, at, v & 0xffff), put16(b, at + 2, v >> 16); }

@@ -537,15 +537,11 @@ class Hostile(unittest.TestCase):
         server = Server(SERVER, CAPTION, "--read-timeout", "3")
         slow = []
         try:
-            for _ in range(60):
-                c = socket.create_connection((server.host, server.port), timeout=30)
-                c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
-                slow.append(c)
+            slow = unfinished_requests(server, 60, b"POST /v1/chat/completions HTTP/1.1\r\n")
             stop = time.time() + 2
             while time.time() < stop:
                 for c in slow:
                     c.sendall(b"X")
-                t0 = time.time()
                 status, _ = request_with_timeout(server.url + "/health", 5)
                 self.assertEqual(status, 200)
                 time.sleep(0.2)
@@ -576,10 +572,7 @@ class Hostile(unittest.TestCase):
         server = Server(SERVER, CAPTION, "--max-connections", "8")
         held = []
         try:
-            for _ in range(30):
-                c = socket.create_connection((server.host, server.port), timeout=30)
-                c.sendall(b"GET /health HTTP/1.1\r\n")  # never finished
-                held.append(c)
+            held = unfinished_requests(server, 30, b"GET /health HTTP/1.1\r\n")  # never finished
             # the cap is full of unfinished requests: a new client still gets through
             status, body = request_with_timeout(server.url + "/health", 5)
             self.assertEqual((status, body["status"]), (200, "ok"))
@@ -628,6 +621,16 @@ class Hostile(unittest.TestCase):
             self.assertEqual((status, body["error"]["code"]), (400, "invalid_image"), body)
         finally:
             server.close()
+
+
+def unfinished_requests(server, count, start):
+    """`count` connections that each sent `start` of a request and nothing more (yet)."""
+    conns = []
+    for _ in range(count):
+        c = socket.create_connection((server.host, server.port), timeout=30)
+        c.sendall(start)
+        conns.append(c)
+    return conns
 
 
 def request_with_timeout(url, timeout, data=None):
