@@ -578,7 +578,10 @@ class Hostile(unittest.TestCase):
             self.assertEqual((status, body["status"]), (200, "ok"))
             # and the oldest holders were closed to make room
             held[0].settimeout(5)
-            self.assertEqual(held[0].recv(100), b"")
+            try:
+                self.assertEqual(held[0].recv(100), b"")
+            except ConnectionResetError:
+                pass  # closed with its bytes unread: a reset, which is closed too
         finally:
             for c in held:
                 c.close()
