@@ -16,7 +16,7 @@ cmake --build build-fuzz -j"$(nproc)" --target fuzz-all >/dev/null
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz-safetensors fuzz-safetensors-index fuzz-config fuzz-tokenizer-files
                                      fuzz-wordpiece fuzz-bpe fuzz-image fuzz-server-request fuzz-torch-checkpoint
-                                     fuzz-sentencepiece fuzz-http-request)
+                                     fuzz-sentencepiece fuzz-http-request fuzz-florence2-postprocess)
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p build-fuzz/crashes
