@@ -208,10 +208,10 @@ class Unpickler {
         case 0x94: memo_put(memo_.size()); break;     // MEMOIZE
         case 'h': memo_get(byte()); break;
         case 'j': memo_get(le(take(4), 4)); break;
-        case 't': push(Value::container(Value::Tuple, pop_mark())); break;
-        case 0x85: { auto a = pop(); push(Value::container(Value::Tuple, {a})); break; }
-        case 0x86: { auto b = pop(), a = pop(); push(Value::container(Value::Tuple, {a, b})); break; }
-        case 0x87: { auto c = pop(), b = pop(), a = pop(); push(Value::container(Value::Tuple, {a, b, c})); break; }
+        case 't': push(tuple(pop_mark())); break;
+        case 0x85: { auto a = pop(); push(tuple({a})); break; }
+        case 0x86: { auto b = pop(), a = pop(); push(tuple({a, b})); break; }
+        case 0x87: { auto c = pop(), b = pop(), a = pop(); push(tuple({a, b, c})); break; }
         case 'a': { Value v = pop(); append(top(), {v}); break; }
         case 'e': { std::vector<Value> v = pop_mark(); append(top(), v); break; }
         case 's': { Value v = pop(), k = pop(); set_items(top(), {k, v}); break; }
@@ -313,11 +313,24 @@ class Unpickler {
     if (it == memo_.end()) bad("memo key ", k, " was never stored");
     push(it->second);
   }
+  // Containers are shared (memo GET), so a pickle can build cycles, which shared_ptr never frees
+  // (fuzz-torch-checkpoint found the leak). A checkpoint holds none: a container is complete
+  // before it goes into another. So once a container is inside another it is sealed, and adding
+  // to it is refused; with the direct case below, no cycle can close.
+  void seal(const Value& v) {
+    if (v.items) sealed_.insert(v.items);
+  }
+  Value tuple(std::vector<Value> v) {
+    for (const Value& c : v) seal(c);
+    return Value::container(Value::Tuple, std::move(v));
+  }
   void grow(Value& c, const std::vector<Value>& add) {
+    if (sealed_.count(c.items)) bad("a container changed after it was put in another (a cycle?)");
     for (const Value& v : add) {
       if (v.depth + 1 > kMaxDepth) bad("containers nested more than ", kMaxDepth, " deep");
       if (c.items.get() == v.items.get() && v.items) bad("a container inside itself");
       c.depth = std::max(c.depth, v.depth + 1);
+      seal(v);
       c.items->push_back(v);
     }
   }
@@ -432,6 +445,7 @@ class Unpickler {
   std::string prefix_;
   std::vector<Value> stack_;
   std::unordered_map<uint64_t, Value> memo_;
+  std::set<std::shared_ptr<std::vector<Value>>> sealed_;  // held, so no address is reused meanwhile
   std::vector<StTensor> tensors_;
 };
 

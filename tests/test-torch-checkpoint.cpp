@@ -138,6 +138,10 @@ TEST_CASE("PyTorch checkpoints: hostile and broken files are refused naming the 
   refused(zip({{"archive/data.pkl", "\x80\x02h\x07."}}), "memo key 7 was never stored");
   refused(zip({{"archive/data.pkl", "\x80\x02" + std::string(100, ']') + std::string(99, 'a') + "."}}), "nested more than");
   refused(zip({{"archive/data.pkl", "\x80\x02]."}}), "is a list, not a state dict");
+  // cycles, which shared containers would never free (fuzz-torch-checkpoint found the leak):
+  // l.append(l), and a.append(b) after b.append(a)
+  refused(zip({{"archive/data.pkl", std::string("\x80\x02]q\x00h\x00" "a.", 9)}}), "a container inside itself");
+  refused(zip({{"archive/data.pkl", std::string("\x80\x02]q\x00]q\x01h\x00" "aa.", 13)}}), "changed after it was put in another");
   refused(zip({{"archive/data.pkl", "\x80\x02s."}}), "stack underflow");
   std::string compressed = good;
   compressed[8] = 8;  // the first local header's method: deflate
