@@ -1,6 +1,7 @@
 #include "fetch.hpp"
 
 #include "api.hpp"
+#include "http.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -18,11 +19,6 @@ namespace glimpse::server {
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 ApiError cannot_fetch(const std::string& url) {
   return ApiError(502, "upstream_error", "cannot fetch " + url.substr(0, 200) + ": no answer from it", {}, "messages");
@@ -138,12 +134,12 @@ Answer get_once(const HttpUrl& u, const std::string& url, const sockaddr* addr, 
         at = next;
         const size_t colon = line.find(':');
         if (colon == std::string::npos) continue;
-        const std::string name = lower(line.substr(0, colon));
+        const std::string name = http::ascii_lower(line.substr(0, colon));
         std::string value = line.substr(colon + 1);
         value.erase(0, value.find_first_not_of(" \t"));
         while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
         if (name == "location") a.location = value;
-        else if (name == "transfer-encoding") chunked = lower(value).find("chunked") != std::string::npos;
+        else if (name == "transfer-encoding") chunked = http::ascii_lower(value).find("chunked") != std::string::npos;
         else if (name == "content-length" && !value.empty() && value.size() < 19 &&
                  std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
           content_length = std::stoull(value);
@@ -204,7 +200,7 @@ bool address_is_public(const sockaddr* address) {
 }
 
 HttpUrl http_url_parse(const std::string& url) {
-  const std::string l = lower(url.substr(0, 8));
+  const std::string l = http::ascii_lower(url.substr(0, 8));
   if (l.rfind("https://", 0) == 0)
     throw bad_request("https:// image URLs cannot be fetched by this build (no TLS); send the image as a data: URI", "messages");
   if (l.rfind("http://", 0) != 0) throw bad_request("not an http:// URL", "messages");
@@ -284,7 +280,7 @@ std::string http_fetch(const std::string& url_in, const FetchPolicy& policy) {
       throw ApiError(502, "upstream_error", "fetching " + url_in.substr(0, 200) + ": more than " + std::to_string(policy.max_redirects) + " redirects", {}, "messages");
     if (a.location.empty()) throw cannot_fetch(url);
     // The next hop: absolute, scheme-relative, absolute-path or relative to this one.
-    const std::string loc = a.location, ll = lower(loc.substr(0, 8));
+    const std::string loc = a.location, ll = http::ascii_lower(loc.substr(0, 8));
     if (ll.rfind("http://", 0) == 0 || ll.rfind("https://", 0) == 0) url = loc;
     else if (loc.rfind("//", 0) == 0) url = "http:" + loc;
     else {

@@ -1,7 +1,6 @@
 #include "http.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,8 +11,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -34,12 +35,6 @@ bool is_tchar(char c) {
   return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -50,7 +45,7 @@ std::string_view trim(std::string_view s) {
 bool lists_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
     const size_t comma = value.find(',');
-    if (lower(trim(value.substr(0, comma))) == token) return true;
+    if (ascii_lower(trim(value.substr(0, comma))) == token) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -151,7 +146,7 @@ RequestParser::Progress RequestParser::parse_head(const std::string& buf, size_t
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return fail(400, "a header value holds a control character");
     if (req_.headers.size() >= limits_.max_headers)
       return fail(431, "more than " + std::to_string(limits_.max_headers) + " header lines");
-    req_.headers.emplace_back(lower(h.substr(0, colon)), std::string(value));
+    req_.headers.emplace_back(ascii_lower(h.substr(0, colon)), std::string(value));
   }
 
   int hosts = 0, lengths = 0, encodings = 0;
@@ -166,7 +161,7 @@ RequestParser::Progress RequestParser::parse_head(const std::string& buf, size_t
   if (req_.minor_version == 1 && hosts != 1) return fail(400, "an HTTP/1.1 request needs exactly one Host header");
   if (encodings && lengths) return fail(400, "a request may not have both Transfer-Encoding and Content-Length");
   if (encodings) {
-    if (encodings > 1 || lower(req_.header("transfer-encoding")) != "chunked" || req_.minor_version == 0)
+    if (encodings > 1 || ascii_lower(req_.header("transfer-encoding")) != "chunked" || req_.minor_version == 0)
       return fail(501, "only the chunked transfer coding is accepted (HTTP/1.1)");
     chunked_ = true;
   }
@@ -180,7 +175,7 @@ RequestParser::Progress RequestParser::parse_head(const std::string& buf, size_t
   const std::string& connection = req_.header("connection");
   req_.keep_alive = req_.minor_version == 1 ? !lists_token(connection, "close") : lists_token(connection, "keep-alive");
   if (req_.has_header("expect")) {
-    if (lower(req_.header("expect")) != "100-continue") return fail(417, "only 'Expect: 100-continue' is understood");
+    if (ascii_lower(req_.header("expect")) != "100-continue") return fail(417, "only 'Expect: 100-continue' is understood");
     req_.expect_continue = true;
   }
   pos_ = end + 4;
@@ -278,6 +273,12 @@ RequestParser::Progress RequestParser::advance(std::string& buf) {
       }
     }
   }
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 std::string_view reason_phrase(int status) {

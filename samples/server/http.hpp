@@ -99,6 +99,9 @@ struct Response {
 
 std::string_view reason_phrase(int status);
 
+// ASCII lower case (header names, tokens, host names and URL schemes compare this way).
+std::string ascii_lower(std::string_view s);
+
 // A worker's handle on its request's connection. Thread-safe against the I/O thread.
 class Responder {
  public:

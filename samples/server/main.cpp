@@ -63,11 +63,6 @@ struct Options {
   std::vector<std::string> allow_hosts, allow_origins;
 };
 
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "glimpse-server: %s\n%s", msg.c_str(), kUsage);
   std::exit(2);
@@ -98,8 +93,8 @@ Options options_parse(int argc, char** argv) {
     else if (a == "--timeout") o.timeout_s = number_arg(a, value(), 0.001, 86400);
     else if (a == "--max-body-mb") o.max_body_mb = number_arg(a, value(), 0.001, 4096);
     else if (a == "--media-path") o.media_path = value();
-    else if (a == "--allow-host") o.allow_hosts.push_back(lower(value()));
-    else if (a == "--allow-origin") o.allow_origins.push_back(lower(value()));
+    else if (a == "--allow-host") o.allow_hosts.push_back(http::ascii_lower(value()));
+    else if (a == "--allow-origin") o.allow_origins.push_back(http::ascii_lower(value()));
     else if (a == "--allow-remote-urls") o.allow_remote = true;
     else if (a == "--allow-private-urls") o.allow_private = true;
     else if (a == "--max-image-pixels") o.max_image_pixels = uint64_t(number_arg(a, value(), 1, 1e12));
@@ -315,7 +310,7 @@ bool loopback_name(const std::string& host) {
 
 // The host part of a Host header or an origin's authority: "[::1]:8080" -> "[::1]", "a.b:80" -> "a.b".
 std::string authority_host(const std::string& authority) {
-  const std::string a = lower(authority);
+  const std::string a = http::ascii_lower(authority);
   if (!a.empty() && a[0] == '[') {
     const size_t close = a.find(']');
     return close == std::string::npos ? a : a.substr(0, close + 1);
@@ -335,9 +330,9 @@ std::optional<ApiError> request_refusal(const Options& opt, const http::Request&
   const bool any_host = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), "*") != opt.allow_hosts.end();
   if (req.has_header("host") && !any_host) {
     const std::string host = authority_host(req.header("host"));
-    const bool bound_loopback = loopback_name(lower(opt.host));
+    const bool bound_loopback = loopback_name(http::ascii_lower(opt.host));
     const bool listed = std::find(opt.allow_hosts.begin(), opt.allow_hosts.end(), host) != opt.allow_hosts.end();
-    const bool fine = loopback_name(host) || host == lower(opt.host) || listed || (!bound_loopback && opt.allow_hosts.empty());
+    const bool fine = loopback_name(host) || host == http::ascii_lower(opt.host) || listed || (!bound_loopback && opt.allow_hosts.empty());
     if (!fine)
       return ApiError(403, "invalid_request_error",
                       "the Host header names '" + host + "', not this server; start it with --allow-host " + host +
@@ -345,7 +340,7 @@ std::optional<ApiError> request_refusal(const Options& opt, const http::Request&
                       "forbidden_host");
   }
   if (req.has_header("origin")) {
-    const std::string origin = lower(req.header("origin"));
+    const std::string origin = http::ascii_lower(req.header("origin"));
     const size_t scheme = origin.find("://");
     const std::string host = scheme == std::string::npos ? std::string() : authority_host(origin.substr(scheme + 3));
     const auto& allowed = opt.allow_origins;
@@ -359,7 +354,7 @@ std::optional<ApiError> request_refusal(const Options& opt, const http::Request&
   }
   if (req.method == "POST") {
     const std::string type = req.header("content-type");
-    std::string media = lower(type.substr(0, type.find(';')));
+    std::string media = http::ascii_lower(type.substr(0, type.find(';')));
     while (!media.empty() && media.back() == ' ') media.pop_back();
     if (media != "application/json")
       return ApiError(415, "invalid_request_error",
