@@ -336,7 +336,6 @@ struct Conn {
   bool gone = false;           // the client closed or the connection failed
   bool response_done = false;  // the response is wholly in `out`
   bool close_after = false;
-  bool streaming = false;
   Request served;  // the request being answered, without its body (for the log)
   bool log_when_sent = false;
   int status = 0;
@@ -399,6 +398,12 @@ struct Server::Impl {
     if (owner->logger_) owner->logger_(req, status);
   }
 
+  // A response made on the I/O thread: logged and queued.
+  void answer(Conn& c, Response r, const Request& req) {
+    log(req, r.status);
+    queue(c, std::move(r), req);
+  }
+
   // ---- workers ----
   struct WorkerResponder : Responder {
     Impl* impl;
@@ -417,7 +422,6 @@ struct Server::Impl {
       sent = stream_open = true;
       std::lock_guard<std::mutex> lock(c->mu);
       c->out += response_head(status, content_type, headers, nullptr, !req->keep_alive);
-      c->streaming = true;
       c->status = status;
       c->close_after = c->close_after || !req->keep_alive;
       impl->wake();
@@ -500,8 +504,7 @@ struct Server::Impl {
   void refuse(Conn& c, Response r) {
     r.close = true;
     Request& req = c.parser.request();
-    log(req, r.status);
-    queue(c, std::move(r), req);
+    answer(c, std::move(r), req);
     c.phase = Conn::Phase::Busy;
     c.served = without_body(req);
     c.log_when_sent = false;
@@ -527,7 +530,7 @@ struct Server::Impl {
     c.log_when_sent = false;
     {
       std::lock_guard<std::mutex> lock(c.mu);
-      c.response_done = c.streaming = false;
+      c.response_done = false;
       c.status = 0;
     }
     bool path_known = false;
@@ -537,8 +540,7 @@ struct Server::Impl {
       Response r = path_known ? error(405, "the method " + req.method + " is not allowed on " + req.path, "method_not_allowed")
                               : error(404, "no route " + req.method + " " + req.path, "not_found");
       if (path_known) r.headers.emplace_back("Allow", allow);
-      log(req, r.status);
-      queue(c, std::move(r), req);
+      answer(c, std::move(r), req);
       return;
     }
     if (route->mode == Mode::Inline) {
@@ -548,16 +550,13 @@ struct Server::Impl {
       } catch (const std::exception& e) {
         r = error(500, std::string("internal error: ") + e.what());
       }
-      log(req, r.status);
-      queue(c, std::move(r), req);
+      answer(c, std::move(r), req);
       return;
     }
     std::unique_lock<std::mutex> lock(jobs_mu);
     if (idle_workers == 0) {
       lock.unlock();
-      Response r = error(503, "the server is busy (every worker is serving a request); retry later", "busy");
-      log(req, r.status);
-      queue(c, std::move(r), req);
+      answer(c, error(503, "the server is busy (every worker is serving a request); retry later", "busy"), req);
       return;
     }
     --idle_workers;
