@@ -264,28 +264,15 @@ void gif_check(const uint8_t* data, size_t size, const std::string& name) {
   fail(name, ": corrupt or truncated GIF (image file is truncated: it ends before its first frame)");
 }
 
-// PNG: deflate codes at most 258 bytes in 2 bits (a 1032:1 ratio), so the IDAT chunks together
-// hold at least the filtered rows / 1032 bytes (less slack for the zlib framing).
-void png_check_idat(const uint8_t* data, size_t size, const std::string& name) {
-  const uint64_t w = rd32(data + 16, false), h = rd32(data + 20, false);
-  const int depth = data[24], color = data[25];
-  const int channels = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+// PNG chunks, walked once before stb_image sees them:
+// - stb grows its IDAT buffer to what a chunk header claims before reading the chunk: a 1 KB file
+//   claiming a 2 GB chunk made it allocate 2 GB (found by fuzz-image). Every chunk must fit in
+//   the bytes that are there.
+// - Deflate codes at most 258 bytes in 2 bits (a 1032:1 ratio), so the IDAT chunks together hold
+//   at least the filtered rows / 1032 bytes (less slack for the zlib framing).
+// The caller has checked the signature and the IHDR's name.
+void png_check(const uint8_t* data, size_t size, const std::string& name) {
   uint64_t idat = 0;
-  for (size_t at = 8; at + 12 <= size;) {
-    const uint32_t len = rd32(data + at, false);
-    if (len > size - at - 12) break;
-    if (std::memcmp(data + at + 4, "IDAT", 4) == 0) idat += len;
-    at += 12 + size_t(len);
-  }
-  const uint64_t raw = h * (1 + (w * uint64_t(channels) * uint64_t(depth) + 7) / 8);
-  const uint64_t need = raw / 1032;
-  if (idat + 16 < need) truncated(name, "PNG", w, h, need, size_t(idat));
-}
-
-// stb_image grows its IDAT buffer to what a chunk header claims before reading the chunk: a
-// 1 KB file claiming a 2 GB chunk made it allocate 2 GB (found by fuzz-image). Every chunk must
-// fit in the bytes that are there.
-void png_check_chunks(const uint8_t* data, size_t size, const std::string& name) {
   for (size_t at = 8; at + 12 <= size;) {
     const uint32_t len = rd32(data + at, false);
     if (len > size - at - 12) {
@@ -293,9 +280,17 @@ void png_check_chunks(const uint8_t* data, size_t size, const std::string& name)
       for (char& ch : type) ch = std::isalpha(static_cast<unsigned char>(ch)) ? ch : '?';
       fail(name, ": corrupt or truncated PNG (a ", type, " chunk claims ", len, " bytes, ", size - at - 12, " remain)");
     }
-    if (std::memcmp(data + at + 4, "IEND", 4) == 0) return;
+    if (std::memcmp(data + at + 4, "IEND", 4) == 0) break;
+    if (std::memcmp(data + at + 4, "IDAT", 4) == 0) idat += len;
     at += 12 + size_t(len);
   }
+  if (size < 26) return;  // no bit depth and colour type: stb refuses it
+  const uint64_t w = rd32(data + 16, false), h = rd32(data + 20, false);
+  const int depth = data[24], color = data[25];
+  const int channels = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+  const uint64_t raw = h * (1 + (w * uint64_t(channels) * uint64_t(depth) + 7) / 8);
+  const uint64_t need = raw / 1032;
+  if (idat + 16 < need) truncated(name, "PNG", w, h, need, size_t(idat));
 }
 
 // PNM in front of stb_image, which trusts its input too far here (each found by fuzz-image):
@@ -330,8 +325,7 @@ Image stb_decode(const uint8_t* data, size_t size, const std::string& name, cons
   // PNG states its size in the first chunk: check the limit before stb's own caps can hide it.
   if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
     check_pixels(name, rd32(data + 16, false), rd32(data + 20, false), opt);
-    png_check_chunks(data, size, name);
-    if (size >= 26) png_check_idat(data, size, name);
+    png_check(data, size, name);
   }
   pnm_check(data, size, name);
   bmp_check(data, size, name);
