@@ -85,10 +85,7 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
   Decoding::check(rq.gen);  // before any work
   // The caller's abort covers preprocessing too (a 50-Mpixel image resizes for about a second):
   // polled before and after each image, as the decoder polls it before each submission.
-  const auto stop_point = [&rq] {
-    if (rq.gen.should_stop && rq.gen.should_stop()) fail(ErrorCode::Cancelled, "cancelled");
-  };
-  stop_point();
+  Decoding::check_stop(rq.gen);
   const auto t0 = std::chrono::steady_clock::now();
   const VitConfig& vc = vision_.config();
   const int64_t b = int64_t(images.size()), s = vc.image_size, c = vc.channels, n = vc.tokens(), d = vc.hidden;
@@ -96,7 +93,7 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
   std::vector<float> pixels;
   for (const Image& img : images) {
     pixel_values_append(pre_, img, pixels);
-    stop_point();
+    Decoding::check_stop(rq.gen);
   }
   out.timings.preprocess_ms = ms_since(t0);
   double setup_ms = 0;  // arena, upload, recording

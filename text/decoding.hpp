@@ -28,12 +28,14 @@ class Decoding {
                                               std::vector<std::vector<float>>* logits0 = nullptr);
   // The check generate() starts with, for callers that want it before any work.
   static void check(const GenerationConfig& gen);
+  // gen.should_stop asked to stop: Error (Cancelled). The one abort poll, for the decode steps and
+  // for the work before them (preprocessing in EncodeDecode::run).
+  static void check_stop(const GenerationConfig& gen);
 
  private:
   struct Request;
   void prefill(Request& rq, const std::vector<uint32_t>& prompt, std::vector<std::vector<float>>* logits0);
   void feed(Request& rq, int64_t len);
-  static void check_stop(const GenerationConfig& gen);
   void decode_greedy(Request& rq, const GenerationConfig& gen, int64_t len, int64_t max_len,
                      std::vector<std::vector<uint32_t>>& ids);
   void decode_beam(Request& rq, const GenerationConfig& gen, const std::vector<uint32_t>& prompt, int64_t max_len,
