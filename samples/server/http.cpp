@@ -365,7 +365,6 @@ struct Server::Impl {
   std::mutex jobs_mu;
   std::condition_variable jobs_cv;
   std::deque<Job> jobs;
-  int idle_workers = 0;
   std::vector<std::thread> workers;
 
   void wake() {
@@ -481,10 +480,6 @@ struct Server::Impl {
       }
       if (!r.sent) r.send(error(500, "internal error: the handler sent no response"));
       r.finish();
-      {
-        std::lock_guard<std::mutex> lock(jobs_mu);
-        ++idle_workers;
-      }
     }
   }
 
@@ -553,13 +548,15 @@ struct Server::Impl {
       answer(c, std::move(r), req);
       return;
     }
+    // Requests wait here for a worker, as many as there are workers: a worker that has sent its
+    // response is still finishing when that client's next request arrives, so refusing whenever
+    // none is idle turned away requests that a moment's wait serves (server-load, under load).
     std::unique_lock<std::mutex> lock(jobs_mu);
-    if (idle_workers == 0) {
+    if (jobs.size() >= size_t(owner->opt_.workers)) {
       lock.unlock();
-      answer(c, error(503, "the server is busy (every worker is serving a request); retry later", "busy"), req);
+      answer(c, error(503, "the server is busy (every worker is serving a request and as many wait); retry later", "busy"), req);
       return;
     }
-    --idle_workers;
     c.log_when_sent = true;
     jobs.push_back(Job{cp, std::move(req), route});
     lock.unlock();
@@ -856,10 +853,6 @@ int Server::bind(const std::string& host, int port, std::string& error) {
 
 void Server::run() {
   for (int i = 0; i < opt_.workers; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
-  {
-    std::lock_guard<std::mutex> lock(impl_->jobs_mu);
-    impl_->idle_workers = opt_.workers;
-  }
   impl_->loop();
   // Stopping: every client is gone as far as the workers can tell, so their work ends soon.
   for (auto& [fd, c] : impl_->conns) {
