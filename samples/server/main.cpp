@@ -263,6 +263,7 @@ void chat_completions(Server& s, const http::Request& req, http::Responder& out)
   sink.client = &out;
   if (!rq.stream) {
     const Generation g = generate(s, lease->session(), rq, src, sink);
+    lease.reset();  // the session is free before the client can see the reply (and ask /health)
     out.send(json_response(200, completion_json(completion_for(s, g))));
     return;
   }
@@ -286,6 +287,7 @@ void chat_completions(Server& s, const http::Request& req, http::Responder& out)
   if (!out.write(sse(chunk_json(c, std::string(), true, false)))) return;
   try {
     const Generation g = generate(s, lease->session(), rq, src, sink);
+    lease.reset();
     const Completion done = completion_for(s, g);
     c.finish_reason = done.finish_reason;
     c.prompt_tokens = done.prompt_tokens;
@@ -295,6 +297,7 @@ void chat_completions(Server& s, const http::Request& req, http::Responder& out)
     out.write(sse(chunk_json(c, rest, false, true)));
     if (rq.include_usage) out.write(sse(usage_chunk_json(c)));
   } catch (const ApiError& e) {
+    lease.reset();
     out.write(sse(error_body(e)));
   }
   out.write("data: [DONE]\n\n");
