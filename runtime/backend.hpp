@@ -31,7 +31,14 @@ enum class Eltwise : uint32_t { Add = 0, Scale = 1, GeluErf = 2, GeluTanh = 3 };
                            const Tensor& y, const EmbedOptions& opt) const SUFFIX;                                \
   PREFIX void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos,           \
                             const Tensor& y) const SUFFIX;                                                        \
-  PREFIX void im2col(Sequence& seq, const Tensor& image, uint32_t patch, const Tensor& cols) const SUFFIX;        \
+  PREFIX void im2col(Sequence& seq, const Tensor& x, const Conv2dShape& s, const Tensor& cols) const SUFFIX;     \
+  PREFIX void depthwise_conv(Sequence& seq, const Tensor& x, const Conv2dShape& s, const Tensor& weight,          \
+                             const Tensor& bias, bool residual, const Tensor& y) const SUFFIX;                    \
+  PREFIX void channel_attention(Sequence& seq, const Tensor& qkv, uint32_t batch, uint32_t tokens,                \
+                                uint32_t channels, uint32_t groups, float scale, const Tensor& scratch,           \
+                                const Tensor& y) const SUFFIX;                                                    \
+  PREFIX void pool_first(Sequence& seq, const Tensor& x, uint32_t batch, uint32_t tokens, uint32_t width)         \
+      const SUFFIX;                                                                                               \
   PREFIX void eltwise(Sequence& seq, Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y,      \
                       const std::string& label) const SUFFIX;                                                     \
   PREFIX void gather_rows(Sequence& seq, const Tensor& src, const Tensor& index, const Tensor& dst, int64_t rows, \
@@ -55,8 +62,8 @@ class Backend {
 
   // Each op's recording, after its front end checked the arguments (shapes, dtypes, sizes); the
   // arguments are as runtime/ops.hpp documents them, plus what the front end derived (rows, n, m,
-  // a label for profiles). im2col: image [B, C, H, W] -> cols [B * Np, C * P * P], the rows of
-  // patch_embed's GEMM.
+  // a label for profiles). im2col: x as Conv2dShape says -> cols [B * out_tokens, C * k * k], the rows
+  // of conv2d's GEMM (zeros over the padding).
   GLIMPSE_BACKEND_OPS(virtual, = 0)
 };
 

@@ -62,10 +62,9 @@ void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const Linea
   detail::expect_numel(op, "y", y, b * np * w.n);
   if (b == 0) return;
 
-  seq.context().backend().im2col(seq, image, patch, cols);
-  LinearOptions opt;
-  opt.bias = bias;
-  linear(seq, cols.view(DType::F32, {b * np, k}), w, y, opt);
+  Conv2dShape s;
+  s.batch = b, s.channels = c, s.height = h, s.width = wd, s.kernel = s.stride = patch;
+  conv2d(seq, image, s, w, bias, cols, y);
 }
 
 namespace {

@@ -166,6 +166,43 @@ void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, cons
 void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const LinearWeight& w, const Tensor* bias,
                  const Tensor& cols, const Tensor& y);
 
+// ---- convolution ------------------------------------------------------------------------------------
+
+// The geometry of a square-kernel 2-D convolution with the same stride and zero padding on both
+// axes, over an image [B, C, H, W] or, channels_last, a token grid [B, H*W, C] (row-major).
+struct Conv2dShape {
+  int64_t batch = 1, channels = 0, height = 0, width = 0;
+  uint32_t kernel = 1, stride = 1, padding = 0;
+  bool channels_last = false;
+  int64_t out_h() const { return (height + 2 * int64_t(padding) - kernel) / stride + 1; }
+  int64_t out_w() const { return (width + 2 * int64_t(padding) - kernel) / stride + 1; }
+  int64_t out_tokens() const { return out_h() * out_w(); }
+  int64_t cols() const { return channels * int64_t(kernel) * kernel; }  // one im2col row
+};
+
+// nn.Conv2d as im2col + linear: x (as `s` says) -> y [B, out_h * out_w, D] tokens, row-major over
+// the output grid. w is the conv weight [D, C, k, k] read as [D, C*k*k]; `cols` is scratch
+// [B * out_tokens, C*k*k] (zeros where the window covers the padding).
+void conv2d(Sequence& seq, const Tensor& x, const Conv2dShape& s, const LinearWeight& w, const Tensor* bias,
+            const Tensor& cols, const Tensor& y);
+
+// Depthwise nn.Conv2d (groups = channels) over a token grid [B, H*W, C] (s.channels_last), kernel
+// weight [C, k*k] and bias [C]: y = conv(x) (+ x when `residual`, which needs an output as large as
+// the input). y must not overlap x.
+void depthwise_conv(Sequence& seq, const Tensor& x, const Conv2dShape& s, const Tensor& weight, const Tensor& bias,
+                    bool residual, const Tensor& y);
+
+// DaViT's channel attention over qkv [B, N, 3C] (q | k | v, each C = groups x Cg channels): per
+// batch and group, P = softmax over j of (sum_n q[n, i] k[n, j]) * scale, and y[b, n, g*Cg + i] =
+// sum_j P[i, j] v[n, j]. y [B, N, C]. `scratch` holds channel_attention_scratch() floats. Cg <= 64.
+void channel_attention(Sequence& seq, const Tensor& qkv, uint32_t batch, uint32_t tokens, uint32_t channels,
+                       uint32_t groups, float scale, const Tensor& scratch, const Tensor& y);
+int64_t channel_attention_scratch(uint32_t batch, uint32_t tokens, uint32_t channels, uint32_t groups);
+
+// x [B, 1 + N, D]: row 0 of each batch becomes the mean of the N rows after it (Florence-2's
+// spatial_avg_pool token ahead of the grid tokens it pools).
+void pool_first(Sequence& seq, const Tensor& x);
+
 // ---- element-wise -----------------------------------------------------------------------------------
 
 void add(Sequence& seq, const Tensor& a, const Tensor& b, const Tensor& y);
@@ -174,7 +211,9 @@ void gelu(Sequence& seq, const Tensor& a, Activation kind, const Tensor& y);
 
 // dst[j] = src[index[j]] over the rows of src [R, ...] (the leading dimension); index: u32 [rows of
 // dst], read at run time, so a recorded sequence can reorder by a host-written index each replay.
+// kZeroRow gives a row of zeros (window padding); other indices past the end read the last row.
 void gather_rows(Sequence& seq, const Tensor& src, const Tensor& index, const Tensor& dst);
+constexpr uint32_t kZeroRow = 0xFFFFFFFFu;
 
 // ---- selection --------------------------------------------------------------------------------------
 

@@ -147,8 +147,98 @@ void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats&
 
 Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index) {
   Floats out;
-  for (uint32_t i : index) out.insert(out.end(), src.begin() + int64_t(i) * width, src.begin() + (int64_t(i) + 1) * width);
+  for (uint32_t i : index) {
+    if (i == kZeroRow) out.insert(out.end(), size_t(width), 0.0f);
+    else out.insert(out.end(), src.begin() + int64_t(i) * width, src.begin() + (int64_t(i) + 1) * width);
+  }
   return out;
+}
+
+namespace {
+// x at (b, c, iy, ix) as `s` lays it out; 0 outside the input.
+double conv_input(const Floats& x, const Conv2dShape& s, int64_t b, int64_t c, int64_t iy, int64_t ix) {
+  if (iy < 0 || iy >= s.height || ix < 0 || ix >= s.width) return 0.0;
+  const int64_t at = s.channels_last ? ((b * s.height + iy) * s.width + ix) * s.channels + c
+                                     : ((b * s.channels + c) * s.height + iy) * s.width + ix;
+  return x[size_t(at)];
+}
+}  // namespace
+
+Floats conv2d(const Floats& x, const Conv2dShape& s, const Floats& weight, int64_t d, const float* bias) {
+  const int64_t oh = s.out_h(), ow = s.out_w(), k = s.kernel;
+  Floats y(size_t(s.batch * oh * ow * d));
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t o = 0; o < d; ++o) {
+          double acc = bias ? bias[o] : 0.0;
+          for (int64_t c = 0; c < s.channels; ++c)
+            for (int64_t ky = 0; ky < k; ++ky)
+              for (int64_t kx = 0; kx < k; ++kx)
+                acc += double(weight[size_t(((o * s.channels + c) * k + ky) * k + kx)]) *
+                       conv_input(x, s, b, c, oy * s.stride - s.padding + ky, ox * s.stride - s.padding + kx);
+          y[size_t(((b * oh + oy) * ow + ox) * d + o)] = float(acc);
+        }
+  return y;
+}
+
+Floats depthwise_conv(const Floats& x, const Conv2dShape& s, const Floats& weight, const Floats& bias, bool residual) {
+  const int64_t oh = s.out_h(), ow = s.out_w(), k = s.kernel, c = s.channels;
+  Floats y(size_t(s.batch * oh * ow * c));
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ci = 0; ci < c; ++ci) {
+          double acc = bias[size_t(ci)];
+          for (int64_t ky = 0; ky < k; ++ky)
+            for (int64_t kx = 0; kx < k; ++kx)
+              acc += double(weight[size_t((ci * k + ky) * k + kx)]) *
+                     conv_input(x, s, b, ci, oy * s.stride - s.padding + ky, ox * s.stride - s.padding + kx);
+          const size_t at = size_t(((b * oh + oy) * ow + ox) * c + ci);
+          if (residual) acc += x[at];
+          y[at] = float(acc);
+        }
+  return y;
+}
+
+Floats channel_attention(const Floats& qkv, int64_t batch, int64_t tokens, int64_t channels, int64_t groups,
+                         float scale) {
+  const int64_t cg = channels / groups, ld = 3 * channels;
+  Floats y(size_t(batch * tokens * channels));
+  std::vector<double> p(size_t(cg * cg));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* q = qkv.data() + b * tokens * ld + g * cg;
+      for (int64_t i = 0; i < cg; ++i) {
+        double m = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (int64_t j = 0; j < cg; ++j) {
+          double a = 0;
+          for (int64_t n = 0; n < tokens; ++n) a += double(q[n * ld + i]) * q[n * ld + channels + j];
+          p[size_t(i * cg + j)] = a * scale;
+          m = std::max(m, a * scale);
+        }
+        for (int64_t j = 0; j < cg; ++j) sum += (p[size_t(i * cg + j)] = std::exp(p[size_t(i * cg + j)] - m));
+        for (int64_t j = 0; j < cg; ++j) p[size_t(i * cg + j)] /= sum;
+      }
+      for (int64_t n = 0; n < tokens; ++n)
+        for (int64_t i = 0; i < cg; ++i) {
+          double a = 0;
+          for (int64_t j = 0; j < cg; ++j) a += p[size_t(i * cg + j)] * q[n * ld + 2 * channels + j];
+          y[size_t((b * tokens + n) * channels + g * cg + i)] = float(a);
+        }
+    }
+  return y;
+}
+
+Floats pool_first(const Floats& x, int64_t batch, int64_t tokens, int64_t d) {
+  Floats y = x;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t j = 0; j < d; ++j) {
+      double acc = 0;
+      for (int64_t t = 1; t < tokens; ++t) acc += x[size_t((b * tokens + t) * d + j)];
+      y[size_t(b * tokens * d + j)] = float(acc / double(tokens - 1));
+    }
+  return y;
 }
 
 std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n) {

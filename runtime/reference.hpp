@@ -33,7 +33,16 @@ Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& tab
 Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos);
 // cache [B, max_t, D] gets src [B, T, D] at rows pos..pos+T-1 (rows past max_t dropped).
 void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos);
-Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index);
+Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index);  // kZeroRow: zeros
+// x as `s` lays it out, weight [D, C, k, k] -> y [B, out_h * out_w, D].
+Floats conv2d(const Floats& x, const Conv2dShape& s, const Floats& weight, int64_t d, const float* bias);
+// tokens [B, H*W, C], weight [C, k, k] -> [B, out_h * out_w, C] (+ x when residual).
+Floats depthwise_conv(const Floats& x, const Conv2dShape& s, const Floats& weight, const Floats& bias, bool residual);
+// qkv [B, N, 3C] -> [B, N, C] (runtime/ops.hpp channel_attention).
+Floats channel_attention(const Floats& qkv, int64_t batch, int64_t tokens, int64_t channels, int64_t groups,
+                         float scale);
+// x [B, T, D] with row 0 of each batch replaced by the mean of rows 1 .. T-1.
+Floats pool_first(const Floats& x, int64_t batch, int64_t tokens, int64_t d);
 std::vector<uint32_t> argmax(const Floats& x, int64_t rows, int64_t n);
 void topk(const Floats& x, int64_t rows, int64_t n, int64_t k, std::vector<uint32_t>& ids, Floats& vals);
 

@@ -13,5 +13,6 @@ void main() {
   const uint i = flat_index();
   if (i >= p.rows * p.width) return;
   const uint row = i / p.width, e = i % p.width;
-  dst[i] = src[min(index[row], p.src_rows - 1) * p.width + e];
+  const uint from = index[row];
+  dst[i] = from == 0xFFFFFFFFu ? 0.0 : src[min(from, p.src_rows - 1) * p.width + e];  // kZeroRow: window padding
 }

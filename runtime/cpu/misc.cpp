@@ -1,4 +1,4 @@
-// Embeddings, im2col, element-wise ops, row gathers and token selection on the CPU.
+// Embeddings, element-wise ops, row gathers and token selection on the CPU.
 #include "runtime/cpu/backend.hpp"
 #include "runtime/cpu/kernels.hpp"
 #include "runtime/cpu/pool.hpp"
@@ -58,22 +58,6 @@ void class_prepend_run(const Tensor& patches, const Tensor& cls, const Tensor& p
   }
 }
 
-void im2col_run(const Tensor& image, uint32_t patch, const Tensor& cols) {
-  const int64_t b = image.dim(0), c = image.dim(1), h = image.dim(2), w = image.dim(3), p = patch;
-  const int64_t gh = h / p, gw = w / p, k = c * p * p;
-  const float* src = f32(image);
-  float* dst = f32(cols);
-  parallel_for(b * gh * gw, k, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t bi = r / (gh * gw), gy = (r / gw) % gh, gx = r % gw;
-      float* row = dst + r * k;
-      for (int64_t ci = 0; ci < c; ++ci)  // Conv2d's weight order: [D, C, P, P]
-        for (int64_t y = 0; y < p; ++y)
-          std::memcpy(row + (ci * p + y) * p, src + ((bi * c + ci) * h + gy * p + y) * w + gx * p, size_t(p) * 4);
-    }
-  });
-}
-
 void eltwise_run(Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y) {
   const int64_t n = a.numel();
   const float *ap = f32(a), *bp = b ? f32(*b) : nullptr;
@@ -100,6 +84,10 @@ void gather_rows_run(const Tensor& src, const Tensor& index, const Tensor& dst) 
     sp = copy.data();
   }
   for (int64_t r = 0; r < rows; ++r) {
+    if (ip[r] == kZeroRow) {
+      std::memset(dp + r * width, 0, size_t(width) * 4);
+      continue;
+    }
     const int64_t from = std::min<int64_t>(ip[r], src_rows - 1);
     std::memcpy(dp + r * width, sp + from * width, size_t(width) * 4);
   }
@@ -157,11 +145,6 @@ void CpuBackend::class_prepend(Sequence& seq, const Tensor& patches, const Tenso
   seq.cpu_step(str("class_prepend ", b, "x", y.numel() / (b * d), "x", d), [patches, cls, pos, y] {
     class_prepend_run(patches, cls, pos, y);
   });
-}
-
-void CpuBackend::im2col(Sequence& seq, const Tensor& image, uint32_t patch, const Tensor& cols) const {
-  const int64_t b = image.dim(0), np = (image.dim(2) / patch) * (image.dim(3) / patch), k = cols.numel() / (b * np);
-  seq.cpu_step(str("im2col ", b, "x", np, "x", k), [image, patch, cols] { im2col_run(image, patch, cols); });
 }
 
 void CpuBackend::eltwise(Sequence& seq, Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y,

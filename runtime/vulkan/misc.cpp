@@ -1,4 +1,4 @@
-// Embeddings, im2col, element-wise ops, row gathers and on-device token selection on the Vulkan
+// Embeddings, element-wise ops, row gathers and on-device token selection on the Vulkan
 // backend: one lane per element, or a workgroup per row for the selections.
 #include "runtime/vulkan/backend.hpp"
 
@@ -45,16 +45,6 @@ void VulkanBackend::class_prepend(Sequence& seq, const Tensor& patches, const Te
   const uint32_t push[4] = {u32(b, "B"), u32(np, "Np"), u32(d, "D"), u32(c, "C")};
   const Bind binds[] = {Bind::of(patches), Bind::of(cls), Bind::of(pos), Bind::of(y)};
   dispatch_elements(seq, pipeline, binds, push, uint64_t(b * t * d), str("class_prepend ", b, "x", t, "x", d));
-}
-
-void VulkanBackend::im2col(Sequence& seq, const Tensor& image, uint32_t patch, const Tensor& cols) const {
-  const int64_t b = image.dim(0), c = image.dim(1), h = image.dim(2), wd = image.dim(3);
-  const int64_t gh = h / patch, gw = wd / patch, np = gh * gw, k = c * patch * patch;
-  const Pipeline& pipeline =
-      seq.context().pipelines().get({"im2col", std::vector<BindingKind>(2, BindingKind::Storage), 7 * 4, {64}});
-  const uint32_t push[7] = {u32(b, "B"), u32(c, "C"), u32(h, "H"), u32(wd, "W"), patch, u32(gh, "gh"), u32(gw, "gw")};
-  const Bind binds[] = {Bind::of(image), Bind::of(cols)};
-  dispatch_elements(seq, pipeline, binds, push, uint64_t(b * np * k), str("im2col ", b, "x", np, "x", k));
 }
 
 void VulkanBackend::eltwise(Sequence& seq, Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y,
