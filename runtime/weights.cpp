@@ -31,6 +31,17 @@ const StTensor& WeightLoader::find(std::initializer_list<std::string> names, con
   fail("tensor ", all, ": missing from the checkpoint (expected shape ", shape_str(shape), ")");
 }
 
+const StTensor* WeightLoader::find_optional(const std::string& name, const Shape& shape) const {
+  if (!st_.find(name, shape)) return nullptr;
+  return &find({name}, shape);
+}
+
+std::vector<float> WeightLoader::host_values(const std::string& name, const Shape& shape) {
+  std::vector<float> v = SafeTensors::to_f32(find({name}, shape));
+  loaded();
+  return v;
+}
+
 void WeightLoader::loaded(size_t tensors) {
   loaded_ += tensors;
   const size_t total = st_.count();

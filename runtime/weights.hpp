@@ -43,6 +43,11 @@ class WeightLoader {
   // The first of `names` present in the checkpoint (tied aliases), checked against `shape`.
   const StTensor& find(std::initializer_list<std::string> names, const Shape& shape) const;
 
+  // The tensor when the checkpoint has it (checked as find() checks it), else nullptr.
+  const StTensor* find_optional(const std::string& name, const Shape& shape) const;
+  // A tensor's values on the host as fp32, for what a model computes from weights at load.
+  std::vector<float> host_values(const std::string& name, const Shape& shape);
+
   // An fp32 tensor of `shape` (the checkpoint's tensor may be F32, F16 or BF16). `as_shape`
   // reshapes on the device side (e.g. [1, 1, D] -> [D]).
   Tensor tensor(std::initializer_list<std::string> names, const Shape& shape, Shape as_shape = {});
