@@ -63,7 +63,7 @@ TrocrModelConfig trocr_model_config_parse(const nlohmann::json& j, const nlohman
   c.encoder = vit_config_parse(enc, path + " encoder", vit_config_defaults());
   if (encoder_type == "deit") c.encoder.prefix_tokens = 2;
   c.decoder = trocr_config_parse(dec, path + " decoder");
-  TrocrConfig& d = c.decoder;
+  BartDecoderConfig& d = c.decoder;
   // Cross-attention reads the encoder's states directly when cross_attention_hidden_size is set;
   // VisionEncoderDecoderModel adds enc_to_dec_proj only when it is unset and the widths differ.
   if (d.encoder_width() != c.encoder.hidden)
@@ -101,7 +101,7 @@ TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelO
          cfg_.decoder.vocab);
   WeightLoader w = folder.loader(ctx, weights_, opt);
   encoder_ = std::make_unique<VitEncoder>(w, cfg_.encoder, VitLayout::HuggingFaceVit, "encoder.");
-  decoder_ = std::make_unique<TrocrDecoder>(w, cfg_.decoder);
+  decoder_ = std::make_unique<BartDecoder>(w, cfg_.decoder);
   pipeline_ = std::make_unique<EncodeDecode>(ctx, pre_, *encoder_, *decoder_);
   info_ = vision_encoder_decoder_info(
       "trocr",

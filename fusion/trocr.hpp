@@ -7,7 +7,8 @@
 #include "fusion/family.hpp"
 #include "fusion/pipeline.hpp"
 #include "text/tokenizer.hpp"
-#include "text/trocr.hpp"
+#include "text/bart-decoder.hpp"
+#include "text/trocr-config.hpp"
 #include "vision/vit-config.hpp"
 #include "vision/vit.hpp"
 
@@ -17,7 +18,7 @@ namespace glimpse {
 
 struct TrocrModelConfig {
   VitConfig encoder;       // ViT (base, large) or DeiT (small: class and distillation tokens)
-  TrocrConfig decoder;
+  BartDecoderConfig decoder;
   int max_length = 20;     // the decoder section's; ModelFolder::max_length overlays the rest
 };
 
@@ -46,7 +47,7 @@ class TrocrRecognizer : public Model {
   std::unique_ptr<TextTokenizer> tok_;
   Allocator weights_;
   std::unique_ptr<VitEncoder> encoder_;
-  std::unique_ptr<TrocrDecoder> decoder_;
+  std::unique_ptr<BartDecoder> decoder_;
   std::unique_ptr<EncodeDecode> pipeline_;  // after the weights it reads: destroyed first
 };
 

@@ -10,7 +10,7 @@
 #include "runtime/error.hpp"
 #include "text/bpe.hpp"
 #include "text/sentencepiece.hpp"
-#include "text/trocr.hpp"
+#include "text/bart-decoder.hpp"
 #include "vision/decode.hpp"
 
 #include <catch2/catch.hpp>

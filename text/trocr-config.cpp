@@ -5,8 +5,8 @@
 
 namespace glimpse {
 
-TrocrConfig trocr_config_parse(const nlohmann::json& j, const std::string& where) {
-  TrocrConfig c;
+BartDecoderConfig trocr_config_parse(const nlohmann::json& j, const std::string& where) {
+  BartDecoderConfig c;
   json_field(j, "vocab_size", c.vocab, where, 4, 1 << 24);
   json_field(j, "d_model", c.hidden, where, 1, 1 << 16);
   json_field(j, "decoder_layers", c.layers, where, 1, 256);

@@ -1,4 +1,4 @@
-#include "text/trocr.hpp"
+#include "text/bart-decoder.hpp"
 
 #include "runtime/device.hpp"
 #include "runtime/error.hpp"
@@ -34,9 +34,12 @@ const PostLnNames kBartNames = {"self_attn.q_proj",    "self_attn.k_proj",      
                                 "encoder_attn_layer_norm", "fc1", "fc2", "final_layer_norm"};
 }  // namespace
 
-TrocrDecoder::TrocrDecoder(WeightLoader& w, const TrocrConfig& cfg) : cfg_(cfg) {
+BartDecoder::BartDecoder(WeightLoader& w, const BartDecoderConfig& cfg, const BartDecoderNames& names)
+    : cfg_(cfg), who_(names.who) {
   const int64_t d = cfg.hidden, v = cfg.vocab, ve = cfg.encoder_width(), f = cfg.ffn;
-  const std::string m = "decoder.model.decoder.", emb = m + "embed_tokens.weight", proj = "decoder.output_projection.weight";
+  const std::string& m = names.prefix;
+  const std::string& emb = names.embed;
+  const std::string& proj = names.head;
   if (cfg.tie_word_embeddings) {  // either name may be stored; one copy serves both
     const std::string head = w.find({proj, emb}, {v, d}).name;
     head_ = w.linear(head, v, d);
@@ -64,31 +67,33 @@ TrocrDecoder::TrocrDecoder(WeightLoader& w, const TrocrConfig& cfg) : cfg_(cfg) 
     emb_ln_w = w.tensor({m + "layernorm_embedding.weight"}, {d});
     emb_ln_b = w.tensor({m + "layernorm_embedding.bias"}, {d});
   }
+  if (!names.logits_bias.empty() && w.find_optional(names.logits_bias, {1, v}))
+    logits_bias_ = w.tensor({names.logits_bias}, {1, v}, {v});
   for (int i = 0; i < cfg.layers; ++i)
     layers_.push_back(post_ln_layer_load(w, m + "layers." + std::to_string(i) + ".", kBartNames, d, f, ve));
 }
 
-CrossKv TrocrDecoder::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
+CrossKv BartDecoder::cross_alloc(Allocator& arena, int64_t batch, int64_t tokens) const {
   return cross_kv_alloc(arena, batch, tokens, layers_.size(), cfg_.hidden,
                         layers_.empty() ? DType::F32 : layers_[0].cross_kv.dtype);
 }
 
-void TrocrDecoder::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
-  post_ln_cross_record(seq, layers_, states, kv, cfg_.hidden, cfg_.encoder_width(), "TrOCR");
+void BartDecoder::record_cross(Sequence& seq, const Tensor& states, const CrossKv& kv) const {
+  post_ln_cross_record(seq, layers_, states, kv, cfg_.hidden, cfg_.encoder_width(), who_.c_str());
 }
 
-DecodeState TrocrDecoder::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
+DecodeState BartDecoder::decode_alloc(Allocator& arena, Allocator& host, int64_t batch, int64_t max_len,
                                        bool reorderable) const {
-  if (max_len > positions()) fail("TrOCR: length ", max_len, " exceeds the model's ", positions(), " positions");
+  if (max_len > positions()) fail(who_, ": length ", max_len, " exceeds the model's ", positions(), " positions");
   return decode_state_alloc(arena, host, batch, max_len, cfg_.hidden, layers_.size(), reorderable);
 }
 
-void TrocrDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
+void BartDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st, const Tensor& ids, int64_t tokens,
                                const CrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
                                int set, const Tensor* reorder) const {
   const int64_t b = st.batch, d = cfg_.hidden, rows = b * tokens;
   DecodeState::Caches& caches = st.caches[set];
-  if (caches.k.empty()) fail("TrOCR: cache set ", set, " was not allocated (decode_alloc reorderable)");
+  if (caches.k.empty()) fail(who_, ": cache set ", set, " was not allocated (decode_alloc reorderable)");
   if (reorder) decode_state_reorder(seq, st, set, *reorder);  // beam search: continue the source beam
 
   Tensor x = arena.alloc(DType::F32, {rows, d});
@@ -103,10 +108,11 @@ void TrocrDecoder::record_step(Sequence& seq, Allocator& arena, DecodeState& st,
   pass.st = &st;
   pass.caches = &caches;
   post_ln_layers_record(seq, arena, layers_, x, b, tokens, cross, pass);
-  // logits of each row's last position: x . output_projection^T (no bias, no final LayerNorm)
+  // logits of each row's last position: x . output_projection^T (+ final_logits_bias; no final
+  // LayerNorm)
   Tensor last = arena.alloc(DType::F32, {b, 1, d});
   last_positions(seq, x, b, tokens, last);
-  linear(seq, last.view(DType::F32, {b, d}), head_, logits);
+  linear(seq, last.view(DType::F32, {b, d}), head_, logits, {logits_bias_.buffer ? &logits_bias_ : nullptr});
   argmax(seq, logits, next, next_logit);
 }
 
