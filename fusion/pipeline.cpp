@@ -24,14 +24,13 @@ std::vector<float> download_row(Context& ctx, const Tensor& t, int64_t row) {
 }
 }  // namespace
 
-bool RecordedPass::prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
+bool RecordedPass::prepare(Context& ctx, const ImageEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
                            std::unique_lock<std::mutex>& lock, const TextDecoder* decoder) {
   if (!ctx.backend().replay_recorded_passes()) return false;
   lock = std::unique_lock<std::mutex>(busy, std::try_to_lock);
   if (!lock.owns_lock()) return false;
   if (batch != b || cross_for != decoder) {
-    const VitConfig& vc = encoder.config();
-    const int64_t s = vc.image_size, c = vc.channels;
+    const int64_t s = encoder.image_size(), c = encoder.channels();
     batch = 0;  // stays invalid if recording throws
     seq.reset();
     arena = std::make_unique<Allocator>(ctx, MemoryKind::Device, "encoder pass");
@@ -42,7 +41,7 @@ bool RecordedPass::prepare(Context& ctx, const VitEncoder& encoder, const std::v
     } else {
       pixels = arena->alloc(DType::F32, {b, c, s, s});
     }
-    states = arena->alloc(DType::F32, {b, vc.tokens(), vc.hidden});
+    states = arena->alloc(DType::F32, {b, encoder.tokens(), encoder.width()});
     seq = std::make_unique<Sequence>(ctx);
     seq->dump("pixel_values", pixels);
     encoder.record(*seq, *arena, pixels, states);
@@ -87,8 +86,8 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
   // polled before and after each image, as the decoder polls it before each submission.
   Decoding::check_stop(rq.gen);
   const auto t0 = std::chrono::steady_clock::now();
-  const VitConfig& vc = vision_.config();
-  const int64_t b = int64_t(images.size()), s = vc.image_size, c = vc.channels, n = vc.tokens(), d = vc.hidden;
+  const int64_t b = int64_t(images.size()), s = vision_.image_size(), c = vision_.channels(), n = vision_.tokens(),
+                d = vision_.width();
   const int64_t beams = std::max(1, rq.gen.num_beams);
   std::vector<float> pixels;
   for (const Image& img : images) {

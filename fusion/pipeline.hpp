@@ -10,7 +10,7 @@
 #include "runtime/sequence.hpp"
 #include "text/decoder.hpp"
 #include "vision/preprocess.hpp"
-#include "vision/vit.hpp"
+#include "vision/image-encoder.hpp"
 
 #include <functional>
 #include <memory>
@@ -67,7 +67,7 @@ struct RecordedPass {
   // batch `b` (and `decoder`'s cross-attention K/V) if it holds another, and uploads `pixel_values`;
   // the caller then runs `seq` and reads `states` and `cross` before releasing `lock`. Returns
   // false, having done nothing, otherwise.
-  bool prepare(Context& ctx, const VitEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
+  bool prepare(Context& ctx, const ImageEncoder& encoder, const std::vector<float>& pixel_values, int64_t b,
                std::unique_lock<std::mutex>& lock, const TextDecoder* decoder);
 };
 
@@ -84,7 +84,7 @@ int64_t max_length_of(const GenerationConfig& gen, int64_t start_len, int64_t mo
 class EncodeDecode {
  public:
   // The stages must outlive this object.
-  EncodeDecode(Context& ctx, const ImageProcessorConfig& pre, const VitEncoder& vision, const TextDecoder& decoder)
+  EncodeDecode(Context& ctx, const ImageProcessorConfig& pre, const ImageEncoder& vision, const TextDecoder& decoder)
       : ctx_(ctx), pre_(pre), vision_(vision), decoder_(decoder) {}
 
   PipelineResult run(const std::vector<Image>& images, const PipelineRequest& rq);
@@ -92,7 +92,7 @@ class EncodeDecode {
  private:
   Context& ctx_;
   const ImageProcessorConfig& pre_;
-  const VitEncoder& vision_;
+  const ImageEncoder& vision_;
   const TextDecoder& decoder_;
   RecordedPass recorded_;
 };

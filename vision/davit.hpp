@@ -9,6 +9,7 @@
 #include "runtime/ops.hpp"
 #include "runtime/weights.hpp"
 #include "vision/davit-config.hpp"
+#include "vision/image-encoder.hpp"
 
 #include <vector>
 
@@ -32,14 +33,18 @@ struct DavitStageWeights {
   std::vector<DavitBlockHalf> spatial, channel;
 };
 
-class DavitEncoder {
+class DavitEncoder final : public ImageEncoder {
  public:
   // Tensor names as the original checkpoints have them ("vision_tower.*", "image_projection", ...).
   DavitEncoder(WeightLoader& w, const DavitConfig& cfg);
 
   // pixel_values [B, 3, S, S] -> features [B, image_tokens, projection_dim]. Scratch from `arena`.
-  void record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& features) const;
+  void record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& features) const override;
   const DavitConfig& config() const { return cfg_; }
+  int64_t image_size() const override { return cfg_.image_size; }
+  int64_t channels() const override { return 3; }
+  int64_t tokens() const override { return cfg_.image_tokens(); }
+  int64_t width() const override { return cfg_.projection_dim; }
 
  private:
   void block_half(Sequence& seq, const DavitBlockHalf& h, const DavitStage& st, int64_t batch, int side, bool window,

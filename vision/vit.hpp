@@ -6,6 +6,7 @@
 
 #include "runtime/ops.hpp"
 #include "runtime/weights.hpp"
+#include "vision/image-encoder.hpp"
 #include "vision/vit-config.hpp"
 
 #include <string>
@@ -27,15 +28,19 @@ struct VitLayer {
 
 enum class VitLayout { Blip, HuggingFaceVit };
 
-class VitEncoder {
+class VitEncoder final : public ImageEncoder {
  public:
   // prefix: "vision_model." (BLIP) or "encoder." (VisionEncoderDecoder's ViT)
   VitEncoder(WeightLoader& w, const VitConfig& cfg, VitLayout layout, const std::string& prefix);
 
   // Records the tower for `pixel_values` [B, 3, S, S] into `embeds` [B, N, D] (N = tokens).
   // Scratch comes from `arena`.
-  void record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const;
+  void record(Sequence& seq, Allocator& arena, const Tensor& pixel_values, const Tensor& embeds) const override;
   const VitConfig& config() const { return cfg_; }
+  int64_t image_size() const override { return cfg_.image_size; }
+  int64_t channels() const override { return cfg_.channels; }
+  int64_t tokens() const override { return cfg_.tokens(); }
+  int64_t width() const override { return cfg_.hidden; }
 
  private:
   VitConfig cfg_;
