@@ -101,14 +101,15 @@ void Decoding::decode_greedy(Request& rq, const GenerationConfig& gen, int64_t l
   std::mt19937_64 rng(gen.seed);
   std::vector<bool> finished(static_cast<size_t>(rq.rows), false);
   std::vector<float> logits;
+  const LogitsRules rules = LogitsRules::of(gen, tk.eos, max_len);
   while (len < max_len) {
-    const bool forbid_eos = len < gen.min_length;
-    if (gen.do_sample || forbid_eos) {
+    const bool processed = rules.active(len);
+    if (gen.do_sample || processed) {
       logits.resize(size_t(rq.rows * vocab));
       tensor_download(ctx_, rq.logits, logits.data(), logits.size() * 4);
       for (int64_t i = 0; i < rq.rows; ++i) {
         float* row = logits.data() + i * vocab;
-        if (forbid_eos) row[tk.eos] = -INFINITY;
+        if (processed) rules.apply(ids[size_t(i)], row, vocab);
         rq.tokens[size_t(i)] = gen.do_sample ? sample_token(row, vocab, gen, rng)
                                              : uint32_t(std::max_element(row, row + vocab) - row);
       }
@@ -145,7 +146,7 @@ void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::
     decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, *rq.cross, rq.logits, rq.next,
                          rq.next_logit, set, &rq.reorder);
   BeamSearch search(rq.inputs, int(rq.beams), prompt, max_len, gen.length_penalty, gen.early_stopping,
-                    decoder_.tokens().eos, gen.min_length);
+                    decoder_.tokens().eos, LogitsRules::of(gen, decoder_.tokens().eos, max_len));
   std::vector<float> logits(static_cast<size_t>(rq.rows * vocab));
   std::vector<uint32_t> source;
   for (int64_t len = int64_t(prompt.size()), k = 0;; ++k) {

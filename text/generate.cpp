@@ -22,10 +22,47 @@ void log_softmax_row(const float* logits, int64_t n, std::vector<float>& out) {
   for (int64_t i = 0; i < n; ++i) out[size_t(i)] = logits[i] - lse;
 }
 
+LogitsRules LogitsRules::of(const GenerationConfig& gen, uint32_t eos, int64_t max_length) {
+  LogitsRules r;
+  r.min_length = gen.min_length;
+  r.max_length = max_length;
+  r.no_repeat_ngram_size = gen.no_repeat_ngram_size;
+  r.forced_bos = gen.forced_bos_token_id;
+  r.forced_eos = gen.forced_eos_token_id;
+  r.eos = eos;
+  return r;
+}
+
+bool LogitsRules::active(int64_t cur_len) const {
+  return cur_len < min_length || (no_repeat_ngram_size > 0 && cur_len + 1 >= no_repeat_ngram_size) ||
+         (forced_bos >= 0 && cur_len == 1) || (forced_eos >= 0 && cur_len == max_length - 1);
+}
+
+void LogitsRules::apply(const std::vector<uint32_t>& ids, float* row, int64_t vocab) const {
+  const int64_t cur_len = int64_t(ids.size()), n = no_repeat_ngram_size;
+  // NoRepeatNGramLogitsProcessor: every token that would repeat an n-gram of the sequence, i.e.
+  // that followed an earlier occurrence of the last n - 1 tokens.
+  if (n > 0 && cur_len + 1 >= n) {
+    const int64_t tail = cur_len - (n - 1);
+    for (int64_t s = 0; s + n <= cur_len; ++s)
+      if (std::equal(ids.begin() + s, ids.begin() + s + n - 1, ids.begin() + tail) && ids[size_t(s + n - 1)] < vocab)
+        row[ids[size_t(s + n - 1)]] = -INFINITY;
+  }
+  if (cur_len < min_length && eos < vocab) row[eos] = -INFINITY;  // MinLengthLogitsProcessor
+  // ForcedBOSTokenLogitsProcessor / ForcedEOSTokenLogitsProcessor: everything else -inf.
+  const int64_t forced = forced_bos >= 0 && cur_len == 1             ? forced_bos
+                         : forced_eos >= 0 && cur_len == max_length - 1 ? forced_eos
+                                                                      : -1;
+  if (forced >= 0 && forced < vocab) {
+    std::fill(row, row + vocab, -INFINITY);
+    row[forced] = 0.0f;
+  }
+}
+
 BeamSearch::BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,
-                       float length_penalty, bool early_stopping, uint32_t eos, int64_t min_length)
+                       float length_penalty, bool early_stopping, uint32_t eos, const LogitsRules& rules)
     : batch_(batch), beams_(num_beams), prompt_len_(int64_t(prompt.size())), max_length_(max_length),
-      min_length_(min_length), length_penalty_(length_penalty), early_stopping_(early_stopping), eos_(eos),
+      rules_(rules), length_penalty_(length_penalty), early_stopping_(early_stopping), eos_(eos),
       cur_len_(int64_t(prompt.size())) {
   if (num_beams < 1) fail("beam search: num_beams must be at least 1");
   running_.assign(size_t(batch), {});
@@ -45,7 +82,7 @@ void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>&
   const int64_t k2 = 2 * beams_;
   tokens.assign(size_t(batch_ * beams_), 0);
   source_rows.assign(size_t(batch_ * beams_), 0);
-  std::vector<float> lp, masked;
+  std::vector<float> lp;
   struct Cand {
     float value;
     int64_t flat;  // beam * vocab + token: ties go to the lower index
@@ -56,12 +93,10 @@ void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>&
     std::vector<Cand> cands;
     for (int64_t j = 0; j < beams_; ++j) {
       const float* row = logits + (b * beams_ + j) * vocab;
-      if (cur_len_ < min_length_) {  // MinLengthLogitsProcessor masks eos before the softmax
-        masked.assign(row, row + vocab);
-        masked[eos_] = -INFINITY;
-        row = masked.data();
-      }
       log_softmax_row(row, vocab, lp);
+      // The processors see the log-probabilities (transformers' _beam_search: log_softmax, then
+      // the logits processor).
+      if (rules_.active(cur_len_)) rules_.apply(running_[size_t(b)][size_t(j)].ids, lp.data(), vocab);
       const float base = running_[size_t(b)][size_t(j)].score;
       for (int64_t v = 0; v < vocab; ++v) cands.push_back({lp[size_t(v)] + base, j * vocab + v});
     }

@@ -26,11 +26,32 @@ struct GenerationConfig {
   float top_p = 1.0f;
   uint64_t seed = 0;
   bool ignore_eos = false;  // benchmarks: always generate the full length
+  // Logits processors (docs/generation.md), applied in transformers' order: no n-gram of this size
+  // twice in a sequence (0: off), eos forbidden below min_length, then forced tokens: the first
+  // generated one when the sequence holds a single id, the last one at the length limit (-1: off).
+  int no_repeat_ngram_size = 0;
+  int forced_bos_token_id = -1;
+  int forced_eos_token_id = -1;
   // Checked before every device submission; returning true ends generation with Error "cancelled".
   std::function<bool()> should_stop;
   // Each generated token of input `index` as it is chosen (greedy and sampling; beam search
   // reports the winning sequence's tokens when it ends).
   std::function<void(size_t index, uint32_t token)> on_token;
+};
+
+// The logits processors of one generation (GenerationConfig's fields, the eos id and the length
+// limit), applied to one row of scores of a sequence holding `ids`: the raw logits for greedy
+// decoding and sampling, the log-probabilities for beam search (transformers' _beam_search processes
+// after its log_softmax). Masked entries become -inf; a forced token's score becomes 0.
+struct LogitsRules {
+  int64_t min_length = 0, max_length = 0;
+  int no_repeat_ngram_size = 0;
+  int64_t forced_bos = -1, forced_eos = -1;
+  uint32_t eos = 0;
+  static LogitsRules of(const struct GenerationConfig& gen, uint32_t eos, int64_t max_length);
+  // Whether any rule changes a row at this sequence length (else the device's argmax stands).
+  bool active(int64_t cur_len) const;
+  void apply(const std::vector<uint32_t>& ids, float* row, int64_t vocab) const;
 };
 
 // Vectorised beam search as transformers >= 4.50 runs it (docs/generation.md): 2 x num_beams
@@ -40,7 +61,7 @@ struct GenerationConfig {
 class BeamSearch {
  public:
   BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,
-             float length_penalty, bool early_stopping, uint32_t eos, int64_t min_length);
+             float length_penalty, bool early_stopping, uint32_t eos, const LogitsRules& rules);
 
   // logits: [batch * num_beams, vocab] of the current step. Fills the next token of every beam
   // row and the row each one continues (for reordering caches).
@@ -55,7 +76,8 @@ class BeamSearch {
     std::vector<uint32_t> ids;
     bool finished;
   };
-  int64_t batch_, beams_, prompt_len_, max_length_, min_length_;
+  int64_t batch_, beams_, prompt_len_, max_length_;
+  LogitsRules rules_;
   float length_penalty_;
   bool early_stopping_;
   uint32_t eos_;
