@@ -31,6 +31,8 @@ enum class Eltwise : uint32_t { Add = 0, Scale = 1, GeluErf = 2, GeluTanh = 3 };
                            const Tensor& y, const EmbedOptions& opt) const SUFFIX;                                \
   PREFIX void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos,           \
                             const Tensor& y) const SUFFIX;                                                        \
+  PREFIX void add_positions(Sequence& seq, const Tensor& x, const Tensor& rows, uint32_t row0, const Tensor& y)   \
+      const SUFFIX;                                                                                               \
   PREFIX void im2col(Sequence& seq, const Tensor& x, const Conv2dShape& s, const Tensor& cols) const SUFFIX;     \
   PREFIX void depthwise_conv(Sequence& seq, const Tensor& x, const Conv2dShape& s, const Tensor& weight,          \
                              const Tensor& bias, bool residual, const Tensor& y) const SUFFIX;                    \

@@ -48,6 +48,22 @@ void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, cons
   seq.context().backend().class_prepend(seq, patches, cls, pos, y);
 }
 
+void add_positions(Sequence& seq, const Tensor& x, const Tensor& rows, uint32_t row0, const Tensor& y) {
+  const char* op = "add_positions";
+  detail::expect_dtype(op, "x", x, DType::F32);
+  detail::expect_dtype(op, "rows", rows, DType::F32);
+  detail::expect_dtype(op, "y", y, DType::F32);
+  if (x.rank() != 3) fail("add_positions: x must be [B, T, D], found ", x.describe());
+  const int64_t t = x.dim(1), d = x.dim(2);
+  if (rows.rank() != 2 || rows.dim(1) != d) fail("add_positions: rows must be [R, ", d, "], found ", rows.describe());
+  if (int64_t(row0) + t > rows.dim(0))
+    fail("add_positions: rows ", row0, " .. ", int64_t(row0) + t - 1, " are past the table's ", rows.dim(0));
+  detail::expect_numel(op, "y", y, x.numel());
+  if (x.numel() == 0) return;
+  u32(x.numel(), "elements");
+  seq.context().backend().add_positions(seq, x, rows, row0, y);
+}
+
 void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const LinearWeight& w, const Tensor* bias,
                  const Tensor& cols, const Tensor& y) {
   const char* op = "patch_embed";

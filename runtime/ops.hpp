@@ -161,6 +161,10 @@ void embed_tokens(Sequence& seq, const Tensor& ids, uint32_t ids_offset, uint32_
 // tokens: the class token, and DeiT's distillation token), pos [C + Np, D].
 void class_prepend(Sequence& seq, const Tensor& patches, const Tensor& cls, const Tensor& pos, const Tensor& y);
 
+// y[b, t] = x[b, t] + rows[row0 + t] for x, y [B, T, D] (y may be x): a position table added to
+// every sequence of a batch (Florence-2's BART encoder over [image tokens; prompt]).
+void add_positions(Sequence& seq, const Tensor& x, const Tensor& rows, uint32_t row0, const Tensor& y);
+
 // Conv2d(kernel = stride = patch, no padding) as im2col + linear: image [B, C, H, W] ->
 // y [B, Np, D], Np row-major over the (H/P) x (W/P) grid. `cols` is scratch [B*Np, C*P*P].
 void patch_embed(Sequence& seq, const Tensor& image, uint32_t patch, const LinearWeight& w, const Tensor* bias,

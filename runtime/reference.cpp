@@ -145,6 +145,15 @@ void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats&
       std::copy_n(src.begin() + (n * t + s) * d, d, cache.begin() + (n * max_t + pos + s) * d);
 }
 
+Floats add_positions(const Floats& x, int64_t t, int64_t d, const Floats& rows, int64_t row0) {
+  Floats y = x;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const int64_t pos = int64_t(i) / d % t, j = int64_t(i) % d;
+    y[i] += rows[size_t((row0 + pos) * d + j)];
+  }
+  return y;
+}
+
 Floats gather_rows(const Floats& src, int64_t width, const std::vector<uint32_t>& index) {
   Floats out;
   for (uint32_t i : index) {

@@ -30,6 +30,8 @@ Floats patch_embed(const Floats& image, int64_t b, int64_t c, int64_t h, int64_t
 // row pos0 - 1).
 Floats embed(const std::vector<uint32_t>& ids, int64_t tokens, const Floats& table, int64_t d, const Floats* pos_table,
              int64_t pos0, float scale = 1.0f, int64_t pad_id = -1, int64_t past = 0);
+// x [B, T, D] + rows[row0 + t] per position.
+Floats add_positions(const Floats& x, int64_t t, int64_t d, const Floats& rows, int64_t row0);
 Floats class_prepend(const Floats& patches, int64_t b, int64_t np, int64_t d, const Floats& cls, const Floats& pos);
 // cache [B, max_t, D] gets src [B, T, D] at rows pos..pos+T-1 (rows past max_t dropped).
 void kv_append(Floats& cache, int64_t b, int64_t max_t, int64_t d, const Floats& src, int64_t t, int64_t pos);

@@ -169,3 +169,21 @@ TEST_CASE("gather_rows writes zeros for kZeroRow (window padding)", "[conv][ops]
   CHECK(download(y) == ref::gather_rows(src, width, want));
   CHECK(guard_intact(y));
 }
+
+TEST_CASE("add_positions adds one position table to every sequence of a batch", "[misc][ops]") {
+  Context& ctx = context();
+  Allocator arena(ctx, MemoryKind::Device, "test");
+  const int64_t b = 3, t = 7, d = 12, r = 20;
+  const Floats x = random_floats(size_t(b * t * d), 600), rows = random_floats(size_t(r * d), 601);
+  Tensor xt = upload(arena, x, {b, t, d}), rt = upload(arena, rows, {r, d});
+  Tensor y = guarded_output(arena, DType::F32, {b, t, d});
+  Sequence seq(ctx);
+  add_positions(seq, xt, rt, 2, y);
+  add_positions(seq, xt, rt, 13, xt);  // in place, the table's last rows
+  seq.run();
+  CHECK(download(y) == ref::add_positions(x, t, d, rows, 2));
+  CHECK(download(xt) == ref::add_positions(x, t, d, rows, 13));
+  CHECK(guard_intact(y));
+  Sequence bad(ctx);
+  CHECK_THROWS_WITH(add_positions(bad, xt, rt, 14, y), Catch::Contains("rows 14 .. 20 are past the table's 20"));
+}

@@ -58,6 +58,18 @@ void class_prepend_run(const Tensor& patches, const Tensor& cls, const Tensor& p
   }
 }
 
+void add_positions_run(const Tensor& x, const Tensor& rows, uint32_t row0, const Tensor& y) {
+  const int64_t t = x.dim(1), d = x.dim(2), n = x.numel();
+  const float *xp = f32(x), *rp = f32(rows) + int64_t(row0) * d;
+  float* yp = f32(y);
+  parallel_for(n / d, d, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* pos = rp + (r % t) * d;
+      for (int64_t j = 0; j < d; ++j) yp[r * d + j] = xp[r * d + j] + pos[j];
+    }
+  });
+}
+
 void eltwise_run(Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y) {
   const int64_t n = a.numel();
   const float *ap = f32(a), *bp = b ? f32(*b) : nullptr;
@@ -145,6 +157,11 @@ void CpuBackend::class_prepend(Sequence& seq, const Tensor& patches, const Tenso
   seq.cpu_step(str("class_prepend ", b, "x", y.numel() / (b * d), "x", d), [patches, cls, pos, y] {
     class_prepend_run(patches, cls, pos, y);
   });
+}
+
+void CpuBackend::add_positions(Sequence& seq, const Tensor& x, const Tensor& rows, uint32_t row0, const Tensor& y) const {
+  seq.cpu_step(str("add_positions ", x.dim(0), "x", x.dim(1), "x", x.dim(2)),
+               [x, rows, row0, y] { add_positions_run(x, rows, row0, y); });
 }
 
 void CpuBackend::eltwise(Sequence& seq, Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y,

@@ -47,6 +47,16 @@ void VulkanBackend::class_prepend(Sequence& seq, const Tensor& patches, const Te
   dispatch_elements(seq, pipeline, binds, push, uint64_t(b * t * d), str("class_prepend ", b, "x", t, "x", d));
 }
 
+void VulkanBackend::add_positions(Sequence& seq, const Tensor& x, const Tensor& rows, uint32_t row0,
+                                  const Tensor& y) const {
+  const Pipeline& pipeline =
+      seq.context().pipelines().get({"add_positions", std::vector<BindingKind>(3, BindingKind::Storage), 4 * 4, {64}});
+  const uint32_t push[4] = {u32(x.numel(), "n"), u32(x.dim(1), "T"), u32(x.dim(2), "D"), row0};
+  const Bind binds[] = {Bind::of(x), Bind::of(rows), Bind::of(y)};
+  dispatch_elements(seq, pipeline, binds, push, uint64_t(x.numel()),
+                    str("add_positions ", x.dim(0), "x", x.dim(1), "x", x.dim(2)));
+}
+
 void VulkanBackend::eltwise(Sequence& seq, Eltwise op, const Tensor& a, const Tensor* b, float s, const Tensor& y,
                             const std::string& label) const {
   const Pipeline& pipeline = seq.context().pipelines().get(
