@@ -43,6 +43,8 @@ class BartDecoder : public TextDecoder {
                    const CrossKv& cross, const Tensor& logits, const Tensor& next, const Tensor& next_logit,
                    int set = 0, const Tensor* reorder = nullptr) const override;
   const BartDecoderConfig& config() const { return cfg_; }
+  // The token embedding rows [V, D] (fp32, or the head's fp16 rows when they are the same values).
+  const Tensor& token_table() const { return embed_; }
   // The longest sequence (start token included) the position table covers.
   int64_t positions() const { return cfg_.max_positions; }
 

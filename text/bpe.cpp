@@ -121,9 +121,25 @@ BytePairTokenizer BytePairTokenizer::from_tokenizer_json(const std::string& path
     }
     Specials specials = given;  // and the file's own special added tokens (duplicates are dropped)
     if (j.contains("added_tokens") && j["added_tokens"].is_array())
-      for (const nlohmann::json& t : j["added_tokens"])
-        if (t.is_object() && t.value("special", false) && t.contains("content") && t["content"].is_string())
-          specials.tokens.push_back(t["content"].get<std::string>());
+      for (const nlohmann::json& t : j["added_tokens"]) {
+        if (!t.is_object() || !t.contains("content") || !t["content"].is_string()) continue;
+        const std::string content = t["content"].get<std::string>();
+        // Added tokens may extend the vocabulary (a converted Florence-2's <loc_N>): their ids
+        // continue the model's, each slot filled once.
+        if (t.contains("id")) {
+          const uint64_t i = json_uint(t["id"], path, "the id of added token " + content);
+          if (i >= tokens.size()) {
+            if (i > tokens.size() + (1u << 20)) fail(path, ": added token ", content, " has id ", i, ", far past the vocabulary");
+            tokens.resize(size_t(i) + 1);
+          }
+          if (tokens[i].empty()) tokens[i] = content;
+          else if (tokens[i] != content)
+            fail(path, ": added token ", content, " takes id ", i, ", which is ", tokens[i], "'s");
+        }
+        if (t.value("special", false)) specials.tokens.push_back(content);
+      }
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i].empty()) fail(path, ": no token has id ", i, " (ids must run 0..", tokens.size() - 1, ")");
     return BytePairTokenizer(std::move(tokens), std::move(merges), path, specials);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": unexpected tokenizer.json layout: ", e.what());
@@ -169,6 +185,23 @@ BytePairTokenizer BytePairTokenizer::from_folder(const std::string& dir) {
   const Specials specials = folder_specials(dir);
   if (fs::exists(d / "tokenizer.json")) return from_tokenizer_json((d / "tokenizer.json").string(), specials);
   return from_files((d / "vocab.json").string(), (d / "merges.txt").string(), specials);
+}
+
+void BytePairTokenizer::add_special_tokens(const std::vector<std::string>& tokens) {
+  for (const std::string& t : tokens) {
+    if (t.empty()) fail("tokenizer: an added token is empty");
+    int64_t i = id(t);
+    if (i < 0) {
+      i = int64_t(tokens_.size());
+      tokens_.push_back(t);
+      special_.push_back(false);
+      ids_.emplace(t, uint32_t(i));
+    }
+    special_[size_t(i)] = true;
+    if (std::find(special_texts_.begin(), special_texts_.end(), t) == special_texts_.end()) special_texts_.push_back(t);
+  }
+  std::stable_sort(special_texts_.begin(), special_texts_.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
 
 int64_t BytePairTokenizer::id(const std::string& token) const {

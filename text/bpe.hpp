@@ -40,6 +40,10 @@ class BytePairTokenizer : public TextTokenizer {
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special = true) const override;
 
   int64_t id(const std::string& token) const;
+  // tokenizer.add_special_tokens: each of `tokens` not in the vocabulary yet takes the next id
+  // (size()), in order; all of them become special (split out before BPE, dropped by
+  // skip_special). Florence-2's processor adds its task, region and location tokens this way.
+  void add_special_tokens(const std::vector<std::string>& tokens);
   size_t size() const override { return tokens_.size(); }
   uint32_t eos_id() const { return eos_; }
 

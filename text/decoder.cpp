@@ -131,14 +131,16 @@ PostLnLayer post_ln_layer_load(WeightLoader& w, const std::string& p, const Post
   L.attn_out_b = w.tensor({bs(n.attn_out)}, {d});
   L.attn_ln_w = w.tensor({wt(n.attn_ln)}, {d});
   L.attn_ln_b = w.tensor({bs(n.attn_ln)}, {d});
-  L.cross_q = w.linear(wt(n.cross_q), d, d);
-  L.cross_q_b = w.tensor({bs(n.cross_q)}, {d});
-  L.cross_kv = w.linear_stack({wt(n.cross_k), wt(n.cross_v)}, {d, d}, ve);
-  L.cross_kv_b = w.vector_concat({bs(n.cross_k), bs(n.cross_v)}, {d, d});
-  L.cross_out = w.linear(wt(n.cross_out), d, d);
-  L.cross_out_b = w.tensor({bs(n.cross_out)}, {d});
-  L.cross_ln_w = w.tensor({wt(n.cross_ln)}, {d});
-  L.cross_ln_b = w.tensor({bs(n.cross_ln)}, {d});
+  if (n.cross_q) {  // an encoder layer (BART's) has no cross-attention
+    L.cross_q = w.linear(wt(n.cross_q), d, d);
+    L.cross_q_b = w.tensor({bs(n.cross_q)}, {d});
+    L.cross_kv = w.linear_stack({wt(n.cross_k), wt(n.cross_v)}, {d, d}, ve);
+    L.cross_kv_b = w.vector_concat({bs(n.cross_k), bs(n.cross_v)}, {d, d});
+    L.cross_out = w.linear(wt(n.cross_out), d, d);
+    L.cross_out_b = w.tensor({bs(n.cross_out)}, {d});
+    L.cross_ln_w = w.tensor({wt(n.cross_ln)}, {d});
+    L.cross_ln_b = w.tensor({bs(n.cross_ln)}, {d});
+  }
   L.fc1 = w.linear(wt(n.fc1), ffn, d);
   L.fc1_b = w.tensor({bs(n.fc1)}, {ffn});
   L.fc2 = w.linear(wt(n.fc2), d, ffn);
@@ -164,7 +166,8 @@ void post_ln_cross_record(Sequence& seq, const std::vector<PostLnLayer>& layers,
 void post_ln_layers_record(Sequence& seq, Allocator& arena, const std::vector<PostLnLayer>& layers, const Tensor& x,
                            int64_t b, int64_t tokens, const CrossKv& cross, const PostLnPass& pass) {
   const int64_t rows = b * tokens, d = x.numel() / std::max<int64_t>(rows, 1);
-  if (cross.batch != b) fail("decoder: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
+  const bool crossing = !layers.empty() && layers[0].cross_q.n > 0;
+  if (crossing && cross.batch != b) fail("decoder: cross-attention K/V for batch ", cross.batch, ", pass of batch ", b);
   const uint32_t t = uint32_t(tokens), ud = uint32_t(d), heads = uint32_t(pass.heads), dh = ud / heads;
   const int64_t ffn = layers.empty() ? 0 : layers[0].fc1.n;
   Tensor tmp = arena.alloc(DType::F32, {rows, d});
@@ -194,10 +197,12 @@ void post_ln_layers_record(Sequence& seq, Allocator& arena, const std::vector<Po
     layer_norm(seq, tmp, &x, L.attn_ln_w, L.attn_ln_b, pass.eps, x);
 
     // cross-attention to the encoder states: x = LN(cross_out(attn) + x)
-    linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
-    cross_attention(seq, q, ctx, pass.heads, cross, i);
-    linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
-    layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, pass.eps, x);
+    if (crossing) {
+      linear(seq, x, L.cross_q, q.view(DType::F32, {rows, d}), {&L.cross_q_b});
+      cross_attention(seq, q, ctx, pass.heads, cross, i);
+      linear(seq, ctx.view(DType::F32, {rows, d}), L.cross_out, tmp, {&L.cross_out_b});
+      layer_norm(seq, tmp, &x, L.cross_ln_w, L.cross_ln_b, pass.eps, x);
+    }
 
     // mlp: x = LN(fc2(act(fc1(x))) + x)
     linear(seq, x, L.fc1, hidden, {&L.fc1_b, pass.act});

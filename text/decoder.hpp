@@ -97,7 +97,8 @@ struct PostLnLayer {
 };
 
 // The checkpoint names of a layer's parts, after the layer's prefix; ".weight" and ".bias" are
-// appended (BLIP: "attention.self.query", ...; TrOCR: "self_attn.q_proj", ...).
+// appended (BLIP: "attention.self.query", ...; TrOCR: "self_attn.q_proj", ...). Null cross_*
+// names: a layer without cross-attention (BART's encoder layers), which passes skip.
 struct PostLnNames {
   const char *q, *k, *v, *attn_out, *attn_ln;
   const char *cross_q, *cross_k, *cross_v, *cross_out, *cross_ln;
@@ -120,7 +121,8 @@ struct PostLnPass {
   DecodeState* st = nullptr;
   const DecodeState::Caches* caches = nullptr;
 };
-// The layers over x [B * T, D] in place. Scratch comes from `arena`.
+// The layers over x [B * T, D] in place. Scratch comes from `arena`. `cross` is unused by layers
+// without cross-attention.
 void post_ln_layers_record(Sequence& seq, Allocator& arena, const std::vector<PostLnLayer>& layers, const Tensor& x,
                            int64_t batch, int64_t tokens, const CrossKv& cross, const PostLnPass& pass);
 
