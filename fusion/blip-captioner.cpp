@@ -43,6 +43,7 @@ std::vector<uint32_t> BlipCaptioner::decoder_prompt(const std::string& text) con
 }
 
 std::vector<CaptionResult> BlipCaptioner::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
+  caption_no_task(opt, "BLIP");
   PipelineRequest rq;
   rq.start = decoder_prompt(opt.prompt);
   rq.gen = opt.gen;

@@ -164,7 +164,7 @@ GenerationConfig to_generation(const glimpse_generate_params* p, std::vector<uin
   g.max_new_tokens = count(p->max_new_tokens);
   g.max_length = count(p->max_length);
   g.min_length = count(p->min_length);
-  g.num_beams = int(p->num_beams ? p->num_beams : 1);
+  g.num_beams = int(p->num_beams);  // 0: the model's default
   g.length_penalty = p->length_penalty;
   g.early_stopping = p->early_stopping != 0;
   g.do_sample = p->do_sample != 0;

@@ -18,6 +18,12 @@ ModelInfo vision_encoder_decoder_info(const char* family, const VisionEncoderDec
   return info;
 }
 
+void caption_no_task(const CaptionOptions& opt, const char* family) {
+  if (!opt.task.empty() || !opt.task_text.empty())
+    fail(ErrorCode::InvalidArgument, "this model (", family, ") takes no task or task text; tasks such as <OD> are "
+         "Florence-2's");
+}
+
 const char* task_name(Task task) { return task == Task::Caption ? "caption" : "answer"; }
 
 std::vector<CaptionResult> Model::caption(const std::vector<Image>&, const CaptionOptions&) {

@@ -32,17 +32,27 @@ struct Timings {
 };
 
 struct CaptionOptions {
-  std::string prompt;         // conditional captioning (BLIP only): the caption continues this text
+  std::string prompt;         // conditional captioning (BLIP only): the caption continues this text;
+                              // Florence-2: a task token and its text, as the processor takes them
+  std::string task;           // Florence-2 only: the task token ("<OD>"); empty: <CAPTION>
+  std::string task_text;      // Florence-2 only: the {input} of tasks that take one
   GenerationConfig gen{0};    // max_length 0 = the model config's (20); greedy unless beams or sampling
   bool keep_tensors = false;  // return pixel_values, image_embeds and the first step's logits
 };
 
 struct CaptionResult {
-  std::string text;
+  std::string text;           // Florence-2: a text task's answer, else the text without special tokens
   std::vector<uint32_t> ids;  // the decoder start, any prompt, the generated ids (eos if produced)
   Timings timings;
   std::vector<float> pixel_values, image_embeds, logits_step0;  // with keep_tensors, this image's
+  // Florence-2 only: the task run, the generated text with special tokens kept (what
+  // post-processing reads) and post_process_generation's result as JSON ({task: answer}).
+  std::string task, generated_text, result;
+  std::vector<float> encoder_states;  // Florence-2, with keep_tensors: the BART encoder's output
 };
+
+// Families that take no task refuse one (ErrorCode::InvalidArgument), naming `family`.
+void caption_no_task(const CaptionOptions& opt, const char* family);
 
 struct AnswerOptions {
   GenerationConfig gen{0};    // max_length 0 = the config's (20)

@@ -111,6 +111,7 @@ TrocrRecognizer::TrocrRecognizer(Context& ctx, ModelFolder& folder, const ModelO
 }
 
 std::vector<CaptionResult> TrocrRecognizer::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
+  caption_no_task(opt, "TrOCR");
   PipelineRequest rq;
   rq.start = {uint32_t(cfg_.decoder.decoder_start)};
   if (!opt.prompt.empty()) {

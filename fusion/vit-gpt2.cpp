@@ -67,6 +67,7 @@ VitGpt2Captioner::VitGpt2Captioner(Context& ctx, ModelFolder& folder, const Mode
 }
 
 std::vector<CaptionResult> VitGpt2Captioner::caption(const std::vector<Image>& images, const CaptionOptions& opt) {
+  caption_no_task(opt, "ViT-GPT2");
   if (!opt.prompt.empty())
     fail(ErrorCode::InvalidArgument, "caption: this model (VisionEncoderDecoder) takes no prompt");
   PipelineRequest rq;

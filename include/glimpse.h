@@ -209,7 +209,7 @@ typedef struct glimpse_generate_params {
   uint32_t max_new_tokens; /* 0: use max_length */
   uint32_t max_length;     /* 0: the model's default (20), counting the prompt */
   uint32_t min_length;
-  uint32_t num_beams;      /* 1: greedy */
+  uint32_t num_beams;      /* 0: the model's default (Florence-2: 3, others: greedy); 1: greedy */
   float length_penalty;
   int early_stopping;
   int do_sample;

@@ -25,7 +25,7 @@ struct Decoding::Request {
 void Decoding::check(const GenerationConfig& gen) {
   if (gen.num_beams > 1 && gen.do_sample)
     fail(ErrorCode::InvalidArgument, "generate: beam search with sampling is not supported");
-  if (gen.num_beams < 1 || gen.num_beams > kMaxBeams)
+  if (gen.num_beams < 0 || gen.num_beams > kMaxBeams)
     fail(ErrorCode::InvalidArgument, "generate: num_beams ", gen.num_beams, " is outside [1, ", kMaxBeams, "]");
   if (gen.do_sample && !(gen.temperature > 0))
     fail(ErrorCode::InvalidArgument, "generate: sampling needs a temperature above 0, found ", gen.temperature);

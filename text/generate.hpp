@@ -17,7 +17,7 @@ struct GenerationConfig {
   int max_length = 20;      // counts the prompt (HF default)
   int max_new_tokens = 0;   // when > 0: prompt + this many, overriding max_length
   int min_length = 0;       // eos is forbidden before the sequence is this long
-  int num_beams = 1;
+  int num_beams = 0;        // 0: the model's default (Florence-2: its text_config's; the others: 1)
   float length_penalty = 1.0f;
   bool early_stopping = false;
   bool do_sample = false;   // sampling: temperature, then top-k, then top-p, then a draw
