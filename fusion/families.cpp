@@ -3,6 +3,7 @@
 
 #include "fusion/blip-captioner.hpp"
 #include "fusion/blip-vqa.hpp"
+#include "fusion/florence2.hpp"
 #include "fusion/trocr.hpp"
 #include "fusion/vit-gpt2.hpp"
 #include "runtime/error.hpp"
@@ -19,6 +20,7 @@ const Family kFamilies[] = {
     kBlipVqaFamily,
     kVitGpt2Family,
     kTrocrFamily,
+    kFlorence2Family,
 };
 }  // namespace
 

@@ -110,6 +110,7 @@ TEST_CASE("the family table opens each supported model and names the unsupported
   CHECK(family(kData / "vit-gpt2/tiny-wte") == "vit-gpt2");
   CHECK(family(kData / "trocr/tiny-vit") == "trocr");
   CHECK(family(kData / "trocr/tiny-deit") == "trocr");
+  CHECK(family(kData / "florence2/tiny") == "florence2");
   const auto vit = model_open(context(), (kData / "vit-gpt2/tiny-lmhead").string());
   CHECK(vit->info().family == "vit-gpt2");
   CHECK(vit->info().task == Task::Caption);
@@ -127,7 +128,7 @@ TEST_CASE("the family table opens each supported model and names the unsupported
   std::ofstream(dir / "config.json") << R"({"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]})";
   std::string listed;
   for (const Family& f : model_families()) listed += std::string(f.name) + ": " + f.architectures;
-  CHECK(model_families().size() == 4);
+  CHECK(model_families().size() == 5);
   for (const Family& f : model_families())
     CHECK_THROWS_WITH(model_open(context(), dir.string()),
                       Catch::Contains("model_type 'llava' (LlavaForConditionalGeneration) is not supported") &&
