@@ -41,6 +41,7 @@ struct glimpse_model {
 struct glimpse_session {
   glimpse_model* model = nullptr;
   std::string last_error;
+  std::string result_json;  // the last caption's task answer (Florence-2)
 };
 
 namespace {
@@ -107,6 +108,7 @@ glimpse_status invalid(const char* what, glimpse_session* session = nullptr) {
 
 // glimpse_image as 0.5 had it: up to `format`.
 constexpr size_t kImageV05Size = offsetof(glimpse_image, max_pixels);
+constexpr size_t kGenerateV06Size = offsetof(glimpse_generate_params, task);
 
 Image to_image(const glimpse_image& in, const glimpse_generate_params* params = nullptr) {
   DecodeOptions opt;
@@ -363,6 +365,8 @@ glimpse_status glimpse_session_create(glimpse_model* model, glimpse_session** se
 }
 
 void glimpse_session_free(glimpse_session* session) { delete session; }
+const char* glimpse_session_result_json(const glimpse_session* session) { return session ? session->result_json.c_str() : ""; }
+
 const char* glimpse_session_last_error(const glimpse_session* session) {
   return session ? session->last_error.c_str() : "glimpse_session_last_error: session is NULL";
 }
@@ -419,7 +423,7 @@ void glimpse_pixels_free(glimpse_pixels* pixels) {
 glimpse_generate_params glimpse_generate_default_params(void) {
   glimpse_generate_params p{};
   p.struct_size = sizeof p;
-  p.num_beams = 1;
+  p.num_beams = 0;  // the model's default
   p.length_penalty = 1.0f;
   p.temperature = 1.0f;
   p.top_k = 50;
@@ -440,7 +444,7 @@ glimpse_status begin_request(const std::string& fn, glimpse_session* session, co
   if (!session || !image || !has_text || !result) return invalid((fn + ": NULL argument").c_str(), session);
   *result = glimpse_result{};
   if (image->struct_size < kImageV05Size) return invalid((fn + ": image.struct_size too small").c_str(), session);
-  if (params && params->struct_size < sizeof(glimpse_generate_params))
+  if (params && params->struct_size < kGenerateV06Size)
     return invalid((fn + ": params.struct_size too small (use glimpse_generate_default_params)").c_str(), session);
   if (!model_fits) {
     session->last_error = t_last_error = fn + ": " + wrong_model;
@@ -503,17 +507,33 @@ glimpse_status glimpse_caption(glimpse_session* session, const glimpse_image* im
     CaptionOptions opt;
     opt.gen = to_generation(params, streamed, [m](const std::vector<uint32_t>& ids) { return m->model->detokenize(ids); });
     if (params && params->prompt) opt.prompt = params->prompt;
+    if (params && params->struct_size >= sizeof(glimpse_generate_params)) {  // 0.7
+      if (params->task) opt.task = params->task;
+      if (params->task_text) opt.task_text = params->task_text;
+    }
+    session->result_json.clear();
     const CaptionResult r = m->model->caption({img}, opt).at(0);
     fill_result(result, r.text, r.ids, r.timings.encode_ms, r.timings.decode_ms);
+    if (!r.task.empty()) {
+      nlohmann::ordered_json j;
+      j["task"] = r.task;
+      j["generated_text"] = r.generated_text;
+      j["result"] = nlohmann::ordered_json::parse(r.result);
+      session->result_json = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    }
   });
 }
 
 glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* image, const char* question,
                               const glimpse_generate_params* params, glimpse_result* result) {
   Image img;
+  const bool tasks = session && std::strcmp(session->model->info.architecture, "Florence2ForConditionalGeneration") == 0;
   const glimpse_status s = begin_request("glimpse_answer", session, image, question != nullptr, params, result,
                                          session && session->model->info.task == GLIMPSE_TASK_ANSWER,
-                                         "this model captions (use glimpse_caption)", img);
+                                         tasks ? "Florence-2 does not answer free questions; it runs tasks (glimpse_caption "
+                                                 "with params.task, e.g. \"<CAPTION>\", \"<OCR>\", \"<OD>\")"
+                                               : "this model captions (use glimpse_caption)",
+                                         img);
   if (s != GLIMPSE_OK) return s;
   glimpse_model* m = session->model;
   std::shared_lock<std::shared_mutex> held;

@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 #define GLIMPSE_VERSION_MAJOR 0
-#define GLIMPSE_VERSION_MINOR 6
+#define GLIMPSE_VERSION_MINOR 7
 #define GLIMPSE_VERSION_PATCH 0
 #define GLIMPSE_VERSION ((GLIMPSE_VERSION_MAJOR << 16) | (GLIMPSE_VERSION_MINOR << 8) | GLIMPSE_VERSION_PATCH)
 
@@ -135,7 +135,8 @@ typedef enum glimpse_task { GLIMPSE_TASK_CAPTION = 1, GLIMPSE_TASK_ANSWER = 2 } 
 
 typedef struct glimpse_model_info {
   uint32_t struct_size;
-  char architecture[64];  /* "BlipForConditionalGeneration", "BlipForQuestionAnswering", "VisionEncoderDecoderModel" */
+  char architecture[64];  /* "BlipForConditionalGeneration", "BlipForQuestionAnswering", "VisionEncoderDecoderModel",
+                             "Florence2ForConditionalGeneration" */
   glimpse_task task;
   uint32_t image_size;     /* the encoder's input width = height */
   uint32_t vision_hidden, vision_layers, text_hidden, text_layers, vocab_size;
@@ -205,7 +206,8 @@ GLIMPSE_API void glimpse_pixels_free(glimpse_pixels* pixels);
 
 typedef struct glimpse_generate_params {
   uint32_t struct_size;
-  const char* prompt;      /* captioning: the caption continues this text (BLIP); NULL for none */
+  const char* prompt;      /* captioning: the caption continues this text (BLIP); Florence-2: a task
+                              token and its text; NULL for none */
   uint32_t max_new_tokens; /* 0: use max_length */
   uint32_t max_length;     /* 0: the model's default (20), counting the prompt */
   uint32_t min_length;
@@ -221,6 +223,12 @@ typedef struct glimpse_generate_params {
   void* token_user_data;
   glimpse_abort_fn abort;    /* polled before every device submission */
   void* abort_user_data;
+  /* Added in 0.7: Florence-2's task token ("<OD>"; NULL: <CAPTION>) and the text of tasks that
+   * take one ("<CAPTION_TO_PHRASE_GROUNDING>": the caption). A `prompt` may carry both instead
+   * ("<OD>", "<REGION_TO_CATEGORY><loc_1><loc_2><loc_3><loc_4>"). Other models refuse a task
+   * (GLIMPSE_ERROR_INVALID_ARGUMENT). glimpse_session_result_json has the task's answer. */
+  const char* task;
+  const char* task_text;
 } glimpse_generate_params;
 
 GLIMPSE_API glimpse_generate_params glimpse_generate_default_params(void);
@@ -239,6 +247,12 @@ GLIMPSE_API glimpse_status glimpse_caption(glimpse_session* session, const glimp
 /* Answers a question about one image (VQA models). */
 GLIMPSE_API glimpse_status glimpse_answer(glimpse_session* session, const glimpse_image* image, const char* question,
                                           const glimpse_generate_params* params, glimpse_result* result);
+/* Added in 0.7. After a successful glimpse_caption on a model with tasks (Florence-2): the task's
+ * answer as JSON, {"task": "<OD>", "generated_text": "...", "result": {"<OD>": {"bboxes": [[x1, y1,
+ * x2, y2], ...], "labels": [...]}}}, where generated_text keeps the special tokens and result is
+ * the processor's post_process_generation in the image's pixels; result->text holds a text task's
+ * answer. "" otherwise. Valid until the session's next call; not thread-safe for that session. */
+GLIMPSE_API const char* glimpse_session_result_json(const glimpse_session* session);
 /* Frees what a result owns and zeroes it. NULL and zeroed results are ignored. Thread-safe. */
 GLIMPSE_API void glimpse_result_free(glimpse_result* result);
 

@@ -313,6 +313,48 @@ int main(void) {
   glimpse_model_free(model);
   glimpse_result_free(NULL);
 
+  /* Florence-2: a task and its text in, the answer as JSON out (0.7); a task in the prompt too */
+  CHECK(glimpse_model_load(path_of("florence2/tiny"), NULL, &model) == GLIMPSE_OK);
+  CHECK(glimpse_session_create(model, &session) == GLIMPSE_OK);
+  img = glimpse_image_from_path(path_of("blip/pattern.png"));
+  glimpse_generate_params fp = glimpse_generate_default_params();
+  fp.max_new_tokens = 20;
+  fp.task = "<OD>";
+  CHECK(glimpse_caption(session, &img, &fp, &r) == GLIMPSE_OK && r.token_count == 21 && r.token_ids[0] == 2 &&
+        r.token_ids[1] == 0);
+  const char* json = glimpse_session_result_json(session);
+  CHECK(strncmp(json, "{\"task\":\"<OD>\",\"generated_text\":\"</s><s>", 38) == 0 &&
+        strstr(json, "\"result\":{\"<OD>\":{\"bboxes\":[[") != NULL && strstr(json, "\"labels\":[") != NULL);
+  glimpse_result_free(&r);
+  fp.task = NULL;
+  fp.prompt = "<CAPTION_TO_PHRASE_GROUNDING>a green car";
+  CHECK(glimpse_caption(session, &img, &fp, &r) == GLIMPSE_OK &&
+        strstr(glimpse_session_result_json(session), "{\"<CAPTION_TO_PHRASE_GROUNDING>\":{\"bboxes\"") != NULL);
+  glimpse_result_free(&r);
+  fp.prompt = NULL;
+  fp.task = "<OPEN_VOCABULARY_DETECTION>";  /* needs a text */
+  CHECK(glimpse_caption(session, &img, &fp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_session_last_error(session), "needs a text") && glimpse_session_result_json(session)[0] == 0);
+  fp.task = "<CAPTION>";  /* a 0.6-sized struct: the task fields are not read (the default task runs) */
+  fp.task_text = "ignored";
+  fp.struct_size = (uint32_t)offsetof(glimpse_generate_params, task);
+  CHECK(glimpse_caption(session, &img, &fp, &r) == GLIMPSE_OK &&
+        strstr(glimpse_session_result_json(session), "\"task\":\"<CAPTION>\"") != NULL);
+  glimpse_result_free(&r);
+  CHECK(glimpse_answer(session, &img, "what is this?", NULL, &r) == GLIMPSE_ERROR_WRONG_MODEL &&
+        strstr(glimpse_session_last_error(session), "does not answer free questions"));
+  glimpse_session_free(session);
+  glimpse_model_free(model);
+  /* other models refuse a task */
+  CHECK(glimpse_model_load(path_of("blip/tiny-base"), NULL, &model) == GLIMPSE_OK);
+  CHECK(glimpse_session_create(model, &session) == GLIMPSE_OK);
+  fp = glimpse_generate_default_params();
+  fp.task = "<OD>";
+  CHECK(glimpse_caption(session, &img, &fp, &r) == GLIMPSE_ERROR_INVALID_ARGUMENT &&
+        strstr(glimpse_session_last_error(session), "takes no task"));
+  glimpse_session_free(session);
+  glimpse_model_free(model);
+
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
