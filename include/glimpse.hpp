@@ -28,6 +28,7 @@ struct Result {
   std::string text;
   std::vector<uint32_t> token_ids;
   double encode_ms = 0, decode_ms = 0;
+  std::string result_json;  // models with tasks (Florence-2): glimpse_session_result_json; else ""
 };
 
 class Model {
@@ -83,7 +84,8 @@ class Session {
     glimpse_result r{};
     const glimpse_status s = call(&r);
     if (s != GLIMPSE_OK) throw Error(s, glimpse_session_last_error(session_.get()));
-    Result out{r.text, std::vector<uint32_t>(r.token_ids, r.token_ids + r.token_count), r.encode_ms, r.decode_ms};
+    Result out{r.text, std::vector<uint32_t>(r.token_ids, r.token_ids + r.token_count), r.encode_ms, r.decode_ms,
+               glimpse_session_result_json(session_.get())};
     glimpse_result_free(&r);
     return out;
   }

@@ -1,11 +1,13 @@
 // glimpse caption / glimpse vqa: image-to-text with a model folder, one model load for many
 // images, on the public C API (glimpse.h) alone.
 #include "commands.hpp"
+#include "draw.hpp"
 #include "options.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 
 namespace glimpse::cli {
@@ -15,9 +17,12 @@ namespace {
 using sample::UsageError;
 
 const char* const kCaptionUsage =
-    "usage: glimpse caption [--model DIR] [--prompt TEXT] [generation] [--f16] [--json] [--dump-tensors DIR]\n"
-    "                       IMAGE|FOLDER...\n"
-    "  without --model: the bundled blip-scenes-caption, which knows only synthetic scenes (models/README.md)\n";
+    "usage: glimpse caption [--model DIR] [--prompt TEXT] [--task TASK [--text TEXT]] [generation] [--f16] [--json]\n"
+    "                       [--draw OUT.png|FOLDER] [--dump-tensors DIR] IMAGE|FOLDER...\n"
+    "  without --model: the bundled blip-scenes-caption, which knows only synthetic scenes (models/README.md)\n"
+    "  --task, --text (Florence-2): the task token, default <CAPTION>; <OCR>, <OD>, <DENSE_REGION_CAPTION>, ...;\n"
+    "                  --text for the tasks that take one (<CAPTION_TO_PHRASE_GROUNDING>, <REGION_TO_*>, ...)\n"
+    "  --draw: the image with the answer's boxes, quads and polygons (a file for one image, else a folder)\n";
 const char* const kVqaUsage =
     "usage: glimpse vqa [--model DIR] --question TEXT [generation] [--f16] [--json] [--dump-tensors DIR]\n"
     "                   IMAGE|FOLDER...\n"
@@ -27,6 +32,7 @@ const char* const kDumpUsage =
 
 struct Request {
   std::string model_dir, dump_dir, text;  // text: the prompt or the question
+  std::string task, task_text, draw;      // caption only
   glimpse_generate_params gen = glimpse_generate_default_params();
   bool f16 = false, json = false;
   std::vector<std::string> inputs;
@@ -46,6 +52,9 @@ Request parse(const std::vector<std::string>& args, const char* text_flag, const
     else if (a == "--json") c.json = true;
     else if (a == "--f16") c.f16 = true;
     else if (a == "--dump-tensors") c.dump_dir = value();
+    else if (a == "--task" && text_flag == std::string("--prompt")) c.task = value();
+    else if (a == "--text" && text_flag == std::string("--prompt")) c.task_text = value();
+    else if (a == "--draw" && text_flag == std::string("--prompt")) c.draw = value();
     else if (a.size() > 1 && a[0] == '-')
       throw UsageError("unknown option '" + a + "'\n" + usage + sample::kGenerationUsage + kDumpUsage);
     else c.inputs.push_back(a);
@@ -95,20 +104,93 @@ nlohmann::json timings(const embed::Result& r) { return {{"encode_ms", r.encode_
 
 }  // namespace
 
+namespace {
+
+// A task's answer for people: a text answer as it is; otherwise one line per shape, its label and
+// coordinates (rounded to 0.1 px).
+std::string readable(const nlohmann::ordered_json& answer) {
+  if (answer.is_string()) return answer.get<std::string>();
+  std::string out;
+  const auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f", v);
+    return std::string(b);
+  };
+  const auto coords = [&](const nlohmann::ordered_json& a) {
+    std::string s;
+    for (const auto& v : a)
+      if (v.is_number()) s += (s.empty() ? "" : ", ") + num(v.get<double>());
+      else if (v.is_array()) s += std::string(s.empty() ? "" : " ") + "[" + [&] {
+        std::string t;
+        for (const auto& w : v) if (w.is_number()) t += (t.empty() ? "" : ", ") + num(w.get<double>());
+        return t;
+      }() + "]";
+    return s;
+  };
+  for (const auto& [shapes, labels] : {std::pair{"bboxes", "labels"}, {"bboxes", "bboxes_labels"}, {"quad_boxes", "labels"},
+                                       {"polygons", "labels"}, {"polygons", "polygons_labels"}}) {
+    if (!answer.contains(shapes) || !answer.contains(labels)) continue;
+    const auto& s = answer[shapes];
+    const auto& l = answer[labels];
+    for (size_t i = 0; i < s.size(); ++i)
+      out += "\n  " + (i < l.size() && l[i].is_string() && !l[i].get<std::string>().empty() ? l[i].get<std::string>() : "(no label)") +
+             ": [" + coords(s[i]) + "]";
+  }
+  return out.empty() ? "(nothing found)" : out;
+}
+
+std::string draw_path(const Request& c, const std::string& file, size_t inputs) {
+  namespace fs = std::filesystem;
+  const bool folder = inputs > 1 || fs::is_directory(c.draw) || (!c.draw.empty() && c.draw.back() == '/');
+  if (!folder) return c.draw;
+  fs::create_directories(c.draw);
+  return (fs::path(c.draw) / (fs::path(file).stem().string() + ".png")).string();
+}
+
+}  // namespace
+
 int caption_main(const Common& common, const std::vector<std::string>& args) {
   Request c = parse(args, "--prompt", kCaptionUsage, GLIMPSE_BUNDLED_CAPTION_MODEL);
   const embed::Model model = load(common, c, GLIMPSE_TASK_CAPTION,
                                   "a visual question answering model; use 'glimpse vqa --question ...'");
   embed::Session session(model);
   if (!c.text.empty()) c.gen.prompt = c.text.c_str();
+  if (!c.task.empty()) c.gen.task = c.task.c_str();
+  if (!c.task_text.empty()) c.gen.task_text = c.task_text.c_str();
+  const size_t inputs = sample::expand_inputs(c.inputs).size();
   return for_each_image(
       c,
       [&](const std::string& file) {
         const embed::Result r = session.caption(file, c.gen);
-        return nlohmann::json{
-            {"file", file}, {"generated_text", r.text}, {"token_ids", r.token_ids}, {"timings", timings(r)}};
+        if (r.result_json.empty()) {
+          if (!c.draw.empty()) throw embed::Error(GLIMPSE_ERROR_INVALID_ARGUMENT, "--draw needs a model with tasks (Florence-2)");
+          return nlohmann::json{
+              {"file", file}, {"generated_text", r.text}, {"token_ids", r.token_ids}, {"timings", timings(r)}};
+        }
+        // Florence-2: the generated text with its special tokens, and post_process_generation's result
+        const nlohmann::ordered_json task = nlohmann::ordered_json::parse(r.result_json);
+        if (!c.draw.empty()) {
+          glimpse_pixels px{};
+          const glimpse_image img = glimpse_image_from_path(file.c_str());
+          if (const glimpse_status s = glimpse_image_decode(&img, &px); s != GLIMPSE_OK) throw embed::Error(s, glimpse_last_error());
+          Rgb im;
+          im.width = int(px.width), im.height = int(px.height);
+          im.pixels.assign(px.rgb, px.rgb + size_t(px.width) * px.height * 3);
+          glimpse_pixels_free(&px);
+          draw_answer(im, nlohmann::json::parse(task["result"].begin().value().dump()));
+          write_png(draw_path(c, file, inputs), im);
+        }
+        nlohmann::json out = {{"file", file}, {"task", task["task"]}, {"generated_text", task["generated_text"]},
+                              {"token_ids", r.token_ids}};
+        out["result"] = nlohmann::json::parse(task["result"].dump());
+        out["text"] = task["result"].begin().value().is_string() ? readable(task["result"].begin().value())
+                                                                  : task["task"].get<std::string>() + readable(task["result"].begin().value());
+        out["timings"] = timings(r);
+        return out;
       },
-      [](const nlohmann::json& out) { return out["generated_text"].get<std::string>(); });
+      [](const nlohmann::json& out) {
+        return out.contains("text") ? out["text"].get<std::string>() : out["generated_text"].get<std::string>();
+      });
 }
 
 int vqa_main(const Common& common, const std::vector<std::string>& args) {
