@@ -1,7 +1,9 @@
 // glimpse-server: an OpenAI-compatible HTTP server over one loaded model (samples/server/README.md).
 //   POST /v1/chat/completions  the user message's image and text: a caption (the text is the
-//                              prompt) or an answer (the text is the question); stream: true
-//                              answers with server-sent events
+//                              prompt) or an answer (the text is the question); Florence-2: a task
+//                              token and its text ("<OD>"; none: <CAPTION>), answered with the
+//                              task's text or its result as JSON text; stream: true answers with
+//                              server-sent events
 //   GET  /v1/models            the one model, with its input modalities
 //   GET  /health               503 while the model loads, 200 with the slots' load when ready
 // Built on the public C API (glimpse.hpp), as an application embedding glimpse would be.
@@ -217,6 +219,14 @@ Generation generate(Server& s, glimpse::embed::Session& session, const ChatReque
   }
   Generation g;
   g.content = sink.text;
+  if (!r.result_json.empty()) {
+    // A model with tasks (Florence-2): a text task's answer as text, a region task's result
+    // ({task: {bboxes, labels, ...}}) as JSON text.
+    const nlohmann::ordered_json task = nlohmann::ordered_json::parse(r.result_json);
+    const nlohmann::ordered_json& answer = task["result"].begin().value();
+    g.content = answer.is_string() ? answer.get<std::string>()
+                                   : task["result"].dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  }
   g.generated = sink.count;
   g.total = uint32_t(r.token_ids.size());
   g.stopped_at_eos = sink.count > 0 && sink.last == s.info.eos_token_id;
@@ -277,7 +287,10 @@ void chat_completions(Server& s, const http::Request& req, http::Responder& out)
   std::string sent;
   // A delta only when the text grows at its end; a decoder that rewrites earlier text (rare:
   // byte-level pieces completing a character) waits for the next clean extension.
-  sink.on_text = [&](const std::string& text) {
+  // A model with tasks answers only when it is done (its answer is post-processed, not the
+  // generated text): one delta at the end.
+  const bool tasks = std::string(s.info.architecture) == "Florence2ForConditionalGeneration";
+  if (!tasks) sink.on_text = [&](const std::string& text) {
     const std::string whole = text.substr(0, stream_stable_prefix(text));
     if (whole.size() <= sent.size() || whole.compare(0, sent.size(), sent) != 0) return true;
     const bool ok = out.write(sse(chunk_json(c, whole.substr(sent.size()), false, false)));

@@ -258,6 +258,42 @@ class VqaServer(unittest.TestCase):
             self.assertEqual(server.close(), 0)
 
 
+class Florence2Server(unittest.TestCase):
+    """A task token at the start of the text (none: <CAPTION>): text tasks answer with text, region
+    tasks with post_process_generation's result as JSON text, streamed or not; free questions are 400."""
+
+    def test_tasks_equal_the_cli(self):
+        model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "florence2", "tiny")
+        image = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "blip", "pattern.png")
+        server = Server(SERVER, model)
+        try:
+            for text, flags in [(None, []), ("<OD>", ["--task", "<OD>"]),
+                                ("<CAPTION_TO_PHRASE_GROUNDING>a green car", ["--prompt", "<CAPTION_TO_PHRASE_GROUNDING>a green car"])]:
+                want = cli("caption", "--model", model, "--max-new-tokens", "12", *flags, image)[0]
+                status, body = server.chat(chat_body(data_uri(read(image)), text, max_tokens=12))
+                self.assertEqual(status, 200, body)
+                content = body["choices"][0]["message"]["content"]
+                answer = next(iter(want["result"].values()))
+                if isinstance(answer, str):
+                    self.assertEqual(content, answer)
+                else:
+                    self.assertEqual(json.loads(content), want["result"])
+                    self.assertTrue(content.startswith('{"%s":{"bboxes":[' % want["task"]), content)
+                # streamed: the same content, in the final delta
+                status, events = server.stream(chat_body(data_uri(read(image)), text, max_tokens=12, stream=True))
+                self.assertEqual(status, 200)
+                self.assertEqual(events[-1], "[DONE]")
+                self.assertEqual("".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1]), content)
+            status, body = server.chat(chat_body(data_uri(read(image)), "what colour is the car?"))
+            self.assertEqual(status, 400, body)
+            self.assertIn("free questions are not a Florence-2 task", body["error"]["message"])
+            status, body = server.chat(chat_body(data_uri(read(image)), "<OPEN_VOCABULARY_DETECTION>"))
+            self.assertEqual(status, 400, body)
+            self.assertIn("needs a text", body["error"]["message"])
+        finally:
+            self.assertEqual(server.close(), 0)
+
+
 class Limits(unittest.TestCase):
     def test_oversize_body_is_413(self):
         server = Server(SERVER, CAPTION, "--max-body-mb", "0.25")
