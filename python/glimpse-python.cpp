@@ -109,8 +109,8 @@ std::pair<std::vector<ImageInput>, bool> images_from(const py::handle& obj) {
 }
 
 struct GenerateOptions {
-  std::optional<std::string> prompt;
-  uint32_t beams = 1;
+  std::optional<std::string> prompt, task, text;
+  uint32_t beams = 0;  // 0: the model's default (Florence-2: 3; the others greedy)
   std::optional<uint32_t> max_new_tokens, max_length, min_length, top_k;
   bool do_sample = false;
   std::optional<float> temperature, top_p;
@@ -119,6 +119,8 @@ struct GenerateOptions {
   glimpse_generate_params params() const {
     glimpse_generate_params p = glimpse_generate_default_params();
     p.prompt = prompt ? no_nul(*prompt, "the prompt").c_str() : nullptr;
+    p.task = task ? no_nul(*task, "the task").c_str() : nullptr;
+    p.task_text = text ? no_nul(*text, "the text").c_str() : nullptr;
     p.num_beams = beams;
     if (max_new_tokens) p.max_new_tokens = *max_new_tokens;
     if (max_length) p.max_length = *max_length;
@@ -173,7 +175,22 @@ class Model {
     if (info_.task != GLIMPSE_TASK_CAPTION)
       raise(GLIMPSE_ERROR_WRONG_MODEL, "this is a visual question answering model: use answer(images, questions)");
     auto [inputs, listed] = images_from(images);
-    const std::vector<std::string> texts = run(inputs, {}, opt);
+    std::vector<std::string> results;
+    const std::vector<std::string> texts = run(inputs, {}, opt, &results);
+    if (!results.empty() && !results[0].empty()) {
+      // Florence-2: {"task", "generated_text" (special tokens kept), "result" (post_process_generation's),
+      // "text" (a text task's answer, else the text without special tokens)}
+      const py::object loads = py::module_::import("json").attr("loads");
+      py::list out;
+      for (size_t i = 0; i < texts.size(); ++i) {
+        py::dict d = loads(results[i]);
+        d["text"] = texts[i];
+        py::list one;
+        one.append(d);
+        out.append(one);
+      }
+      return listed ? py::object(out) : py::object(out[0]);
+    }
     return shaped(texts, listed, "generated_text");
   }
 
@@ -237,7 +254,7 @@ class Model {
   }
 
   std::vector<std::string> run(const std::vector<ImageInput>& images, const std::vector<std::string>& questions,
-                               const GenerateOptions& opt) {
+                               const GenerateOptions& opt, std::vector<std::string>* results = nullptr) {
     SessionPtr session = borrow();
     const glimpse_generate_params params = opt.params();
     std::vector<std::string> texts;
@@ -250,7 +267,10 @@ class Model {
         glimpse_result r{};
         status = questions.empty() ? glimpse_caption(session.get(), &image, &params, &r)
                                    : glimpse_answer(session.get(), &image, questions[i].c_str(), &params, &r);
-        if (status == GLIMPSE_OK) texts.emplace_back(r.text);
+        if (status == GLIMPSE_OK) {
+          texts.emplace_back(r.text);
+          if (results) results->emplace_back(glimpse_session_result_json(session.get()));
+        }
         else error = glimpse_session_last_error(session.get());
         glimpse_result_free(&r);
       }
@@ -307,7 +327,7 @@ py::list devices() {
 }  // namespace
 
 PYBIND11_MODULE(glimpse, m) {
-  m.doc() = "glimpse: image captioning and visual question answering on Vulkan (BLIP, ViT-GPT2)";
+  m.doc() = "glimpse: image captioning, visual question answering, OCR and detection on Vulkan (BLIP, ViT-GPT2, TrOCR, Florence-2)";
   const uint32_t v = glimpse_version();
   m.attr("__version__") = std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xFF) + "." + std::to_string(v & 0xFF);
   g_error = PyErr_NewExceptionWithDoc("glimpse.Error",
@@ -317,14 +337,16 @@ PYBIND11_MODULE(glimpse, m) {
   m.def("devices", &devices, "The Vulkan devices glimpse can use, as dicts.");
 
   py::class_<GenerateOptions>(m, "_GenerateOptions");  // internal: built from keyword arguments
-  auto options = [](std::optional<std::string> prompt, uint32_t beams, std::optional<uint32_t> max_new_tokens,
+  auto options = [](std::optional<std::string> prompt, std::optional<uint32_t> beams, std::optional<uint32_t> max_new_tokens,
                     std::optional<uint32_t> max_length, std::optional<uint32_t> min_length, bool do_sample,
                     std::optional<float> temperature, std::optional<uint32_t> top_k, std::optional<float> top_p,
-                    uint64_t seed) {
-    if (beams < 1) throw py::value_error("beams must be at least 1");
+                    uint64_t seed, std::optional<std::string> task = std::nullopt,
+                    std::optional<std::string> text = std::nullopt) {
+    if (beams && *beams < 1) throw py::value_error("beams must be at least 1");
     if (max_new_tokens && *max_new_tokens < 1) throw py::value_error("max_new_tokens must be at least 1");
     GenerateOptions o;
-    o.prompt = std::move(prompt), o.beams = beams, o.max_new_tokens = max_new_tokens, o.max_length = max_length;
+    o.prompt = std::move(prompt), o.beams = beams.value_or(0), o.max_new_tokens = max_new_tokens, o.max_length = max_length;
+    o.task = std::move(task), o.text = std::move(text);
     o.min_length = min_length, o.do_sample = do_sample, o.temperature = temperature, o.top_k = top_k, o.top_p = top_p;
     o.seed = seed;
     return o;
@@ -337,28 +359,32 @@ PYBIND11_MODULE(glimpse, m) {
       .def_property_readonly("info", &Model::info)
       .def(
           "caption",
-          [options](Model& self, const py::handle& images, std::optional<std::string> prompt, uint32_t beams,
-                    std::optional<uint32_t> max_new_tokens, std::optional<uint32_t> max_length,
-                    std::optional<uint32_t> min_length, bool do_sample, std::optional<float> temperature,
-                    std::optional<uint32_t> top_k, std::optional<float> top_p, uint64_t seed) {
+          [options](Model& self, const py::handle& images, std::optional<std::string> prompt,
+                    std::optional<uint32_t> beams, std::optional<uint32_t> max_new_tokens,
+                    std::optional<uint32_t> max_length, std::optional<uint32_t> min_length, bool do_sample,
+                    std::optional<float> temperature, std::optional<uint32_t> top_k, std::optional<float> top_p,
+                    uint64_t seed, std::optional<std::string> task, std::optional<std::string> text) {
             return self.caption(images, options(std::move(prompt), beams, max_new_tokens, max_length, min_length,
-                                                do_sample, temperature, top_k, top_p, seed));
+                                                do_sample, temperature, top_k, top_p, seed, std::move(task),
+                                                std::move(text)));
           },
-          py::arg("images"), py::kw_only(), py::arg("prompt") = py::none(), py::arg("beams") = 1,
+          py::arg("images"), py::kw_only(), py::arg("prompt") = py::none(), py::arg("beams") = py::none(),
           py::arg("max_new_tokens") = py::none(), py::arg("max_length") = py::none(), py::arg("min_length") = py::none(),
           py::arg("do_sample") = false, py::arg("temperature") = py::none(), py::arg("top_k") = py::none(),
-          py::arg("top_p") = py::none(), py::arg("seed") = 0,
+          py::arg("top_p") = py::none(), py::arg("seed") = 0, py::arg("task") = py::none(), py::arg("text") = py::none(),
           "Captions an image (path, bytes or HWC uint8 array) or a list of them: [{'generated_text': ...}] for one, "
-          "a list of those for a list.")
+          "a list of those for a list. Florence-2: task='<OD>' (default '<CAPTION>') and text= for the tasks that "
+          "take one; each answer is {'task', 'generated_text', 'result': {task: answer}, 'text'}. beams=None: the "
+          "model's default.")
       .def(
           "answer",
-          [options](Model& self, const py::handle& images, const py::handle& questions, uint32_t beams,
+          [options](Model& self, const py::handle& images, const py::handle& questions, std::optional<uint32_t> beams,
                     std::optional<uint32_t> max_new_tokens, std::optional<uint32_t> max_length) {
             return self.answer(images, questions,
                                options(std::nullopt, beams, max_new_tokens, max_length, std::nullopt, false,
                                        std::nullopt, std::nullopt, std::nullopt, 0));
           },
-          py::arg("images"), py::arg("questions"), py::kw_only(), py::arg("beams") = 1,
+          py::arg("images"), py::arg("questions"), py::kw_only(), py::arg("beams") = py::none(),
           py::arg("max_new_tokens") = py::none(), py::arg("max_length") = py::none(),
           "Answers questions about images: [{'answer': ...}] for one image and one question; a list of those when "
           "either is a list (one question for every image, many questions about one image, or pairs).");

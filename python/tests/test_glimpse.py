@@ -56,6 +56,29 @@ class OtherFamilies(unittest.TestCase):
         self.assertEqual(model.caption(image), [{"generated_text": want}])
 
 
+    def test_florence2_tasks_return_dicts_equal_to_the_cli(self):
+        """Florence-2: a task (and its text) in, the processor's result as a dict out."""
+        folder = os.path.join(TEST_DATA, "florence2", "tiny")
+        image = os.path.join(TEST_DATA, "blip", "pattern.png")
+        model = glimpse.Model(folder)
+        self.assertEqual(model.info["architecture"], "Florence2ForConditionalGeneration")
+        for flags, kwargs in [([], {}), (["--task", "<OD>"], {"task": "<OD>"}),
+                              (["--task", "<CAPTION_TO_PHRASE_GROUNDING>", "--text", "a green car"],
+                               {"task": "<CAPTION_TO_PHRASE_GROUNDING>", "text": "a green car"})]:
+            want = cli("caption", "--model", folder, "--max-new-tokens", "12", *flags, image)[0]
+            got = model.caption(image, max_new_tokens=12, **kwargs)
+            self.assertEqual(len(got), 1)
+            self.assertEqual(got[0]["task"], want["task"])
+            self.assertEqual(got[0]["generated_text"], want["generated_text"])
+            self.assertEqual(got[0]["result"], want["result"])
+            self.assertIsInstance(got[0]["result"][want["task"]], (str, dict))
+        with self.assertRaises(glimpse.Error) as e:
+            model.caption(image, task="<OPEN_VOCABULARY_DETECTION>")
+        self.assertIn("needs a text", str(e.exception))
+        with self.assertRaises(glimpse.Error):
+            model.answer(image, "what is this?")
+
+
 class Captioning(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
