@@ -3,7 +3,7 @@
 // It links only libglimpse.so and its public headers, like any desktop application would.
 //
 //   glimpse-desktop [--model FOLDER]... [--device D] [--image FILE] [--question TEXT]...
-//                   [--pixels] [--quit-after-caption] [--screenshot FILE.png]
+//                   [--pixels] [--task TASK [--task-text TEXT]] [--quit-after-caption] [--screenshot FILE.png]
 //
 // --quit-after-caption prints "caption: TEXT" (the text the window shows) and exits once the
 // first caption completes; with --screenshot it saves the window first. CI runs it so under Xvfb.
@@ -43,13 +43,18 @@ int main(int argc, char** argv) {
                                       QStringLiteral("file"));
   const QCommandLineOption pixels(QStringLiteral("pixels"),
                                   QStringLiteral("Hand --image to the library as decoded pixels (as a paste is), not as a file."));
-  cli.addOptions({model, device, image, pixels, question, quit, screenshot});
+  const QCommandLineOption task(QStringLiteral("task"), QStringLiteral("Florence-2: the task token (e.g. <OD>)."),
+                                QStringLiteral("task"));
+  const QCommandLineOption task_text(QStringLiteral("task-text"),
+                                     QStringLiteral("Florence-2: the text of a task that takes one."), QStringLiteral("text"));
+  cli.addOptions({model, device, image, pixels, question, quit, screenshot, task, task_text});
   cli.process(app);
 
   Window window;
   window.show();
   if (cli.isSet(device)) window.select_device(cli.value(device));
   for (const QString& folder : cli.values(model)) window.open_model(folder);
+  if (cli.isSet(task) || cli.isSet(task_text)) window.set_task(cli.value(task), cli.value(task_text));
   if (cli.isSet(image) && !window.open_image(cli.value(image), cli.isSet(pixels)) && cli.isSet(quit)) {
     std::fprintf(stderr, "glimpse-desktop: %s\n", window.status().toUtf8().constData());
     return 1;

@@ -11,7 +11,11 @@
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QImageReader>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QPainter>
 #include <QLineEdit>
 #include <QMimeData>
 #include <QPlainTextEdit>
@@ -91,6 +95,25 @@ void Window::build_ui() {
   bar->addWidget(cancel_);
   layout->addLayout(bar);
 
+  // Florence-2's tasks: the task token, and the text of those that take one
+  auto* task_bar = new QHBoxLayout;
+  task_bar->addWidget(new QLabel(tr("Task (Florence-2):"), central));
+  tasks_ = new QComboBox(central);
+  tasks_->addItem(tr("model default"), QString());
+  for (const char* t : {"<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>", "<OCR>", "<OCR_WITH_REGION>", "<OD>",
+                        "<DENSE_REGION_CAPTION>", "<REGION_PROPOSAL>", "<CAPTION_TO_PHRASE_GROUNDING>",
+                        "<REFERRING_EXPRESSION_SEGMENTATION>", "<REGION_TO_SEGMENTATION>", "<OPEN_VOCABULARY_DETECTION>",
+                        "<REGION_TO_CATEGORY>", "<REGION_TO_DESCRIPTION>", "<REGION_TO_OCR>"})
+    tasks_->addItem(QString::fromUtf8(t), QString::fromUtf8(t));
+  task_bar->addWidget(tasks_);
+  task_text_ = new QLineEdit(central);
+  task_text_->setPlaceholderText(tr("text for the task (a caption to ground, what to locate, a region <loc_…>×4)"));
+  task_bar->addWidget(task_text_, 1);
+  const auto apply_task = [this] { set_task(tasks_->currentData().toString(), task_text_->text()); };
+  connect(tasks_, qOverload<int>(&QComboBox::activated), this, apply_task);
+  connect(task_text_, &QLineEdit::returnPressed, this, apply_task);
+  layout->addLayout(task_bar);
+
   image_ = new QLabel(tr("Open or drop an image"), central);
   image_->setAlignment(Qt::AlignCenter);
   image_->setMinimumSize(384, 288);
@@ -147,8 +170,9 @@ void Window::connect_worker() {
   });
   connect(worker_, &Worker::caption_token, this, [this](const QString& text) { caption_->setText(text); });
   connect(worker_, &Worker::answer_token, this, [this](const QString& text) { status_->setText(tr("A: %1").arg(text)); });
-  connect(worker_, &Worker::captioned, this, [this](const QString& text, double encode_ms, double decode_ms) {
-    caption_->setText(text);
+  connect(worker_, &Worker::captioned, this,
+          [this](const QString& text, double encode_ms, double decode_ms, const QString& result_json) {
+    caption_->setText(result_json.isEmpty() ? text : show_result(result_json, text));
     status_->setText(tr("Captioned in %1 ms (encode %2 ms, decode %3 ms)")
                          .arg(encode_ms + decode_ms, 0, 'f', 0)
                          .arg(encode_ms, 0, 'f', 0)
@@ -163,6 +187,7 @@ void Window::connect_worker() {
             finished();
             emit answer_finished(text);
           });
+  connect(worker_, &Worker::task_set, this, [this] { finished(); });
   connect(worker_, &Worker::cancelled, this, [this] {
     status_->setText(tr("Cancelled"));
     finished();
@@ -255,6 +280,7 @@ void Window::open_pixels(const QImage& image, const QString& title) {
 
 void Window::show_picture(Picture picture, const QImage& shown, const QString& title) {
   picture_ = std::move(picture);
+  shown_ = shown;
   pixmap_ = QPixmap::fromImage(shown);
   show_pixmap();
   caption_->clear();
@@ -263,7 +289,7 @@ void Window::show_picture(Picture picture, const QImage& shown, const QString& t
   if (has_captioner_ || queued(Kind::load) || busy_) {
     caption_image();
   } else {
-    status_->setText(tr("Open a captioning model (BLIP or ViT-GPT2 folder) to caption this image"));
+    status_->setText(tr("Open a captioning model (BLIP, ViT-GPT2, TrOCR or Florence-2 folder) to caption this image"));
   }
 }
 
@@ -291,6 +317,90 @@ void Window::ask(const QString& question) {
 }
 
 QString Window::caption_shown() const { return caption_->text(); }
+
+void Window::set_task(const QString& task, const QString& text) {
+  const int i = tasks_->findData(task);
+  if (i >= 0) tasks_->setCurrentIndex(i);
+  task_text_->setText(text);
+  const bool recaption = !picture_.empty() && has_captioner_;
+  enqueue(Kind::caption, recaption ? tr("Captioning…") : tr("Setting the task…"),
+          [w = worker_, task, text, p = picture_, recaption] {
+            w->set_task(task, text);
+            if (recaption) w->caption(p);
+            else emit w->task_set();
+          });
+}
+
+QString Window::show_result(const QString& result_json, const QString& text) {
+  const QJsonObject task = QJsonDocument::fromJson(result_json.toUtf8()).object();
+  const QJsonObject result = task.value(QStringLiteral("result")).toObject();
+  const QString name = task.value(QStringLiteral("task")).toString();
+  const QJsonValue answer = result.value(name);
+  pixmap_ = QPixmap::fromImage(shown_);
+  if (!answer.isObject() || shown_.isNull()) {
+    show_pixmap();
+    return answer.isString() ? answer.toString() : text;
+  }
+  // The shapes in the image's pixels, each outlined in its colour and labelled (as glimpse
+  // caption --draw does).
+  const QJsonObject a = answer.toObject();
+  static const QColor palette[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200}, {245, 130, 48},
+                                   {145, 30, 180}, {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {0, 128, 128}};
+  QImage canvas = shown_.convertToFormat(QImage::Format_RGB32);
+  QPainter painter(&canvas);
+  painter.setRenderHint(QPainter::Antialiasing);
+  const int thick = std::max(2, std::min(canvas.width(), canvas.height()) / 200);
+  QFont font = painter.font();
+  font.setPixelSize(std::max(10, std::min(canvas.width(), canvas.height()) / 30));
+  painter.setFont(font);
+  QStringList labels;
+  int shapes = 0;
+  const auto draw = [&](const QPolygonF& poly, const QString& label) {
+    const QColor c = palette[shapes++ % 10];
+    painter.setPen(QPen(c, thick));
+    painter.setBrush(Qt::NoBrush);
+    painter.drawPolygon(poly);
+    if (label.isEmpty()) return;
+    labels << label;
+    const QRectF r = painter.fontMetrics().boundingRect(label).adjusted(-3, -2, 3, 2);
+    const QPointF at = poly.boundingRect().topLeft() - QPointF(0, r.height());
+    painter.fillRect(QRectF(at, r.size()), c);
+    painter.setPen(Qt::white);
+    painter.drawText(QRectF(at, r.size()), Qt::AlignCenter, label);
+  };
+  const auto points = [](const QJsonArray& flat) {
+    QPolygonF poly;
+    for (int k = 0; k + 1 < flat.size(); k += 2) poly << QPointF(flat[k].toDouble(), flat[k + 1].toDouble());
+    return poly;
+  };
+  for (const QString& key : {QStringLiteral("labels"), QStringLiteral("bboxes_labels")}) {
+    const QJsonArray boxes = a.value(QStringLiteral("bboxes")).toArray(), names = a.value(key).toArray();
+    if (!a.contains(key) || boxes.isEmpty()) continue;
+    for (int i = 0; i < boxes.size(); ++i) {
+      const QJsonArray b = boxes[i].toArray();
+      if (b.size() == 4) draw(QPolygonF(QRectF(QPointF(b[0].toDouble(), b[1].toDouble()), QPointF(b[2].toDouble(), b[3].toDouble()))),
+                              names.at(i).toString());
+    }
+    break;
+  }
+  const QJsonArray quads = a.value(QStringLiteral("quad_boxes")).toArray();
+  for (int i = 0; i < quads.size(); ++i) draw(points(quads[i].toArray()), a.value(QStringLiteral("labels")).toArray().at(i).toString());
+  for (const QString& key : {QStringLiteral("labels"), QStringLiteral("polygons_labels")}) {
+    const QJsonArray polys = a.value(QStringLiteral("polygons")).toArray();
+    if (!a.contains(key) || polys.isEmpty()) continue;
+    for (int i = 0; i < polys.size(); ++i) {
+      const QString label = a.value(key).toArray().at(i).toString();
+      const QJsonArray rings = polys[i].toArray();
+      for (int r = 0; r < rings.size(); ++r) draw(points(rings[r].toArray()), r == 0 ? label : QString());
+    }
+    break;
+  }
+  painter.end();
+  pixmap_ = QPixmap::fromImage(canvas);
+  show_pixmap();
+  return QStringLiteral("%1: %2 region%3%4").arg(name).arg(shapes).arg(shapes == 1 ? "" : "s")
+      .arg(labels.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(labels.join(QStringLiteral(", "))));
+}
 
 QString Window::status() const { return status_->text(); }
 

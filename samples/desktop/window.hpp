@@ -34,6 +34,9 @@ class Window : public QMainWindow {
   void open_model(const QString& folder);
   void select_device(const QString& device);  // an index or a name substring, as --device takes
   void ask(const QString& question);
+  // Florence-2's task and its text for the captions from now on (the open image is captioned
+  // again); an empty task is the model's default.
+  void set_task(const QString& task, const QString& text);
   QString caption_shown() const;
 
  signals:
@@ -59,6 +62,8 @@ class Window : public QMainWindow {
   void caption_image();
   void show_picture(Picture picture, const QImage& shown, const QString& title);
   void show_pixmap();
+  // A task's answer: its text, or its boxes, quads and polygons drawn on the image with their labels.
+  QString show_result(const QString& result_json, const QString& text);
   void choose_image();
   void choose_model();
   void paste();
@@ -74,11 +79,14 @@ class Window : public QMainWindow {
   bool busy_ = false;
 
   Picture picture_;
-  QPixmap pixmap_;
+  QImage shown_;   // the image as opened (EXIF applied): what a task's coordinates refer to
+  QPixmap pixmap_;  // shown_, with a task's shapes drawn on it
   bool has_captioner_ = false;  // once one has loaded, an opened image is captioned
 
   QComboBox* devices_;
   QComboBox* models_;
+  QComboBox* tasks_;
+  QLineEdit* task_text_;
   QPushButton* cancel_;
   QLabel* image_;
   QLabel* caption_;

@@ -67,11 +67,19 @@ void Worker::caption(const Picture& picture) {
   }
   try {
     const QByteArray path = picture.path.toUtf8();
-    const glimpse::embed::Result r = captioner_.session->caption(to_glimpse(picture, path), params(false));
-    emit captioned(QString::fromStdString(r.text), r.encode_ms, r.decode_ms);
+    glimpse_generate_params p = params(false);
+    if (!task_.empty()) p.task = task_.c_str();
+    if (!task_text_.empty()) p.task_text = task_text_.c_str();
+    const glimpse::embed::Result r = captioner_.session->caption(to_glimpse(picture, path), p);
+    emit captioned(QString::fromStdString(r.text), r.encode_ms, r.decode_ms, QString::fromStdString(r.result_json));
   } catch (const glimpse::embed::Error& e) {
     run_failed(e);
   }
+}
+
+void Worker::set_task(const QString& task, const QString& text) {
+  task_ = task.toStdString();
+  task_text_ = text.toStdString();
 }
 
 void Worker::answer(const Picture& picture, const QString& question) {

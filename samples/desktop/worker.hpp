@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 
 // What is captioned: a file (handed to the library as it is, so the caption equals
 // `glimpse caption`'s for it) or pixels with no file behind them (a pasted image), handed over
@@ -35,6 +36,8 @@ class Worker : public QObject {
   // a question-answering model can be loaded side by side; a new one replaces the same task's.
   void load(const QString& folder, const QString& device);
   void caption(const Picture& picture);
+  // The task and text captions run with (Florence-2); empty: the model's default.
+  void set_task(const QString& task, const QString& text);
   void answer(const Picture& picture, const QString& question);
 
  signals:
@@ -42,9 +45,11 @@ class Worker : public QObject {
   void loaded(const QString& folder, bool answers, const QString& description);
   void caption_token(const QString& text_so_far);
   void answer_token(const QString& text_so_far);
-  void captioned(const QString& text, double encode_ms, double decode_ms);
+  // result_json: a model with tasks (Florence-2): glimpse_session_result_json; else empty
+  void captioned(const QString& text, double encode_ms, double decode_ms, const QString& result_json);
   void answered(const QString& question, const QString& text, double encode_ms, double decode_ms);
   void cancelled();
+  void task_set();  // set_task without an image to caption
   void failed(const QString& message);
 
  private:
@@ -56,6 +61,7 @@ class Worker : public QObject {
   void run_failed(const glimpse::embed::Error& e);
 
   Loaded captioner_, answerer_;
+  std::string task_, task_text_;
 };
 
 #endif
