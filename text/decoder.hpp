@@ -16,6 +16,7 @@ namespace glimpse {
 // for fp16 models on the CPU backend (cross_kv_alloc).
 struct CrossKv {
   int64_t batch = 0, tokens = 0;
+  int64_t beams = 1;  // decoder rows per K/V row: beam search's rows of one input share its K/V
   std::vector<Tensor> kv;
 };
 
@@ -53,9 +54,10 @@ class TextDecoder {
                            int set = 0, const Tensor* reorder = nullptr) const = 0;
 };
 
-// The cross-attention K/V of encoder `states` [B, N, Ve] for `decoder`, `beams` rows per input (each
-// input's states gathered per beam row first), allocated from `arena`: the one place the K/V that
-// decoding reads are computed (a recorded image pass calls it too). `host` holds the gather index.
+// The cross-attention K/V of encoder `states` [B, N, Ve] for `decoder`, read by `beams` decoder rows
+// per input (CrossKv::beams: each input's K/V once, its beams' queries attend to them together),
+// allocated from `arena`: the one place the K/V that decoding reads are computed (a recorded image
+// pass calls it too). `host` is unused (kept for the callers).
 CrossKv cross_kv_record(Sequence& seq, Allocator& arena, Allocator& host, const TextDecoder& decoder,
                         const Tensor& states, int64_t beams);
 
@@ -71,7 +73,8 @@ void decode_state_reorder(Sequence& seq, DecodeState& st, int set, const Tensor&
 void cached_self_attention(Sequence& seq, const Tensor& qkv, const Tensor& ctx, int64_t heads, DecodeState& st,
                            const DecodeState::Caches& caches, size_t layer);
 // Cross-attention of one layer: q [B, T, D] over the encoder states' cached K/V, into ctx [B, T, D]
-// (no mask: BLIP and VisionEncoderDecoder pass all-ones encoder masks).
+// (no mask: BLIP and VisionEncoderDecoder pass all-ones encoder masks). With cross.beams rows per
+// K/V row, each input's beams' queries are one attention batch entry of beams x T queries.
 void cross_attention(Sequence& seq, const Tensor& q, const Tensor& ctx, int64_t heads, const CrossKv& cross,
                      size_t layer);
 // A strided copy of each row's last position: x [B * T, D] -> last [B, D].

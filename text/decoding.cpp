@@ -44,9 +44,9 @@ std::vector<std::vector<uint32_t>> Decoding::generate(const CrossKv& cross, int6
   rq.inputs = batch;
   rq.beams = std::max(1, gen.num_beams);
   rq.rows = batch * rq.beams;
-  if (cross.batch != rq.rows)
-    fail(ErrorCode::Internal, "internal error: generate() was given cross-attention K/V for ", cross.batch,
-         " rows, needs ", rq.rows);
+  if (cross.batch * cross.beams != rq.rows)
+    fail(ErrorCode::Internal, "internal error: generate() was given cross-attention K/V for ", cross.batch, " x ",
+         cross.beams, " rows, needs ", rq.rows);
   rq.cross = &cross;
   rq.state = decoder_.decode_alloc(rq.arena, rq.host, rq.rows, std::max(max_len, lp), rq.beams > 1);
   rq.logits = rq.arena.alloc(DType::F32, {rq.rows, tk.vocab});

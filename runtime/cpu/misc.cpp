@@ -95,14 +95,17 @@ void gather_rows_run(const Tensor& src, const Tensor& index, const Tensor& dst) 
     copy.assign(sp, sp + src.numel());
     sp = copy.data();
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    if (ip[r] == kZeroRow) {
-      std::memset(dp + r * width, 0, size_t(width) * 4);
-      continue;
+  // Rows over the pool: DaViT's window partitions move 18 MB per pass at 768 px (26 ms on one core).
+  parallel_for(rows, width, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      if (ip[r] == kZeroRow) {
+        std::memset(dp + r * width, 0, size_t(width) * 4);
+        continue;
+      }
+      const int64_t from = std::min<int64_t>(ip[r], src_rows - 1);
+      std::memcpy(dp + r * width, sp + from * width, size_t(width) * 4);
     }
-    const int64_t from = std::min<int64_t>(ip[r], src_rows - 1);
-    std::memcpy(dp + r * width, sp + from * width, size_t(width) * 4);
-  }
+  });
 }
 
 // ---- selection ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// glimpse bench caption: captioning speed and memory in the real BLIP-base / BLIP-large and
-// TrOCR small / base / large configurations with random weights (no download): image encode,
+// glimpse bench caption: captioning speed and memory in the real BLIP-base / BLIP-large, TrOCR
+// small / base / large and Florence-2-base configurations with random weights (no download): image encode,
 // decode per token, a 20-token caption (or line) in all. tools/bench/caption-compare.sh runs the
 // PyTorch peer beside it.
 #include "fusion/family.hpp"
@@ -30,7 +30,10 @@ namespace {
 // small uniform noise, deterministic per name. Speed does not depend on the values.
 class RandomTensors : public TensorSource {
  public:
-  const StTensor* find(const std::string& name, const Shape& shape) const override {
+  const StTensor* find(const std::string& name_asked, const Shape& shape) const override {
+    // Florence-2's lm_head holds the token table's values, as training ties them: one copy on the
+    // device (WeightLoader::tied_table), as with the published checkpoints.
+    const std::string name = name_asked == "language_model.lm_head.weight" ? "language_model.model.shared.weight" : name_asked;
     auto [it, fresh] = made_.try_emplace(name);
     Made& m = it->second;
     if (fresh) {
@@ -107,9 +110,58 @@ void trocr_folder(const std::string& config, const fs::path& dir) {
   std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
 }
 
+// A Florence-2 folder as microsoft/Florence-2-base configures it (its config.json, the original
+// layout; docs/models/florence2.md), a stand-in BART vocabulary (the processor's tokens are added
+// at load).
+void florence2_folder(const fs::path& dir) {
+  const nlohmann::json vision = {
+      {"model_type", "davit"}, {"patch_size", {7, 3, 3, 3}}, {"patch_stride", {4, 2, 2, 2}}, {"patch_padding", {3, 1, 1, 1}},
+      {"patch_prenorm", {false, true, true, true}}, {"dim_embed", {128, 256, 512, 1024}}, {"num_heads", {4, 8, 16, 32}},
+      {"num_groups", {4, 8, 16, 32}}, {"depths", {1, 1, 9, 1}}, {"window_size", 12}, {"projection_dim", 768},
+      {"visual_temporal_embedding", {{"type", "COSINE"}, {"max_temporal_embeddings", 100}}},
+      {"image_pos_embed", {{"type", "learned_abs_2d"}, {"max_pos_embeddings", 50}}},
+      {"image_feature_source", {"spatial_avg_pool", "temporal_avg_pool"}}};
+  const nlohmann::json text = {{"vocab_size", 51289}, {"activation_function", "gelu"}, {"d_model", 768},
+                               {"decoder_attention_heads", 12}, {"decoder_ffn_dim", 3072}, {"decoder_layers", 6},
+                               {"encoder_attention_heads", 12}, {"encoder_ffn_dim", 3072}, {"encoder_layers", 6},
+                               {"max_position_embeddings", 1024}, {"no_repeat_ngram_size", 3}, {"num_beams", 3},
+                               {"early_stopping", true}, {"forced_bos_token_id", 0}, {"forced_eos_token_id", 2},
+                               {"decoder_start_token_id", 2}, {"scale_embedding", false}};
+  std::ofstream(dir / "config.json") << nlohmann::json{{"architectures", {"Florence2ForConditionalGeneration"}},
+                                                       {"model_type", "florence2"}, {"projection_dim", 768},
+                                                       {"vision_config", vision}, {"text_config", text}}
+                                            .dump();
+  std::ofstream(dir / "preprocessor_config.json")
+      << R"({"size": {"height": 768, "width": 768}, "resample": 3, "rescale_factor": 0.00392156862745098,
+            "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "do_center_crop": false})";
+  nlohmann::json vocab = nlohmann::json::object();
+  // GPT-2's byte symbols first (bytes_to_unicode: the printable ones stand for themselves, the
+  // rest shift past 255), so that the task prompts encode.
+  std::vector<std::string> symbols;
+  int shifted = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const char32_t c = printable ? char32_t(b) : char32_t(256 + shifted++);
+    std::string u;
+    if (c < 0x80) u += char(c);
+    else u += char(0xC0 | (c >> 6)), u += char(0x80 | (c & 0x3F));
+    symbols.push_back(u);
+  }
+  for (int i = 0; i < 50265; ++i)
+    vocab[i == 0 ? "<s>" : i == 1 ? "<pad>" : i == 2 ? "</s>" : i == 3 ? "<unk>" : i == 50264 ? "<mask>"
+          : i < 260 ? symbols[size_t(i - 4)] : "w" + std::to_string(i)] = i;
+  std::ofstream(dir / "vocab.json") << vocab.dump();
+  std::ofstream(dir / "merges.txt") << "#version: 0.2\n";
+}
+
 // A model folder with everything but the weights: config, preprocessor, a stand-in vocabulary.
 fs::path model_folder(const std::string& config) {
   const fs::path dir = fs::temp_directory_path() / ("glimpse-bench-" + config + "-" + std::to_string(::getpid()));
+  if (config == "florence-2-base") {
+    fs::create_directories(dir);
+    florence2_folder(dir);
+    return dir;
+  }
   if (config == "trocr-small" || config == "trocr-base" || config == "trocr-large") {
     fs::create_directories(dir);
     trocr_folder(config, dir);
@@ -120,7 +172,8 @@ fs::path model_folder(const std::string& config) {
     vision = {{"hidden_size", 1024}, {"intermediate_size", 4096}, {"num_hidden_layers", 24}, {"num_attention_heads", 16}};
     text["encoder_hidden_size"] = 1024;
   } else if (config != "blip-base") {
-    fail("bench caption: --config must be blip-base, blip-large, trocr-small, trocr-base or trocr-large, found '",
+    fail("bench caption: --config must be blip-base, blip-large, trocr-small, trocr-base, trocr-large or florence-2-base, "
+         "found '",
          config, "'");
   }
   fs::create_directories(dir);
@@ -193,6 +246,9 @@ int bench_caption_main(const Common& common, const std::vector<std::string>& arg
   CaptionOptions opt;
   opt.gen.max_new_tokens = tokens;
   opt.gen.ignore_eos = true;  // always the full length, as the PyTorch peer is forced to
+  // Beam search (Florence-2's default: <CAPTION>, 3 beams) ends at hits, not at ignore_eos: eos is
+  // held off until the last token (min_length), which its forced eos then takes, on both sides.
+  opt.gen.min_length = tokens + 1;
   // --batch N: N images captioned together (encode throughput is the batch's images per second).
   const std::vector<Image> images(size_t(batch), img);
   // Warm-up: pipelines and first-dispatch JIT, and on GPUs about a second of work so the clocks

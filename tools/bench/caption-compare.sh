@@ -2,14 +2,15 @@
 # glimpse vs the PyTorch peer on the same machine, interleaved (torch and each glimpse variant;
 # torch first in odd rounds, last in even ones), medians of the per-round ratios; prints a
 # markdown table (the README's Performance table comes from here). Usage:
-#   tools/bench/caption-compare.sh [--config blip-base|blip-large|trocr-small|trocr-base|trocr-large]
+#   tools/bench/caption-compare.sh [--config blip-base|blip-large|trocr-small|trocr-base|trocr-large|florence-2-base]
 #                                  [--rounds N] [--encode-batch N]
 #                                  [--peer torch|transformers] [--peer-args "ARGS"]
 #                                  [--variant "LABEL=ENV ARGS"]...
 # The peer is tools/bench/blip-torch.py (default: the same model written in plain PyTorch, runs on
 # Debian's torch 1.13 here) or blip-transformers.py (transformers' BlipForConditionalGeneration, the
 # GPU check's peer); --peer-args go to it (e.g. "--device cuda --dtype fp16"). TrOCR configs use
-# tools/bench/trocr-torch.py (plain PyTorch, CPU, batch 1). PYTHON names the
+# tools/bench/trocr-torch.py (plain PyTorch, CPU, batch 1), Florence-2 tools/bench/florence-torch.py
+# (plain PyTorch, CPU, batch 1, <CAPTION> with 3 beams). PYTHON names the
 # interpreter (default /usr/bin/python3, Debian's).
 # --encode-batch N compares image-encode throughput with N images at once instead.
 # A variant is environment assignments and `glimpse bench caption` options, e.g.
@@ -38,7 +39,7 @@ done
 # machine's sets Haswell, which made both sides' GEMMs ~1.4x slower).
 grep -qw avx512f /proc/cpuinfo 2>/dev/null && export OPENBLAS_CORETYPE=SkylakeX
 export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
-family=${config%%-*}  # blip or trocr: the peer script is tools/bench/$family-$peer.py
+family=${config%%-*}  # blip, trocr or florence: the peer script is tools/bench/$family-$peer.py
 [ -f "tools/bench/$family-$peer.py" ] || { echo "caption-compare.sh: no $peer peer for $config" >&2; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
