@@ -7,14 +7,16 @@
 #   scripts/get-model.sh NAME [DEST] [--revision REV] [--force]
 #
 # NAME: blip-base, blip-large, blip-vqa, vit-gpt2, trocr-{small,base,large}-{printed,handwritten,stage1},
-# trocr-{base,large}-str (microsoft/...), or any Hub repository as OWNER/NAME.
+# trocr-{base,large}-str, florence-2-{base,large}[-ft] (microsoft/...), or any Hub repository as
+# OWNER/NAME. (florence-community/Florence-2-*, the converted layout, downloads but glimpse refuses
+# it for now: use microsoft/Florence-2-*.)
 # DEST: default models/<repository name> in the checkout. REV: a branch, tag, commit or refs/pr/N (default main).
 # Nothing is left half-written: files land in DEST.partial and move into place at the end.
 # GLIMPSE_HUB_URL replaces https://huggingface.co (a mirror; the tests use a file:// tree).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-usage="usage: scripts/get-model.sh blip-base|blip-large|blip-vqa|vit-gpt2|trocr-SIZE-KIND|OWNER/NAME [DEST] [--revision REV] [--force]"
+usage="usage: scripts/get-model.sh blip-base|blip-large|blip-vqa|vit-gpt2|trocr-SIZE-KIND|florence-2-SIZE[-ft]|OWNER/NAME [DEST] [--revision REV] [--force]"
 name="" dest="" revision=main force=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,8 +36,12 @@ case "$name" in
   trocr-small-printed|trocr-small-handwritten|trocr-small-stage1|trocr-base-printed|trocr-base-handwritten|\
   trocr-base-stage1|trocr-base-str|trocr-large-printed|trocr-large-handwritten|trocr-large-stage1|trocr-large-str)
     repo=microsoft/$name ;;
+  florence-2-base) repo=microsoft/Florence-2-base ;;
+  florence-2-large) repo=microsoft/Florence-2-large ;;
+  florence-2-base-ft) repo=microsoft/Florence-2-base-ft ;;
+  florence-2-large-ft) repo=microsoft/Florence-2-large-ft ;;
   */*) repo=$name ;;
-  *) echo "get-model.sh: unknown model '$name' (blip-base, blip-large, blip-vqa, vit-gpt2, trocr-SIZE-KIND, or OWNER/NAME)" >&2
+  *) echo "get-model.sh: unknown model '$name' (blip-base, blip-large, blip-vqa, vit-gpt2, trocr-SIZE-KIND, florence-2-SIZE[-ft], or OWNER/NAME)" >&2
      exit 2 ;;
 esac
 command -v curl >/dev/null || { echo "get-model.sh: curl is missing (apt-get install curl)" >&2; exit 1; }

@@ -6,7 +6,7 @@
 # It unpacks .gpu/bundle.tar.xz when there is no build/glimpse. Each step's output (the device
 # list, a real caption of the bundled sample, BLIP-base captioning against transformers on CUDA in
 # fp16 and fp32 from tools/bench/caption-compare.sh --peer transformers as markdown tables,
-# glimpse's per-op GPU profile of one caption, the tensor-core tuning table of
+# glimpse's per-op GPU profile of one caption, Florence-2-base's speed, the tensor-core tuning table of
 # tools/bench/coop-tune.sh, the whole test suite on the GPU, the op benchmark, startup times) goes
 # into OUTDIR/gpu-check.tar.gz, rewritten after every step so a run cut short keeps what it did;
 # OUTDIR/summary.txt lists each step's exit status and time, and the tables and test summary are
@@ -70,6 +70,12 @@ for dtype in fp16 fp32; do
     ${GPU_CHECK_VARIANT:+--variant "$GPU_CHECK_VARIANT"}
 done
 step profile-f16 60 env GLIMPSE_BACKEND=vulkan GLIMPSE_PROFILE=1 build/glimpse bench caption --config blip-base --reps 1 --f16
+# Florence-2-base (<CAPTION>, 3 beams, 20 tokens) on the GPU, glimpse alone: the machine cannot
+# fetch the remote code transformers would need; tools/bench/florence-torch.py is the CPU peer.
+for dtype in f16 f32; do
+  step "florence2-$dtype" 120 env GLIMPSE_BACKEND=vulkan build/glimpse bench caption --config florence-2-base --reps 3 \
+    $([ $dtype = f16 ] && echo --f16)
+done
 step coop-tune 150 tools/bench/coop-tune.sh
 step tests 240 env GLIMPSE_BACKEND=vulkan build/tests/glimpse_tests
 step bench-ops 90 build/glimpse bench ops --no-blas --reps 5
