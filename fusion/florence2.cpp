@@ -232,6 +232,12 @@ std::string Florence2Model::decode(const std::vector<uint32_t>& ids, bool skip_s
 std::string Florence2Model::detokenize(const std::vector<uint32_t>& ids) const { return decode(ids, true); }
 
 std::vector<uint32_t> Florence2Model::prompt_ids(const std::string& task, const std::string& text) const {
+  // Far past what the encoder reads (its positions, at 64 bytes a token), a text is refused before
+  // it is tokenised: a request cannot buy seconds of BPE for a prompt that would be refused anyway.
+  const size_t cap = size_t(cfg_.encoder.max_positions) * 64;
+  if (text.size() > cap)
+    fail(ErrorCode::InvalidArgument, "Florence-2: the task text is ", text.size(), " bytes; the model reads at most ",
+         cfg_.encoder.max_positions, " tokens");
   const std::string prompt = florence2::construct_prompt(task, text);
   std::vector<uint32_t> ids = {uint32_t(cfg_.decoder.bos)};
   const std::vector<uint32_t> body = with_error_code(ErrorCode::InvalidArgument, [&] { return tok_.encode(prompt); });

@@ -255,6 +255,8 @@ TEST_CASE("Florence-2 batches images, takes a task in the prompt, and refuses wh
   long_text.task = "<OPEN_VOCABULARY_DETECTION>";
   for (int i = 0; i < 60; ++i) long_text.task_text += "car ";
   CHECK_THROWS_WITH(model->caption({image_of("photo")}, long_text), Catch::Contains("exceed") || Catch::Contains("at most"));
+  long_text.task_text.assign(5 << 20, 'a');  // megabytes: refused before tokenising
+  CHECK_THROWS_WITH(model->caption({image_of("photo")}, long_text), Catch::Contains("bytes; the model reads at most"));
 }
 
 TEST_CASE("Florence-2 with fp16 weights stays within fp16 tolerances of the reference", "[florence2][model]") {
