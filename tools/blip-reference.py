@@ -146,9 +146,11 @@ def beam_search(p, tc, enc, start_ids, num_beams, max_length=20, length_penalty=
                             start_ids, num_beams, max_length, length_penalty, early_stopping)
 
 
-def beam_search_with(last_logits, eos, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False):
+def beam_search_with(last_logits, eos, start_ids, num_beams, max_length=20, length_penalty=1.0, early_stopping=False,
+                     process=None):
     """Beam search (docs/generation.md), transformers >= 4.50's vectorised one, for one input; last_logits(ids) gives the
-    next-token logits of a sequence."""
+    next-token logits of a sequence; process(ids, logprobs, max_length), when given, is the logits processors, applied
+    after the log_softmax as _beam_search does."""
     prompt_len = len(start_ids)
     running = [list(start_ids) for _ in range(num_beams)]
     running_scores = torch.tensor([0.0] + [-1e9] * (num_beams - 1))
@@ -157,8 +159,10 @@ def beam_search_with(last_logits, eos, start_ids, num_beams, max_length=20, leng
     finished_flags = torch.zeros(num_beams, dtype=torch.bool)
     cur_len = prompt_len
     while cur_len < max_length:
-        logits = torch.stack([last_logits(seq) for seq in running])
-        logprobs = torch.log_softmax(logits, -1) + running_scores[:, None]
+        rows = [torch.log_softmax(last_logits(seq), -1) for seq in running]
+        if process:
+            rows = [process(seq, row, max_length) for seq, row in zip(running, rows)]
+        logprobs = torch.stack(rows) + running_scores[:, None]
         vocab = logprobs.shape[1]
         values, flat = torch.topk(logprobs.flatten(), 2 * num_beams)
         beams, tokens = flat // vocab, flat % vocab

@@ -349,48 +349,11 @@ def greedy(last, tc, max_length):
 
 
 def beam_search(last, tc, num_beams, max_length):
-    """_beam_search (transformers >= 4.50, docs/generation.md) with the processors after log_softmax;
-    early_stopping and length_penalty from text_config."""
-    eos, lp, early = EOS, tc.get("length_penalty", 1.0), tc["early_stopping"]
-    start = [tc["decoder_start_token_id"]]
-    running = [list(start) for _ in range(num_beams)]
-    running_scores = torch.tensor([0.0] + [-1e9] * (num_beams - 1))
-    finished, finished_scores = [[] for _ in range(num_beams)], torch.full((num_beams,), -1e9)
-    finished_flags = torch.zeros(num_beams, dtype=torch.bool)
-    cur_len, gaps = 1, []
-    while cur_len < max_length:
-        rows = [process(seq, torch.log_softmax(last(seq), -1), tc, max_length) for seq in running]
-        scores = torch.stack(rows) + running_scores[:, None]
-        vocab = scores.shape[1]
-        values, flat = torch.topk(scores.flatten(), 2 * num_beams + 1)
-        if torch.isfinite(values[2 * num_beams]) and values[2 * num_beams] > -1e8:
-            gaps.append(float(values[2 * num_beams - 1] - values[2 * num_beams]))
-        values, flat = values[:2 * num_beams], flat[:2 * num_beams]
-        beams, tokens = flat // vocab, flat % vocab
-        cands = [running[int(b)] + [int(t)] for b, t in zip(beams, tokens)]
-        hits = (tokens == eos) | torch.tensor(cur_len + 1 == max_length)
-        run_values = values + hits.float() * -1e9
-        keep = torch.topk(run_values, num_beams).indices
-        running = [cands[int(i)] for i in keep]
-        running_scores = run_values[keep]
-        norm = values / ((cur_len + 1 - 1) ** lp)
-        if early and bool(finished_flags.all()):
-            norm = norm - 1e9
-        qualifies = hits & (torch.arange(2 * num_beams) < num_beams)
-        norm = norm + (~qualifies).float() * -1e9
-        merged_scores = torch.cat([finished_scores, norm])
-        merged, merged_flags = finished + cands, torch.cat([finished_flags, qualifies])
-        top = torch.topk(merged_scores, num_beams).indices
-        finished = [merged[int(i)] for i in top]
-        finished_scores, finished_flags = merged_scores[top], merged_flags[top]
-        cur_len += 1
-        best_running = running_scores[0] / ((cur_len - 1) ** lp)
-        worst = torch.where(finished_flags, finished_scores.min(), torch.tensor(-1e9))
-        improvement = bool((best_running > worst).any())
-        open_beam = not (bool(finished_flags.all()) and early)
-        if not (improvement and open_beam and not bool(hits.all())):
-            break
-    return finished[0], gaps
+    """_beam_search (docs/generation.md) with the processors after log_softmax; early_stopping and length_penalty
+    from text_config."""
+    return ref.beam_search_with(last, EOS, [tc["decoder_start_token_id"]], num_beams, max_length,
+                                tc.get("length_penalty", 1.0), tc["early_stopping"],
+                                process=lambda ids, row, n: process(ids, row, tc, n))
 
 
 # ---- the checkpoint -------------------------------------------------------------------------------
@@ -510,12 +473,12 @@ def run_case(p, vc, tc, tokens, merges, pv, size, task, text):
     last = lambda seq: bart_decoder(p, tc, torch.tensor([seq]), enc)[0, -1]
     max_length = 1 + MAX_NEW
     ids, margins = greedy(last, tc, max_length)
-    beam, gaps = beam_search(last, tc, tc["num_beams"], max_length)
+    beam = beam_search(last, tc, tc["num_beams"], max_length)
     out = {"task": task, "text": text, "prompt_ids": prompt_ids}
     for name, seq in (("greedy", ids), ("beam3", beam)):
         gen = decode_keep(tokens, seq)
         out[name] = {"ids": seq, "generated_text": gen, "result": post.post_process(gen, task, size)}
-    return out, enc, last([tc["decoder_start_token_id"]]), min(margins + [9.0]), min(gaps + [9.0])
+    return out, enc, last([tc["decoder_start_token_id"]]), min(margins + [9.0])
 
 
 def main(out):
@@ -535,7 +498,7 @@ def main(out):
             size = Image.open(path).size
             pv = ref.pixel_values(path, PRE)
             for task, text in TASK_CASES:
-                c, enc, logits0, m, _ = run_case(p, vc, tc, tokens, merges, pv, size, task, text)
+                c, enc, logits0, m = run_case(p, vc, tc, tokens, merges, pv, size, task, text)
                 c["image"] = name
                 cases.append((c, enc, logits0, pv))
                 margin = min(margin, m)
