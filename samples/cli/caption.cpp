@@ -106,37 +106,25 @@ nlohmann::json timings(const embed::Result& r) { return {{"encode_ms", r.encode_
 
 namespace {
 
-// A task's answer for people: a text answer as it is; otherwise one line per shape, its label and
+// A task's answer for people: a text answer as it is; otherwise one line per instance, its label and
 // coordinates (rounded to 0.1 px).
-std::string readable(const nlohmann::ordered_json& answer) {
+std::string readable(const nlohmann::json& answer) {
   if (answer.is_string()) return answer.get<std::string>();
   std::string out;
-  const auto num = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.1f", v);
-    return std::string(b);
-  };
-  const auto coords = [&](const nlohmann::ordered_json& a) {
-    std::string s;
-    for (const auto& v : a)
-      if (v.is_number()) s += (s.empty() ? "" : ", ") + num(v.get<double>());
-      else if (v.is_array()) s += std::string(s.empty() ? "" : " ") + "[" + [&] {
-        std::string t;
-        for (const auto& w : v) if (w.is_number()) t += (t.empty() ? "" : ", ") + num(w.get<double>());
-        return t;
-      }() + "]";
-    return s;
-  };
-  for (const auto& [shapes, labels] : {std::pair{"bboxes", "labels"}, {"bboxes", "bboxes_labels"}, {"quad_boxes", "labels"},
-                                       {"polygons", "labels"}, {"polygons", "polygons_labels"}}) {
-    if (!answer.contains(shapes) || !answer.contains(labels)) continue;
-    const auto& s = answer[shapes];
-    const auto& l = answer[labels];
-    for (size_t i = 0; i < s.size(); ++i)
-      out += "\n  " + (i < l.size() && l[i].is_string() && !l[i].get<std::string>().empty() ? l[i].get<std::string>() : "(no label)") +
-             ": [" + coords(s[i]) + "]";
+  for (const AnswerShape& s : answer_shapes(answer)) {
+    std::string rings;
+    for (const std::vector<double>& ring : s.rings) {
+      std::string xy;
+      for (double v : ring) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f", v);
+        xy += (xy.empty() ? "" : ", ") + std::string(b);
+      }
+      rings += (rings.empty() ? "" : " ") + ("[" + xy + "]");
+    }
+    out += "\n  " + (s.label.empty() ? std::string("(no label)") : s.label) + ": " + rings;
   }
-  return out.empty() ? "(nothing found)" : out;
+  return out.empty() ? "\n  (nothing found)" : out;
 }
 
 std::string draw_path(const Request& c, const std::string& file, size_t inputs) {
@@ -168,7 +156,9 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
               {"file", file}, {"generated_text", r.text}, {"token_ids", r.token_ids}, {"timings", timings(r)}};
         }
         // Florence-2: the generated text with its special tokens, and post_process_generation's result
-        const nlohmann::ordered_json task = nlohmann::ordered_json::parse(r.result_json);
+        const nlohmann::json task = nlohmann::json::parse(r.result_json);
+        const nlohmann::json& answer_of = task["result"];  // {task: answer}
+        const nlohmann::json& answer = answer_of.begin().value();
         if (!c.draw.empty()) {
           glimpse_pixels px{};
           const glimpse_image img = glimpse_image_from_path(file.c_str());
@@ -177,14 +167,12 @@ int caption_main(const Common& common, const std::vector<std::string>& args) {
           im.width = int(px.width), im.height = int(px.height);
           im.pixels.assign(px.rgb, px.rgb + size_t(px.width) * px.height * 3);
           glimpse_pixels_free(&px);
-          draw_answer(im, nlohmann::json::parse(task["result"].begin().value().dump()));
+          draw_answer(im, answer);
           write_png(draw_path(c, file, inputs), im);
         }
         nlohmann::json out = {{"file", file}, {"task", task["task"]}, {"generated_text", task["generated_text"]},
-                              {"token_ids", r.token_ids}};
-        out["result"] = nlohmann::json::parse(task["result"].dump());
-        out["text"] = task["result"].begin().value().is_string() ? readable(task["result"].begin().value())
-                                                                  : task["task"].get<std::string>() + readable(task["result"].begin().value());
+                              {"token_ids", r.token_ids}, {"result", answer_of}};
+        out["text"] = (answer.is_string() ? "" : task["task"].get<std::string>()) + readable(answer);
         out["timings"] = timings(r);
         return out;
       },

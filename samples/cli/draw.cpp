@@ -91,53 +91,51 @@ std::string label_at(const nlohmann::json& labels, size_t i) {
 
 }  // namespace
 
+std::vector<AnswerShape> answer_shapes(const nlohmann::json& answer) {
+  std::vector<AnswerShape> out;
+  if (!answer.is_object()) return out;
+  const auto labels_of = [&](std::initializer_list<const char*> keys) -> const nlohmann::json* {
+    for (const char* k : keys)
+      if (answer.contains(k)) return &answer[k];
+    return nullptr;
+  };
+  const auto each = [&](const char* key, const nlohmann::json* labels, auto&& add) {
+    if (!labels || !answer.contains(key) || !answer[key].is_array()) return;
+    for (size_t i = 0; i < answer[key].size(); ++i) add(answer[key][i], label_at(*labels, i));
+  };
+  // boxes: <OD>, dense captions, proposals, grounding, open-vocabulary detection
+  each("bboxes", labels_of({"labels", "bboxes_labels"}), [&](const nlohmann::json& v, std::string label) {
+    if (std::vector<double> b = numbers(v); b.size() == 4) out.push_back({AnswerShape::Box, {std::move(b)}, std::move(label)});
+  });
+  each("quad_boxes", labels_of({"labels"}), [&](const nlohmann::json& v, std::string label) {
+    if (std::vector<double> q = numbers(v); q.size() == 8) out.push_back({AnswerShape::Quad, {std::move(q)}, std::move(label)});
+  });
+  each("polygons", labels_of({"labels", "polygons_labels"}), [&](const nlohmann::json& v, std::string label) {
+    AnswerShape p{AnswerShape::Polygon, {}, std::move(label)};
+    if (v.is_array())
+      for (const auto& ring : v) p.rings.push_back(numbers(ring));
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
 int draw_answer(Rgb& im, const nlohmann::json& answer) {
-  if (!answer.is_object()) return 0;
   const int thick = std::max(2, std::min(im.width, im.height) / 200), scale = std::max(1, std::min(im.width, im.height) / 300);
-  int shapes = 0;
-  auto color = [&] { return kPalette[size_t(shapes) % std::size(kPalette)]; };
-  // boxes [x1, y1, x2, y2]: <OD>, dense captions, proposals, grounding, open-vocabulary detection
-  for (const auto& [boxes_key, labels_key] : {std::pair{"bboxes", "labels"}, {"bboxes", "bboxes_labels"}}) {
-    if (!answer.contains(boxes_key) || !answer.contains(labels_key)) continue;
-    const auto& boxes = answer[boxes_key];
-    for (size_t i = 0; boxes.is_array() && i < boxes.size(); ++i) {
-      const std::vector<double> b = numbers(boxes[i]);
-      if (b.size() != 4) continue;
-      const Color c = color();
-      outline(im, {b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3]}, thick, c);
-      label(im, std::min(b[0], b[2]), std::min(b[1], b[3]), label_at(answer[labels_key], i), scale, c);
-      ++shapes;
+  const std::vector<AnswerShape> shapes = answer_shapes(answer);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const AnswerShape& s = shapes[i];
+    const Color c = kPalette[i % std::size(kPalette)];
+    double top = 1e300, left = 1e300;
+    for (const std::vector<double>& ring : s.rings) {
+      const std::vector<double> r =
+          s.kind == AnswerShape::Box ? std::vector<double>{ring[0], ring[1], ring[2], ring[1], ring[2], ring[3], ring[0], ring[3]}
+                                     : ring;
+      outline(im, r, thick, c);
+      for (size_t k = 0; k + 1 < r.size(); k += 2) top = std::min(top, r[k + 1]), left = std::min(left, r[k]);
     }
-    break;
+    if (top < 1e300) label(im, left, top, s.label, scale, c);
   }
-  // OCR quads [x1, y1, ..., x4, y4]
-  if (answer.contains("quad_boxes"))
-    for (size_t i = 0; answer["quad_boxes"].is_array() && i < answer["quad_boxes"].size(); ++i) {
-      const std::vector<double> q = numbers(answer["quad_boxes"][i]);
-      if (q.size() != 8) continue;
-      const Color c = color();
-      outline(im, q, thick, c);
-      label(im, std::min({q[0], q[2], q[4], q[6]}), std::min({q[1], q[3], q[5], q[7]}), label_at(answer["labels"], i), scale, c);
-      ++shapes;
-    }
-  // polygons: per instance, a list of flat [x, y, ...] rings
-  for (const char* labels_key : {"labels", "polygons_labels"}) {
-    if (!answer.contains("polygons") || !answer.contains(labels_key)) continue;
-    const auto& polys = answer["polygons"];
-    for (size_t i = 0; polys.is_array() && i < polys.size(); ++i) {
-      const Color c = color();
-      double top = 1e300, left = 1e300;
-      for (const auto& ring : polys[i]) {
-        const std::vector<double> r = numbers(ring);
-        outline(im, r, thick, c);
-        for (size_t k = 0; k + 1 < r.size(); k += 2) top = std::min(top, r[k + 1]), left = std::min(left, r[k]);
-      }
-      if (top < 1e300) label(im, left, top, label_at(answer[labels_key], i), scale, c);
-      ++shapes;
-    }
-    break;
-  }
-  return shapes;
+  return int(shapes.size());
 }
 
 void write_png(const std::string& path, const Rgb& im) {

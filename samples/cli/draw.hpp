@@ -15,9 +15,21 @@ struct Rgb {
   std::vector<uint8_t> pixels;  // width * height * 3
 };
 
-// Draws every shape of `answer` (the value under the task key of post_process_generation's
-// result: bboxes, quad_boxes or polygons, with labels) onto `image`: outlines in a colour per
-// instance, each label on a filled tag at its shape's top-left corner. Returns how many shapes.
+// One instance of a task's answer: a box [x1, y1, x2, y2], an OCR quad [x1, y1, ..., x4, y4], or
+// a polygon instance's rings [x, y, ...], in the image's pixels, with its label.
+struct AnswerShape {
+  enum Kind { Box, Quad, Polygon } kind;
+  std::vector<std::vector<double>> rings;  // one for a box or quad
+  std::string label;
+};
+
+// The instances of `answer` (the value under the task key of post_process_generation's result:
+// bboxes with labels or bboxes_labels, quad_boxes with labels, polygons with labels or
+// polygons_labels), in that order; entries that are not shapes are skipped. Empty for a text answer.
+std::vector<AnswerShape> answer_shapes(const nlohmann::json& answer);
+
+// Draws every shape of `answer` onto `image`: outlines in a colour per instance, each label on a
+// filled tag at its shape's top-left corner. Returns how many shapes.
 int draw_answer(Rgb& image, const nlohmann::json& answer);
 
 // Writes `image` as a PNG; throws std::runtime_error naming `path` when it cannot.
