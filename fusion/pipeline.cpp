@@ -46,7 +46,7 @@ bool RecordedPass::prepare(Context& ctx, const ImageEncoder& encoder, const std:
     seq->dump("pixel_values", pixels);
     encoder.record(*seq, *arena, pixels, states);
     seq->dump("image_embeds", states);
-    cross = decoder ? cross_kv_record(*seq, *arena, *arena, *decoder, states, 1) : CrossKv{};
+    cross = decoder ? cross_kv_record(*seq, *arena, *decoder, states, 1) : CrossKv{};
     cross_for = decoder;
     batch = b;
   }
@@ -152,7 +152,7 @@ PipelineResult EncodeDecode::run(const std::vector<Image>& images, const Pipelin
       rq.middle->record(seq, *middle_arena, image_states, states);
       seq.dump(rq.middle->name, states);
     }
-    own_cross = cross_kv_record(seq, decode_arena, decode_host, decoder_, states, beams);
+    own_cross = cross_kv_record(seq, decode_arena, decoder_, states, beams);
     cross = &own_cross;
     seq.run();
     if (rq.middle && rq.keep_tensors)

@@ -74,7 +74,7 @@ TEST_CASE("beam search under forced tokens: the forced bos costs nothing and the
   g.forced_eos_token_id = 2;
   g.no_repeat_ngram_size = 2;
   const int64_t max_length = 6;
-  BeamSearch search(1, 3, {2}, max_length, 1.0f, true, 2, LogitsRules::of(g, 2, max_length));
+  BeamSearch search(1, 3, {2}, 1.0f, true, LogitsRules::of(g, 2, max_length));
   std::vector<uint32_t> tokens, source;
   int steps = 0;
   while (!search.done()) {

@@ -19,7 +19,7 @@ CrossKv cross_kv_alloc(Allocator& arena, int64_t batch, int64_t tokens, size_t l
   return kv;
 }
 
-CrossKv cross_kv_record(Sequence& seq, Allocator& arena, Allocator& /*host*/, const TextDecoder& decoder,
+CrossKv cross_kv_record(Sequence& seq, Allocator& arena, const TextDecoder& decoder,
                         const Tensor& states, int64_t beams) {
   // Each input's K/V once, whatever its beams: they all read the same (a third of the GEMMs and
   // of the K/V memory with 3 beams: Florence-2-base, 0.28 s -> 0.1 s).

@@ -57,8 +57,8 @@ class TextDecoder {
 // The cross-attention K/V of encoder `states` [B, N, Ve] for `decoder`, read by `beams` decoder rows
 // per input (CrossKv::beams: each input's K/V once, its beams' queries attend to them together),
 // allocated from `arena`: the one place the K/V that decoding reads are computed (a recorded image
-// pass calls it too). `host` is unused (kept for the callers).
-CrossKv cross_kv_record(Sequence& seq, Allocator& arena, Allocator& host, const TextDecoder& decoder,
+// pass calls it too).
+CrossKv cross_kv_record(Sequence& seq, Allocator& arena, const TextDecoder& decoder,
                         const Tensor& states, int64_t beams);
 
 // Shared pieces of decoders.

@@ -26,7 +26,8 @@ void Decoding::check(const GenerationConfig& gen) {
   if (gen.num_beams > 1 && gen.do_sample)
     fail(ErrorCode::InvalidArgument, "generate: beam search with sampling is not supported");
   if (gen.num_beams < 0 || gen.num_beams > kMaxBeams)
-    fail(ErrorCode::InvalidArgument, "generate: num_beams ", gen.num_beams, " is outside [1, ", kMaxBeams, "]");
+    fail(ErrorCode::InvalidArgument, "generate: num_beams ", gen.num_beams, " is outside [0, ", kMaxBeams,
+         "] (0: the model's default)");
   if (gen.do_sample && !(gen.temperature > 0))
     fail(ErrorCode::InvalidArgument, "generate: sampling needs a temperature above 0, found ", gen.temperature);
   if (gen.do_sample && !(gen.top_p >= 0 && gen.top_p <= 1))
@@ -145,8 +146,8 @@ void Decoding::decode_beam(Request& rq, const GenerationConfig& gen, const std::
   for (int set = 0; set < 2; ++set)
     decoder_.record_step(step_into[set], rq.arena, rq.state, rq.step_ids, 1, *rq.cross, rq.logits, rq.next,
                          rq.next_logit, set, &rq.reorder);
-  BeamSearch search(rq.inputs, int(rq.beams), prompt, max_len, gen.length_penalty, gen.early_stopping,
-                    decoder_.tokens().eos, LogitsRules::of(gen, decoder_.tokens().eos, max_len));
+  BeamSearch search(rq.inputs, int(rq.beams), prompt, gen.length_penalty, gen.early_stopping,
+                    LogitsRules::of(gen, decoder_.tokens().eos, max_len));
   std::vector<float> logits(static_cast<size_t>(rq.rows * vocab));
   std::vector<uint32_t> source;
   for (int64_t len = int64_t(prompt.size()), k = 0;; ++k) {

@@ -59,10 +59,10 @@ void LogitsRules::apply(const std::vector<uint32_t>& ids, float* row, int64_t vo
   }
 }
 
-BeamSearch::BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,
-                       float length_penalty, bool early_stopping, uint32_t eos, const LogitsRules& rules)
-    : batch_(batch), beams_(num_beams), prompt_len_(int64_t(prompt.size())), max_length_(max_length),
-      rules_(rules), length_penalty_(length_penalty), early_stopping_(early_stopping), eos_(eos),
+BeamSearch::BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, float length_penalty,
+                       bool early_stopping, const LogitsRules& rules)
+    : batch_(batch), beams_(num_beams), prompt_len_(int64_t(prompt.size())), rules_(rules),
+      length_penalty_(length_penalty), early_stopping_(early_stopping),
       cur_len_(int64_t(prompt.size())) {
   if (num_beams < 1) fail("beam search: num_beams must be at least 1");
   running_.assign(size_t(batch), {});
@@ -73,7 +73,7 @@ BeamSearch::BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>
       running_[size_t(b)].push_back({j == 0 ? 0.0f : kNegLarge, prompt, false});
       finished_[size_t(b)].push_back({kNegLarge, {}, false});
     }
-  done_ = cur_len_ >= max_length_;
+  done_ = cur_len_ >= rules_.max_length;
 }
 
 void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>& tokens,
@@ -112,7 +112,7 @@ void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>&
       Hyp h{c.value, running_[size_t(b)][size_t(j)].ids, false};
       h.ids.push_back(tok);
       cand_hyps.push_back(std::move(h));
-      hits.push_back(tok == eos_ || cur_len_ + 1 == max_length_);
+      hits.push_back(tok == rules_.eos || cur_len_ + 1 == rules_.max_length);
       from.push_back(j);
       all_hit = all_hit && hits.back();
     }
@@ -160,7 +160,7 @@ void BeamSearch::step(const float* logits, int64_t vocab, std::vector<uint32_t>&
     }
   }
   const bool open_beam = !(all_finished && early_stopping_);
-  done_ = cur_len_ >= max_length_ || !(improvement && open_beam && !all_hit);
+  done_ = cur_len_ >= rules_.max_length || !(improvement && open_beam && !all_hit);
 }
 
 std::vector<std::vector<uint32_t>> BeamSearch::best() const {

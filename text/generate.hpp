@@ -60,8 +60,9 @@ struct LogitsRules {
 // carried on.
 class BeamSearch {
  public:
-  BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, int64_t max_length,
-             float length_penalty, bool early_stopping, uint32_t eos, const LogitsRules& rules);
+  // The length limit and eos are the rules' (LogitsRules::of).
+  BeamSearch(int64_t batch, int num_beams, const std::vector<uint32_t>& prompt, float length_penalty,
+             bool early_stopping, const LogitsRules& rules);
 
   // logits: [batch * num_beams, vocab] of the current step. Fills the next token of every beam
   // row and the row each one continues (for reordering caches).
@@ -76,11 +77,10 @@ class BeamSearch {
     std::vector<uint32_t> ids;
     bool finished;
   };
-  int64_t batch_, beams_, prompt_len_, max_length_;
+  int64_t batch_, beams_, prompt_len_;
   LogitsRules rules_;
   float length_penalty_;
   bool early_stopping_;
-  uint32_t eos_;
   int64_t cur_len_;
   std::vector<std::vector<Hyp>> running_, finished_;  // [batch][beam]
   bool done_ = false;
