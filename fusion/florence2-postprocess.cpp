@@ -1,6 +1,7 @@
 #include "fusion/florence2-postprocess.hpp"
 
 #include "runtime/error.hpp"
+#include "text/tokenizer.hpp"
 
 #include <array>
 #include <optional>
@@ -63,13 +64,8 @@ std::string ascii_only(std::string_view s) {
   return out;
 }
 
-std::string replace_all(std::string s, std::string_view what) {
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at)) s.erase(at, what.size());
-  return s;
-}
-
 std::string without(std::string s, std::initializer_list<std::string_view> tokens) {
-  for (std::string_view t : tokens) s = replace_all(std::move(s), t);
+  for (std::string_view t : tokens) s = replace_all(std::move(s), t, "");  // str.replace(t, "")
   return s;
 }
 
@@ -262,7 +258,7 @@ std::vector<Instance> grounding(const std::string& raw, int64_t w, int64_t h) {
 // "<s>". The shortest text (at least one character, no newline) followed by eight location
 // tokens; found in one pass with, for each position, the nearest run of eight at or after it.
 Json ocr(const std::string& raw, int64_t w, int64_t h, Json& labels) {
-  const std::string s = replace_all(raw, "<s>");
+  const std::string s = replace_all(raw, "<s>", "");
   const size_t n = s.size();
   std::vector<size_t> eight_end(n + 1, 0), next(n + 2, SIZE_MAX);  // end of 8 tokens at i; the next i that has them
   std::vector<uint32_t> run(n + 1, 0);  // consecutive location tokens starting at i

@@ -37,10 +37,6 @@ constexpr std::array<TaskPrompt, 15> kTasks = {{
     {"<REGION_TO_OCR>", "What text is in the region {input}?", true},
 }};
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-  return s;
-}
 }  // namespace
 
 const char* task_prompt(const std::string& task, bool* takes_input) {
@@ -222,11 +218,7 @@ Florence2Model::Florence2Model(Context& ctx, ModelFolder& folder, const ModelOpt
 
 std::string Florence2Model::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
   std::string s = tok_.decode(ids, skip_special);
-  if (cfg_.clean_up_spaces)  // transformers' clean_up_tokenization, when the tokenizer files ask for it
-    for (auto [from, to] : {std::pair{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-                            {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}})
-      for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at)) s.replace(at, std::string(from).size(), to);
-  return s;
+  return cfg_.clean_up_spaces ? clean_up_tokenization(std::move(s)) : s;  // when the tokenizer files ask for it
 }
 
 std::string Florence2Model::detokenize(const std::vector<uint32_t>& ids) const { return decode(ids, true); }

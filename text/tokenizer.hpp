@@ -4,10 +4,27 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
 namespace glimpse {
+
+// Python's str.replace(from, to): every non-overlapping occurrence, left to right; the text a
+// replacement produced is not searched again. `from` must not be empty.
+inline std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// transformers' clean_up_tokenization (tokenization_utils_base.py), applied when a tokenizer's
+// clean_up_tokenization_spaces asks for it.
+inline std::string clean_up_tokenization(std::string s) {
+  for (auto [from, to] : {std::pair{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+                          {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}})
+    s = replace_all(std::move(s), from, to);
+  return s;
+}
 
 class TextTokenizer {
  public:

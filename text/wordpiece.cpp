@@ -2,6 +2,7 @@
 
 #include "runtime/error.hpp"
 #include "runtime/file.hpp"
+#include "text/tokenizer.hpp"
 #include "runtime/json-file.hpp"
 #include "text/tokenizer.hpp"
 #include "text/unicode.hpp"
@@ -208,10 +209,6 @@ std::vector<uint32_t> WordPiece::encode(std::string_view text, bool add_special)
 
 namespace {
 
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-}
-
 }  // namespace
 
 std::string WordPiece::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
@@ -232,11 +229,7 @@ std::string WordPiece::decode(const std::vector<uint32_t>& ids, bool skip_specia
     text += t;
     ++emitted;
   }
-  // transformers' clean_up_tokenization over the whole string.
-  for (auto [from, to] : {std::pair{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-                          {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}})
-    replace_all(text, from, to);
-  return text;
+  return clean_up_tokenization(std::move(text));  // over the whole string
 }
 
 }  // namespace glimpse

@@ -190,6 +190,10 @@ CASES = [
     ("<OCR>", "<s>NO PARKING\nANY TIME</s><pad><pad>", 640, 480),
     ("<REGION_TO_CATEGORY>", "<s>car" + loc(52, 332, 932, 774) + "</s>", 640, 480),
     ("<SOMETHING_ELSE>", "<s>kept as is <loc_5></s>", 10, 10),
+    # str.replace does not search what a removal joins: "<<s>s>" keeps one "<s>"
+    ("<CAPTION>", "<<s>s>a <</s>/s>car</s>", 64, 48),
+    ("<OD>", "<<s>s>car" + loc(1, 2, 3, 4) + "</s>", 64, 48),
+    ("<OCR_WITH_REGION>", "<<s>s>STOP" + loc(1, 2, 3, 4, 5, 6, 7, 8) + "</s>", 64, 48),
     ("<OD>", "</s><s>car" + loc(52, 332, 932, 774) + "door" + loc(711, 203, 764, 391) + loc(300, 310, 320, 330) + "</s>", 640, 480),
     ("<OD>", "<s> Wheel  " + loc(0, 0, 999, 999) + "wheel" + loc(1, 2, 3) + "tyre" + loc(5, 6, 7, 8, 9) + "</s>", 1000, 1000),
     ("<OD>", "<s>" + loc(1, 2, 3, 4) + "x" + loc(10, 20, 30, 40) + "</s>", 333, 517),
