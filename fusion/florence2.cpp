@@ -54,15 +54,20 @@ std::vector<std::string> task_names() {
   return v;
 }
 
+namespace {
+std::string task_list() {  // "<OCR>, <OCR_WITH_REGION>, ...", for messages
+  std::string all;
+  for (const TaskPrompt& t : kTasks) all += std::string(all.empty() ? "" : ", ") + t.task;
+  return all;
+}
+}  // namespace
+
 std::string construct_prompt(const std::string& task, const std::string& text) {
   bool input = false;
   const char* prompt = task_prompt(task, &input);
-  if (!prompt) {
-    std::string all;
-    for (const TaskPrompt& t : kTasks) all += std::string(all.empty() ? "" : " ") + t.task;
-    fail(ErrorCode::InvalidArgument, "unknown Florence-2 task '", task, "'; the tasks are ", all,
+  if (!prompt)
+    fail(ErrorCode::InvalidArgument, "unknown Florence-2 task '", task, "'; the tasks are ", task_list(),
          ". Free questions are not a Florence-2 task.");
-  }
   if (!input) {
     // _construct_prompts asserts that such a task token is the whole text
     if (!text.empty()) fail(ErrorCode::InvalidArgument, "Florence-2 task ", task, " takes no text (found '", text, "')");
@@ -302,10 +307,7 @@ std::vector<CaptionResult> Florence2Model::caption(const std::vector<Image>& ima
 
 std::vector<AnswerResult> Florence2Model::answer(const std::vector<Image>&, const std::string&, const AnswerOptions&) {
   fail(ErrorCode::WrongTask, "Florence-2 does not answer free questions; it runs tasks (glimpse caption --task TASK "
-       "[--text TEXT]): <CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>, <OCR>, <OCR_WITH_REGION>, <OD>, "
-       "<DENSE_REGION_CAPTION>, <REGION_PROPOSAL>, <CAPTION_TO_PHRASE_GROUNDING>, <REFERRING_EXPRESSION_SEGMENTATION>, "
-       "<REGION_TO_SEGMENTATION>, <OPEN_VOCABULARY_DETECTION>, <REGION_TO_CATEGORY>, <REGION_TO_DESCRIPTION>, "
-       "<REGION_TO_OCR>");
+       "[--text TEXT]): ", florence2::task_list());
 }
 
 }  // namespace glimpse

@@ -1,7 +1,6 @@
 #include "vision/davit.hpp"
 
 #include "runtime/error.hpp"
-#include "runtime/safetensors.hpp"
 
 #include <cmath>
 
@@ -65,9 +64,10 @@ DavitEncoder::DavitEncoder(WeightLoader& w, const DavitConfig& cfg) : cfg_(cfg) 
   const int64_t dc = d - d / 2, dr = d / 2;
   const auto cols = w.host_values("image_pos_embed.column_embeddings.weight", {cfg.max_pos, dc});
   const auto rows = w.host_values("image_pos_embed.row_embeddings.weight", {cfg.max_pos, dr});
+  const char* temporal_name = "visual_temporal_embed.pos_idx_to_embed";
   std::vector<float> temporal(static_cast<size_t>(d));
-  if (const StTensor* t = w.find_optional("visual_temporal_embed.pos_idx_to_embed", {cfg.max_temporal, d})) {
-    const auto all = SafeTensors::to_f32(*t);
+  if (w.find_optional(temporal_name, {cfg.max_temporal, d})) {
+    const auto all = w.host_values(temporal_name, {cfg.max_temporal, d});
     std::copy(all.begin(), all.begin() + d, temporal.begin());
   } else {
     for (int64_t c = 0; c < d; ++c) temporal[size_t(c)] = c % 2 ? 1.0f : 0.0f;
