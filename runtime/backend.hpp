@@ -69,6 +69,11 @@ class Backend {
   GLIMPSE_BACKEND_OPS(virtual, = 0)
 };
 
+// channel_attention's token slices: a backend may sum the scores of each slice apart (partial
+// sums [splits] per group) before the softmax; channel_attention_scratch() holds them and the
+// probabilities.
+uint32_t channel_attention_splits(uint32_t tokens);
+
 // The two backends; Context::backend() is the one its capabilities chose (Caps::cpu_backend).
 const Backend& vulkan_backend();
 const Backend& cpu_backend();

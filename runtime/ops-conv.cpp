@@ -64,15 +64,12 @@ void depthwise_conv(Sequence& seq, const Tensor& x, const Conv2dShape& s, const 
   seq.context().backend().depthwise_conv(seq, x, s, weight, bias, residual, y);
 }
 
-namespace {
-// The Vulkan backend sums the scores over this many slices of the tokens before the softmax.
-uint32_t channel_splits(uint32_t tokens) { return std::clamp<uint32_t>((tokens + 511) / 512, 1, 32); }
-}  // namespace
+uint32_t channel_attention_splits(uint32_t tokens) { return std::clamp<uint32_t>((tokens + 511) / 512, 1, 32); }
 
 int64_t channel_attention_scratch(uint32_t batch, uint32_t tokens, uint32_t channels, uint32_t groups) {
   if (groups == 0) return 0;
   const int64_t cg = channels / groups;
-  return int64_t(batch) * groups * cg * cg * (channel_splits(tokens) + 1);
+  return int64_t(batch) * groups * cg * cg * (channel_attention_splits(tokens) + 1);
 }
 
 void channel_attention(Sequence& seq, const Tensor& qkv, uint32_t batch, uint32_t tokens, uint32_t channels,

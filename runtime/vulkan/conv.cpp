@@ -42,9 +42,7 @@ void VulkanBackend::channel_attention(Sequence& seq, const Tensor& qkv, uint32_t
                                       const Tensor& y) const {
   Context& ctx = seq.context();
   const uint32_t cg = channels / groups;
-  // As many token slices as channel_attention_scratch() made room for: (scratch / (B G Cg^2)) - 1.
-  const uint32_t splits = uint32_t(channel_attention_scratch(batch, tokens, channels, groups) /
-                                   (int64_t(batch) * groups * cg * cg)) - 1;
+  const uint32_t splits = channel_attention_splits(tokens);
   struct {
     uint32_t b, n, c, g, cg, splits;
     float scale;
